@@ -1,0 +1,280 @@
+//! Text in, predictions out: preprocessing, tokenization with truncation, length-sorted batches,
+//! the forward pass, and scores as the `transformers` text-classification pipeline computes them.
+
+use candle_core::Device;
+use serde::Serialize;
+
+use crate::config::{Config, ScoreFunction};
+use crate::error::{Error, Result};
+use crate::model::{ModelInput, XlmRobertaForSequenceClassification};
+use crate::preprocess::preprocess_tweet;
+use crate::tokenize::{Encoded, TextTokenizer};
+use crate::weights::TensorStore;
+
+/// The files of a Hugging Face model folder, as bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelFiles<'a> {
+    /// `config.json`.
+    pub config: &'a [u8],
+    /// `tokenizer.json`.
+    pub tokenizer: &'a [u8],
+    /// `model.safetensors` or `pytorch_model.bin` (recognised by content).
+    pub weights: &'a [u8],
+}
+
+/// Per-call settings of [`Classifier::classify`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifyOptions {
+    /// Apply the model card's tweet preprocessing (`@handle` -> `@user`, links -> `http`).
+    /// On by default: the default model was trained on text normalised this way.
+    pub preprocess: bool,
+    /// Token limit per text, `<s>` and `</s>` included; `None` means the model's limit
+    /// ([`Config::max_input_tokens`], 512 for XLM-R). Longer texts are truncated and flagged.
+    pub max_length: Option<usize>,
+    /// Most texts per forward pass.
+    pub batch_size: usize,
+    /// Most padded tokens (texts x longest text) per forward pass; bounds activation memory.
+    /// A single text longer than this still runs alone.
+    pub max_batch_tokens: usize,
+    /// Score function; `None` picks the pipeline's default for the model's config.
+    pub function: Option<ScoreFunction>,
+}
+
+impl Default for ClassifyOptions {
+    fn default() -> Self {
+        Self {
+            preprocess: true,
+            max_length: None,
+            batch_size: 32,
+            max_batch_tokens: 16384,
+            function: None,
+        }
+    }
+}
+
+/// One label and its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelScore {
+    /// Label name from `id2label`.
+    pub label: String,
+    /// Probability (or raw logit with [`ScoreFunction::None`]).
+    pub score: f32,
+}
+
+/// The classification of one text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The highest-scoring label.
+    pub label: String,
+    /// Its score.
+    pub score: f32,
+    /// Every label's score, in the model's label order (`id2label`).
+    pub scores: Vec<LabelScore>,
+    /// Whether the text was cut to the token limit before classification.
+    pub truncated: bool,
+    /// Tokens the model saw, `<s>` and `</s>` included.
+    pub tokens: usize,
+}
+
+impl Prediction {
+    /// The `k` highest scores, highest first (ties keep label order); `None` gives all labels.
+    pub fn top_k(&self, k: Option<usize>) -> Vec<LabelScore> {
+        let mut sorted = self.scores.clone();
+        sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+        sorted.truncate(k.unwrap_or(sorted.len()));
+        sorted
+    }
+}
+
+/// A loaded model: config, tokenizer and weights, ready to classify.
+#[derive(Debug)]
+pub struct Classifier {
+    config: Config,
+    tokenizer: TextTokenizer,
+    model: XlmRobertaForSequenceClassification,
+}
+
+impl Classifier {
+    /// Loads a model from the bytes of its files, checking that they agree with each other.
+    /// The weights are copied into the model; the caller's buffers can be dropped afterwards.
+    pub fn load(files: ModelFiles<'_>) -> Result<Self> {
+        let config = Config::from_json(files.config)?;
+        let tokenizer = TextTokenizer::from_json(files.tokenizer)?;
+        let device = Device::Cpu;
+        let weights = TensorStore::from_bytes(files.weights, &device)?;
+        let model = XlmRobertaForSequenceClassification::new(&config, &weights, &device)?;
+        // The embedding table now has exactly config.vocab_size rows.
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(Error::VocabularyTooLarge {
+                tokenizer_vocab: tokenizer.vocab_size(),
+                embedding_rows: config.vocab_size,
+            });
+        }
+        if tokenizer.added_tokens() >= config.max_input_tokens() {
+            return Err(Error::InvalidConfig(
+                "the model's token limit leaves no room for text".into(),
+            ));
+        }
+        Ok(Self { config, tokenizer, model })
+    }
+
+    /// The validated config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Label names in output order.
+    pub fn labels(&self) -> &[String] {
+        &self.config.labels
+    }
+
+    /// The longest input the model accepts, in tokens, `<s>` and `</s>` included.
+    pub fn max_input_tokens(&self) -> usize {
+        self.config.max_input_tokens()
+    }
+
+    fn token_limit(&self, options: &ClassifyOptions) -> Result<usize> {
+        let model_limit = self.max_input_tokens();
+        match options.max_length {
+            None => Ok(model_limit),
+            Some(n) if n > model_limit => Err(Error::InvalidOption(format!(
+                "max_length {n} exceeds the model's limit of {model_limit} tokens"
+            ))),
+            Some(n) if n <= self.tokenizer.added_tokens() => Err(Error::InvalidOption(format!(
+                "max_length {n} leaves no room for text after {} special tokens",
+                self.tokenizer.added_tokens()
+            ))),
+            Some(n) => Ok(n),
+        }
+    }
+
+    /// The token ids the model sees for `text` under `options` (preprocessing and truncation
+    /// applied).
+    pub fn encode(&self, text: &str, options: &ClassifyOptions) -> Result<Encoded> {
+        let limit = self.token_limit(options)?;
+        if options.preprocess {
+            self.tokenizer.encode(&preprocess_tweet(text), limit)
+        } else {
+            self.tokenizer.encode(text, limit)
+        }
+    }
+
+    /// Classifies texts; the result has one prediction per text, in input order.
+    ///
+    /// Texts are sorted by token count and padded per batch, so short texts do not pay for long
+    /// ones; padding is masked out, so a text's scores do not depend on its batch.
+    pub fn classify<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &ClassifyOptions,
+    ) -> Result<Vec<Prediction>> {
+        if options.batch_size == 0 {
+            return Err(Error::InvalidOption("batch_size must be at least 1".into()));
+        }
+        let function = options.function.unwrap_or_else(|| self.config.default_score_function());
+        let encoded = texts
+            .iter()
+            .map(|t| self.encode(t.as_ref(), options))
+            .collect::<Result<Vec<_>>>()?;
+        let mut order: Vec<usize> = (0..encoded.len()).collect();
+        order.sort_by_key(|&i| encoded[i].ids.len());
+
+        let mut predictions: Vec<Option<Prediction>> = vec![None; encoded.len()];
+        let mut start = 0;
+        while start < order.len() {
+            // Sorted ascending, so the last text of a batch is its longest.
+            let mut end = start + 1;
+            while end < order.len()
+                && end - start < options.batch_size
+                && (end - start + 1) * encoded[order[end]].ids.len() <= options.max_batch_tokens
+            {
+                end += 1;
+            }
+            let batch = &order[start..end];
+            let sequences: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
+            let input =
+                ModelInput::from_sequences(&sequences, self.config.pad_token_id, self.model.device())?;
+            let logits = self.model.forward(&input)?.to_vec2::<f32>()?;
+            for (&i, row) in batch.iter().zip(logits) {
+                predictions[i] = Some(self.prediction(&row, function, &encoded[i]));
+            }
+            start = end;
+        }
+        Ok(predictions.into_iter().map(|p| p.expect("every text is in one batch")).collect())
+    }
+
+    fn prediction(&self, logits: &[f32], function: ScoreFunction, encoded: &Encoded) -> Prediction {
+        let values = apply(function, logits);
+        let scores: Vec<LabelScore> = self
+            .config
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(label, score)| LabelScore { label: label.clone(), score })
+            .collect();
+        // First maximum, like numpy's argmax in the pipeline.
+        let best = scores
+            .iter()
+            .enumerate()
+            .fold(0, |best, (i, s)| if s.score > scores[best].score { i } else { best });
+        Prediction {
+            label: scores[best].label.clone(),
+            score: scores[best].score,
+            scores,
+            truncated: encoded.truncated,
+            tokens: encoded.ids.len(),
+        }
+    }
+}
+
+/// The pipeline's `softmax` (max-shifted) and `sigmoid`, in f32.
+fn apply(function: ScoreFunction, logits: &[f32]) -> Vec<f32> {
+    match function {
+        ScoreFunction::None => logits.to_vec(),
+        ScoreFunction::Sigmoid => logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+        ScoreFunction::Softmax => {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+            let sum: f32 = exps.iter().sum();
+            exps.into_iter().map(|e| e / sum).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_shifted_and_normalised() {
+        let p = apply(ScoreFunction::Softmax, &[1000.0, 1000.0, f32::NEG_INFINITY]);
+        assert_eq!(p, [0.5, 0.5, 0.0]);
+        let p = apply(ScoreFunction::Softmax, &[0.0, 2.0_f32.ln()]);
+        assert!((p[0] - 1.0 / 3.0).abs() < 1e-7 && (p[1] - 2.0 / 3.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn sigmoid_and_none() {
+        assert_eq!(apply(ScoreFunction::Sigmoid, &[0.0]), [0.5]);
+        assert_eq!(apply(ScoreFunction::None, &[-3.5, 2.0]), [-3.5, 2.0]);
+    }
+
+    #[test]
+    fn top_k_sorts_highest_first() {
+        let p = Prediction {
+            label: "b".into(),
+            score: 0.7,
+            scores: vec![
+                LabelScore { label: "a".into(), score: 0.1 },
+                LabelScore { label: "b".into(), score: 0.7 },
+                LabelScore { label: "c".into(), score: 0.2 },
+            ],
+            truncated: false,
+            tokens: 3,
+        };
+        let labels = |k| p.top_k(k).into_iter().map(|s| s.label).collect::<Vec<_>>();
+        assert_eq!(labels(None), ["b", "c", "a"]);
+        assert_eq!(labels(Some(1)), ["b"]);
+        assert_eq!(labels(Some(9)), ["b", "c", "a"]);
+    }
+}

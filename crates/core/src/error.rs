@@ -1,0 +1,85 @@
+//! The one error type of the core. Every failure a user can cause (a bad file, a bad option)
+//! has its own variant, so adapters can map it to an exit code, an HTTP status or a JS `Error`.
+
+/// Everything that can go wrong while loading a model or classifying text.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `config.json` is not valid JSON or lacks a required field.
+    #[error("config.json is malformed: {0}")]
+    MalformedConfig(String),
+
+    /// `config.json` parses but describes something this crate cannot run or that is inconsistent.
+    #[error("config.json is invalid: {0}")]
+    InvalidConfig(String),
+
+    /// `tokenizer.json` cannot be parsed or used.
+    #[error("tokenizer.json is invalid: {0}")]
+    InvalidTokenizer(String),
+
+    /// The tokenizer can emit ids that the word-embedding table has no row for.
+    #[error(
+        "tokenizer.json has {tokenizer_vocab} tokens but the model's word embeddings have only \
+         {embedding_rows} rows: the tokenizer belongs to another model"
+    )]
+    VocabularyTooLarge {
+        /// Vocabulary size of the tokenizer, added tokens included.
+        tokenizer_vocab: usize,
+        /// Rows of `word_embeddings.weight`.
+        embedding_rows: usize,
+    },
+
+    /// The weights file is neither safetensors nor a PyTorch zip archive.
+    #[error("unrecognised weights format: expected model.safetensors or pytorch_model.bin ({0})")]
+    UnknownWeightsFormat(String),
+
+    /// The weights file is recognised but corrupt or truncated.
+    #[error("corrupt {format} weights: {reason}")]
+    CorruptWeights {
+        /// `safetensors` or `pytorch`.
+        format: &'static str,
+        /// What is wrong, in words.
+        reason: String,
+    },
+
+    /// A tensor the architecture needs is not in the weights file.
+    #[error("the weights lack tensor `{0}`")]
+    MissingTensor(String),
+
+    /// A tensor's shape disagrees with `config.json`.
+    #[error("tensor `{name}` has shape {actual:?} but config.json implies {expected:?}")]
+    ShapeMismatch {
+        /// Tensor name as stored in the file.
+        name: String,
+        /// Shape implied by `config.json`.
+        expected: Vec<usize>,
+        /// Shape found in the file.
+        actual: Vec<usize>,
+    },
+
+    /// `id2label` has a different number of labels than the classification head produces.
+    #[error(
+        "config.json's id2label names {labels} labels but the classification head outputs {head} \
+         scores"
+    )]
+    LabelCountMismatch {
+        /// Number of entries in `id2label`.
+        labels: usize,
+        /// Rows of `classifier.out_proj.weight`.
+        head: usize,
+    },
+
+    /// A classification option is out of range (for example `max_length` above the model's limit).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+
+    /// The tokenizer failed on an input text.
+    #[error("tokenization failed: {0}")]
+    Tokenization(String),
+
+    /// The tensor backend failed while running the model.
+    #[error("inference failed: {0}")]
+    Inference(#[from] candle_core::Error),
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,36 @@
+//! Multilingual sentiment classification with XLM-RoBERTa, on the user's device.
+//!
+//! The core is pure: the bytes of a Hugging Face model folder (`config.json`, `tokenizer.json`,
+//! `model.safetensors` or `pytorch_model.bin`) go in, predictions come out. It does no file or
+//! network I/O, so the same code runs natively and in WebAssembly.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), xlmr_sentiment_core::Error> {
+//! use xlmr_sentiment_core::{Classifier, ClassifyOptions, ModelFiles};
+//! # let (config, tokenizer, weights) = (vec![], vec![], vec![]);
+//! let classifier = Classifier::load(ModelFiles {
+//!     config: &config,
+//!     tokenizer: &tokenizer,
+//!     weights: &weights,
+//! })?;
+//! let predictions = classifier.classify(&["I love this!"], &ClassifyOptions::default())?;
+//! println!("{} {:.3}", predictions[0].label, predictions[0].score);
+//! # Ok(())
+//! # }
+//! ```
+
+mod classify;
+mod config;
+mod error;
+mod model;
+mod preprocess;
+mod tokenize;
+mod weights;
+
+pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Prediction};
+pub use config::{Activation, Config, RawConfig, ScoreFunction};
+pub use error::{Error, Result};
+pub use model::{ModelInput, XlmRobertaForSequenceClassification};
+pub use preprocess::preprocess_tweet;
+pub use tokenize::{Encoded, TextTokenizer};
+pub use weights::{TensorStore, WeightsFormat};

@@ -1,0 +1,80 @@
+//! The model's `tokenizer.json`, run as written by the `tokenizers` crate (the behaviour of every
+//! deployed fast tokenizer and of `transformers` 4.x), with truncation done per call.
+
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
+
+use crate::error::{Error, Result};
+
+/// A tokenizer that yields `<s> .. </s>` id sequences no longer than a given limit.
+#[derive(Debug, Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    /// Special tokens the post-processor adds to one sequence (2 for `<s> A </s>`).
+    added_tokens: usize,
+}
+
+/// The ids of one text and whether they were cut to fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Token ids including the special tokens.
+    pub ids: Vec<u32>,
+    /// True when tokens were dropped to respect the length limit.
+    pub truncated: bool,
+}
+
+impl TextTokenizer {
+    /// Parses `tokenizer.json`. Truncation and padding settings stored in the file are ignored:
+    /// the classifier sets the limit per call and pads per batch.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let mut inner =
+            Tokenizer::from_bytes(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
+        inner.with_padding(None);
+        let added_tokens = inner.get_post_processor().map_or(0, |p| p.added_tokens(false));
+        Ok(Self { inner, added_tokens })
+    }
+
+    /// Vocabulary size including added tokens: one more than the largest id it can emit.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Number of special tokens wrapped around every text.
+    pub fn added_tokens(&self) -> usize {
+        self.added_tokens
+    }
+
+    /// The id of a token string, if the vocabulary has it.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Tokenizes `text` into at most `max_tokens` ids (special tokens included).
+    ///
+    /// Truncation keeps the start of the text and always ends with `</s>`: the text alone is cut to
+    /// `max_tokens - added_tokens`, then the post-processor adds `<s>`/`</s>`. This is what
+    /// `tokenizers`' `TruncationStrategy::LongestFirst` does for one sequence
+    /// (`tokenizers/src/utils/truncation.rs`), i.e. `tokenizer(text, truncation=True,
+    /// max_length=max_tokens)` in `transformers`.
+    pub fn encode(&self, text: &str, max_tokens: usize) -> Result<Encoded> {
+        let budget = max_tokens.checked_sub(self.added_tokens).ok_or_else(|| {
+            Error::InvalidOption(format!(
+                "max_length {max_tokens} is smaller than the {} special tokens",
+                self.added_tokens
+            ))
+        })?;
+        let mut encoding =
+            self.inner.encode(text, false).map_err(|e| Error::Tokenization(e.to_string()))?;
+        let truncated = encoding.len() > budget;
+        if truncated {
+            encoding.truncate(budget, 0, TruncationDirection::Right);
+        }
+        let encoding = self
+            .inner
+            .post_process(encoding, None, true)
+            .map_err(|e| Error::Tokenization(e.to_string()))?;
+        Ok(Encoded { ids: encoding.get_ids().to_vec(), truncated })
+    }
+}

@@ -1,0 +1,166 @@
+//! Weight files as bytes: `model.safetensors` or `pytorch_model.bin`, recognised by their first
+//! bytes, read into named f32 tensors, then handed out by name with the shape the config implies.
+
+mod pytorch;
+mod safetensors;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// The container format of a weights file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// Hugging Face safetensors (`model.safetensors`).
+    Safetensors,
+    /// A PyTorch zip archive holding a pickled state dict (`pytorch_model.bin`).
+    PyTorch,
+}
+
+impl WeightsFormat {
+    /// Recognises the format from the first bytes of the file.
+    pub fn detect(bytes: &[u8]) -> Result<Self> {
+        if bytes.starts_with(b"PK\x03\x04") {
+            return Ok(Self::PyTorch);
+        }
+        // safetensors: an 8-byte little-endian header length, then a JSON object.
+        if bytes.len() >= 9 && bytes[8] == b'{' {
+            return Ok(Self::Safetensors);
+        }
+        if bytes.starts_with(&[0x80]) {
+            return Err(Error::UnknownWeightsFormat(
+                "this is a legacy (pre-1.6) PyTorch pickle; re-save it with torch.save or as \
+                 safetensors"
+                    .into(),
+            ));
+        }
+        Err(Error::UnknownWeightsFormat(format!(
+            "the file starts with {:02x?}",
+            &bytes[..bytes.len().min(8)]
+        )))
+    }
+}
+
+/// Named tensors read from a weights file, converted to f32.
+#[derive(Debug)]
+pub struct TensorStore {
+    tensors: HashMap<String, Tensor>,
+}
+
+impl TensorStore {
+    /// Reads every tensor of a safetensors or PyTorch file.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
+        let tensors = match WeightsFormat::detect(bytes)? {
+            WeightsFormat::Safetensors => safetensors::read(bytes, device)?,
+            WeightsFormat::PyTorch => pytorch::read(bytes, device)?,
+        };
+        let mut store = HashMap::with_capacity(tensors.len());
+        for (name, tensor) in tensors {
+            let tensor = match tensor.dtype() {
+                DType::F32 => tensor,
+                DType::F16 | DType::BF16 | DType::F64 => tensor.to_dtype(DType::F32)?,
+                // Integer buffers (such as the old `position_ids`) are not weights.
+                _ => continue,
+            };
+            store.insert(canonical_name(&name), tensor);
+        }
+        Ok(Self { tensors: store })
+    }
+
+    /// A view that prefixes every name with `prefix.`, like candle's `VarBuilder::pp`.
+    pub fn pp(&self, prefix: &str) -> Scope<'_> {
+        Scope { store: self, prefix: prefix.to_string() }
+    }
+
+    /// The shape of a tensor, if present.
+    pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.dims().to_vec())
+    }
+
+    /// Whether any tensor name starts with `prefix`.
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.tensors.keys().any(|k| k.starts_with(prefix))
+    }
+
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let tensor =
+            self.tensors.get(name).ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+        if tensor.dims() != shape {
+            return Err(Error::ShapeMismatch {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                actual: tensor.dims().to_vec(),
+            });
+        }
+        Ok(tensor.clone())
+    }
+}
+
+/// Old BERT-family checkpoints name LayerNorm parameters `gamma`/`beta`; `transformers` renames
+/// them to `weight`/`bias` on load (`PreTrainedModel._fix_state_dict_key_on_load`).
+fn canonical_name(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix(".gamma") {
+        format!("{stem}.weight")
+    } else if let Some(stem) = name.strip_suffix(".beta") {
+        format!("{stem}.bias")
+    } else {
+        name.to_string()
+    }
+}
+
+/// A prefixed view of a [`TensorStore`].
+#[derive(Debug, Clone)]
+pub struct Scope<'a> {
+    store: &'a TensorStore,
+    prefix: String,
+}
+
+impl<'a> Scope<'a> {
+    /// A deeper view: `self.prefix.name`.
+    pub fn pp(&self, name: impl std::fmt::Display) -> Scope<'a> {
+        let prefix =
+            if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
+        Scope { store: self.store, prefix }
+    }
+
+    /// The tensor `prefix.name`, which must have exactly `shape`.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.store.get(&self.pp(name).prefix, shape)
+    }
+}
+
+fn shape_elements(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(WeightsFormat::detect(b"PK\x03\x04rest").unwrap(), WeightsFormat::PyTorch);
+        assert_eq!(
+            WeightsFormat::detect(b"\x02\0\0\0\0\0\0\0{}").unwrap(),
+            WeightsFormat::Safetensors
+        );
+        assert!(matches!(
+            WeightsFormat::detect(b"\x80\x02garbage"),
+            Err(Error::UnknownWeightsFormat(_))
+        ));
+        assert!(matches!(WeightsFormat::detect(b""), Err(Error::UnknownWeightsFormat(_))));
+        assert!(matches!(
+            WeightsFormat::detect(b"<!doctype html>"),
+            Err(Error::UnknownWeightsFormat(_))
+        ));
+    }
+
+    #[test]
+    fn renames_gamma_and_beta() {
+        assert_eq!(canonical_name("a.LayerNorm.gamma"), "a.LayerNorm.weight");
+        assert_eq!(canonical_name("a.LayerNorm.beta"), "a.LayerNorm.bias");
+        assert_eq!(canonical_name("a.dense.weight"), "a.dense.weight");
+    }
+}
