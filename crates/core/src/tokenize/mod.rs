@@ -1,9 +1,34 @@
 //! The model's `tokenizer.json`, run as written by the `tokenizers` crate (the behaviour of every
 //! deployed fast tokenizer and of `transformers` 4.x), with truncation done per call.
 
+mod charsmap;
+
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use crate::error::{Error, Result};
+
+/// Finds every `Precompiled` normalizer (possibly inside a `Sequence`) and checks its charsmap.
+fn check_normalizers(value: &serde_json::Value) -> Result<()> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
+                if let Some(encoded) = map.get("precompiled_charsmap").and_then(|c| c.as_str()) {
+                    charsmap::check_base64(encoded).map_err(Error::InvalidTokenizer)?;
+                }
+            }
+            map.values().try_for_each(check_normalizers)
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(check_normalizers),
+        _ => Ok(()),
+    }
+}
+
+/// Only the normalizer of `tokenizer.json`; the (large) vocabulary is skipped.
+#[derive(serde::Deserialize)]
+struct NormalizerOnly {
+    #[serde(default)]
+    normalizer: Option<serde_json::Value>,
+}
 
 /// A tokenizer that yields `<s> .. </s>` id sequences no longer than a given limit.
 #[derive(Debug, Clone)]
@@ -26,6 +51,11 @@ impl TextTokenizer {
     /// Parses `tokenizer.json`. Truncation and padding settings stored in the file are ignored:
     /// the classifier sets the limit per call and pads per batch.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let head: NormalizerOnly =
+            serde_json::from_slice(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
+        if let Some(normalizer) = &head.normalizer {
+            check_normalizers(normalizer)?;
+        }
         let mut inner =
             Tokenizer::from_bytes(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
         inner
