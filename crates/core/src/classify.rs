@@ -115,7 +115,11 @@ impl Classifier {
                 "the model's token limit leaves no room for text".into(),
             ));
         }
-        Ok(Self { config, tokenizer, model })
+        Ok(Self {
+            config,
+            tokenizer,
+            model,
+        })
     }
 
     /// The validated config.
@@ -148,6 +152,14 @@ impl Classifier {
         }
     }
 
+    /// Checks options against this model without classifying anything.
+    pub fn check_options(&self, options: &ClassifyOptions) -> Result<()> {
+        if options.batch_size == 0 {
+            return Err(Error::InvalidOption("batch_size must be at least 1".into()));
+        }
+        self.token_limit(options).map(|_| ())
+    }
+
     /// The token ids the model sees for `text` under `options` (preprocessing and truncation
     /// applied).
     pub fn encode(&self, text: &str, options: &ClassifyOptions) -> Result<Encoded> {
@@ -168,10 +180,10 @@ impl Classifier {
         texts: &[S],
         options: &ClassifyOptions,
     ) -> Result<Vec<Prediction>> {
-        if options.batch_size == 0 {
-            return Err(Error::InvalidOption("batch_size must be at least 1".into()));
-        }
-        let function = options.function.unwrap_or_else(|| self.config.default_score_function());
+        self.check_options(options)?;
+        let function = options
+            .function
+            .unwrap_or_else(|| self.config.default_score_function());
         let encoded = texts
             .iter()
             .map(|t| self.encode(t.as_ref(), options))
@@ -192,15 +204,21 @@ impl Classifier {
             }
             let batch = &order[start..end];
             let sequences: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
-            let input =
-                ModelInput::from_sequences(&sequences, self.config.pad_token_id, self.model.device())?;
+            let input = ModelInput::from_sequences(
+                &sequences,
+                self.config.pad_token_id,
+                self.model.device(),
+            )?;
             let logits = self.model.forward(&input)?.to_vec2::<f32>()?;
             for (&i, row) in batch.iter().zip(logits) {
                 predictions[i] = Some(self.prediction(&row, function, &encoded[i]));
             }
             start = end;
         }
-        Ok(predictions.into_iter().map(|p| p.expect("every text is in one batch")).collect())
+        Ok(predictions
+            .into_iter()
+            .map(|p| p.expect("every text is in one batch"))
+            .collect())
     }
 
     fn prediction(&self, logits: &[f32], function: ScoreFunction, encoded: &Encoded) -> Prediction {
@@ -210,13 +228,19 @@ impl Classifier {
             .labels
             .iter()
             .zip(values)
-            .map(|(label, score)| LabelScore { label: label.clone(), score })
+            .map(|(label, score)| LabelScore {
+                label: label.clone(),
+                score,
+            })
             .collect();
         // First maximum, like numpy's argmax in the pipeline.
-        let best = scores
-            .iter()
-            .enumerate()
-            .fold(0, |best, (i, s)| if s.score > scores[best].score { i } else { best });
+        let best = scores.iter().enumerate().fold(0, |best, (i, s)| {
+            if s.score > scores[best].score {
+                i
+            } else {
+                best
+            }
+        });
         Prediction {
             label: scores[best].label.clone(),
             score: scores[best].score,
@@ -265,9 +289,18 @@ mod tests {
             label: "b".into(),
             score: 0.7,
             scores: vec![
-                LabelScore { label: "a".into(), score: 0.1 },
-                LabelScore { label: "b".into(), score: 0.7 },
-                LabelScore { label: "c".into(), score: 0.2 },
+                LabelScore {
+                    label: "a".into(),
+                    score: 0.1,
+                },
+                LabelScore {
+                    label: "b".into(),
+                    score: 0.7,
+                },
+                LabelScore {
+                    label: "c".into(),
+                    score: 0.2,
+                },
             ],
             truncated: false,
             tokens: 3,

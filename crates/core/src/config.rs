@@ -191,7 +191,10 @@ impl Config {
             ));
         }
         if !(raw.layer_norm_eps.is_finite() && raw.layer_norm_eps > 0.0) {
-            return invalid(format!("layer_norm_eps {} must be positive", raw.layer_norm_eps));
+            return invalid(format!(
+                "layer_norm_eps {} must be positive",
+                raw.layer_norm_eps
+            ));
         }
         // Positions start at pad_token_id + 1 and `<s> </s>` need two of them.
         let pad = raw.pad_token_id as usize;
@@ -281,10 +284,15 @@ fn labels_from(raw: &RawConfig) -> Result<Vec<String>> {
                         ))
                     })?;
                 if labels[index].replace(name.clone()).is_some() {
-                    return Err(Error::InvalidConfig(format!("id2label repeats index {index}")));
+                    return Err(Error::InvalidConfig(format!(
+                        "id2label repeats index {index}"
+                    )));
                 }
             }
-            labels.into_iter().map(|l| l.expect("every index filled")).collect()
+            labels
+                .into_iter()
+                .map(|l| l.expect("every index filled"))
+                .collect()
         }
         None => {
             let n = raw.num_labels.unwrap_or(2);
@@ -356,10 +364,9 @@ mod tests {
 
     #[test]
     fn multi_label_and_single_logit_use_sigmoid() {
-        let multi = parse(
-            r#"{"problem_type":"multi_label_classification","id2label":{"0":"a","1":"b"}}"#,
-        )
-        .unwrap();
+        let multi =
+            parse(r#"{"problem_type":"multi_label_classification","id2label":{"0":"a","1":"b"}}"#)
+                .unwrap();
         assert_eq!(multi.default_score_function(), ScoreFunction::Sigmoid);
         let single = parse(r#"{"id2label":{"0":"score"}}"#).unwrap();
         assert_eq!(single.default_score_function(), ScoreFunction::Sigmoid);
@@ -367,8 +374,14 @@ mod tests {
 
     #[test]
     fn malformed_json_is_reported() {
-        assert!(matches!(parse("{\"hidden_size\": "), Err(Error::MalformedConfig(_))));
-        assert!(matches!(parse(r#"{"hidden_size": "big"}"#), Err(Error::MalformedConfig(_))));
+        assert!(matches!(
+            parse("{\"hidden_size\": "),
+            Err(Error::MalformedConfig(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"hidden_size": "big"}"#),
+            Err(Error::MalformedConfig(_))
+        ));
     }
 
     #[test]
@@ -386,7 +399,10 @@ mod tests {
             r#"{"max_position_embeddings":3}"#,
             r#"{"hidden_size":0}"#,
         ] {
-            assert!(matches!(parse(bad), Err(Error::InvalidConfig(_))), "accepted {bad}");
+            assert!(
+                matches!(parse(bad), Err(Error::InvalidConfig(_))),
+                "accepted {bad}"
+            );
         }
     }
 }

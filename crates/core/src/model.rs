@@ -65,7 +65,11 @@ fn linear(scope: &Scope, in_dim: usize, out_dim: usize) -> Result<Linear> {
 }
 
 fn layer_norm(scope: &Scope, dim: usize, eps: f64) -> Result<LayerNorm> {
-    Ok(LayerNorm::new(scope.get("weight", &[dim])?, scope.get("bias", &[dim])?, eps))
+    Ok(LayerNorm::new(
+        scope.get("weight", &[dim])?,
+        scope.get("bias", &[dim])?,
+        eps,
+    ))
 }
 
 /// Word + position (+ token type 0) embeddings, then LayerNorm.
@@ -81,11 +85,15 @@ struct Embeddings {
 impl Embeddings {
     fn new(cfg: &Config, scope: Scope) -> Result<Self> {
         let h = cfg.hidden_size;
-        let word = scope.pp("word_embeddings").get("weight", &[cfg.vocab_size, h])?;
-        let position =
-            scope.pp("position_embeddings").get("weight", &[cfg.max_position_embeddings, h])?;
-        let token_type =
-            scope.pp("token_type_embeddings").get("weight", &[cfg.type_vocab_size, h])?;
+        let word = scope
+            .pp("word_embeddings")
+            .get("weight", &[cfg.vocab_size, h])?;
+        let position = scope
+            .pp("position_embeddings")
+            .get("weight", &[cfg.max_position_embeddings, h])?;
+        let token_type = scope
+            .pp("token_type_embeddings")
+            .get("weight", &[cfg.type_vocab_size, h])?;
         let position_and_type = position.broadcast_add(&token_type.narrow(0, 0, 1)?)?;
         Ok(Self {
             word: Embedding::new(word, h),
@@ -139,7 +147,11 @@ impl Layer {
                 h,
                 cfg.layer_norm_eps,
             )?,
-            intermediate: linear(&scope.pp("intermediate").pp("dense"), h, cfg.intermediate_size)?,
+            intermediate: linear(
+                &scope.pp("intermediate").pp("dense"),
+                h,
+                cfg.intermediate_size,
+            )?,
             output: linear(&scope.pp("output").pp("dense"), cfg.intermediate_size, h)?,
             output_norm: layer_norm(&scope.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             activation: cfg.activation,
@@ -150,7 +162,9 @@ impl Layer {
 
     /// `[batch, seq, hidden]` (flattened to `[batch * seq, hidden]`) -> `[batch, heads, seq, dim]`.
     fn split_heads(&self, x: &Tensor, batch: usize, seq: usize) -> Result<Tensor> {
-        Ok(x.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+        Ok(x.reshape((batch, seq, self.num_heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?)
     }
 
     /// Runs the layer on `x` (`[batch * seq, hidden]`). With `first_token_only`, only the output
@@ -167,7 +181,10 @@ impl Layer {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let (residual, query_len, q, k, v);
         if first_token_only {
-            residual = x.reshape((batch, seq, h))?.narrow(1, 0, 1)?.reshape((batch, h))?;
+            residual = x
+                .reshape((batch, seq, h))?
+                .narrow(1, 0, 1)?
+                .reshape((batch, h))?;
             let wq = self.qkv_weight.narrow(0, 0, h)?;
             let bq = self.qkv_bias.narrow(0, 0, h)?;
             let wkv = self.qkv_weight.narrow(0, h, 2 * h)?;
@@ -180,7 +197,9 @@ impl Layer {
             v = self.split_heads(&kv.narrow(1, h, h)?, batch, seq)?;
         } else {
             residual = x.clone();
-            let qkv = x.matmul(&self.qkv_weight.t()?)?.broadcast_add(&self.qkv_bias)?;
+            let qkv = x
+                .matmul(&self.qkv_weight.t()?)?
+                .broadcast_add(&self.qkv_bias)?;
             query_len = seq;
             q = (self.split_heads(&qkv.narrow(1, 0, h)?, batch, seq)? * scale)?;
             k = self.split_heads(&qkv.narrow(1, h, h)?, batch, seq)?;
@@ -201,7 +220,9 @@ impl Layer {
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };
-        Ok(self.output_norm.forward(&(self.output.forward(&inner)? + &attended)?)?)
+        Ok(self
+            .output_norm
+            .forward(&(self.output.forward(&inner)? + &attended)?)?)
     }
 }
 
@@ -230,7 +251,10 @@ impl XlmRobertaForSequenceClassification {
         let out_proj = "classifier.out_proj.weight";
         if let Some(shape) = weights.shape_of(out_proj) {
             if shape.len() == 2 && shape[0] != cfg.labels.len() {
-                return Err(Error::LabelCountMismatch { labels: cfg.labels.len(), head: shape[0] });
+                return Err(Error::LabelCountMismatch {
+                    labels: cfg.labels.len(),
+                    head: shape[0],
+                });
             }
         }
         let roberta = weights.pp("roberta");
@@ -250,7 +274,12 @@ impl XlmRobertaForSequenceClassification {
             dense: linear(&classifier.pp("dense"), h, h)?,
             out_proj: linear(&classifier.pp("out_proj"), h, cfg.labels.len())?,
         };
-        Ok(Self { embeddings, layers, head, device: device.clone() })
+        Ok(Self {
+            embeddings,
+            layers,
+            head,
+            device: device.clone(),
+        })
     }
 
     /// The device the weights live on.
@@ -261,7 +290,9 @@ impl XlmRobertaForSequenceClassification {
     /// Logits `[batch, num_labels]` for a padded batch.
     pub fn forward(&self, input: &ModelInput) -> Result<Tensor> {
         let (batch, seq) = input.input_ids.dims2()?;
-        let mut x = self.embeddings.forward(&input.input_ids, &input.position_ids)?;
+        let mut x = self
+            .embeddings
+            .forward(&input.input_ids, &input.position_ids)?;
         let bias = input.attention_bias.to_dtype(DType::F32)?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -288,7 +319,12 @@ mod tests {
         assert_eq!(positions[1], [2, 1, 3, 4, 5, 6]);
         let ids = input.input_ids.to_vec2::<u32>().unwrap();
         assert_eq!(ids[0], [0, 10, 11, 2, 1, 1]);
-        let bias = input.attention_bias.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let bias = input
+            .attention_bias
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(&bias[..6], &[0., 0., 0., 0., f32::MIN, f32::MIN]);
         assert!(bias[6..].iter().all(|&b| b == 0.0));
     }

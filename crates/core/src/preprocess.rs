@@ -18,8 +18,16 @@ pub fn preprocess_tweet(text: &str) -> String {
             out.push(' ');
         }
         // `len(t) > 1` counts code points in Python.
-        let token = if token.starts_with('@') && token.chars().count() > 1 { "@user" } else { token };
-        let token = if token.starts_with("http") { "http" } else { token };
+        let token = if token.starts_with('@') && token.chars().count() > 1 {
+            "@user"
+        } else {
+            token
+        };
+        let token = if token.starts_with("http") {
+            "http"
+        } else {
+            token
+        };
         out.push_str(token);
     }
     out
@@ -36,7 +44,10 @@ mod tests {
             "@user loved it http @ http"
         );
         assert_eq!(preprocess_tweet("  @a  "), "  @user  ");
-        assert_eq!(preprocess_tweet("mail@x.com HTTP://X @é"), "mail@x.com HTTP://X @user");
+        assert_eq!(
+            preprocess_tweet("mail@x.com HTTP://X @é"),
+            "mail@x.com HTTP://X @user"
+        );
         assert_eq!(preprocess_tweet("@bob\nhttp://x"), "@user");
         assert_eq!(preprocess_tweet(""), "");
     }

@@ -6,7 +6,11 @@ use common::read;
 use xlmr_sentiment_core::{Classifier, ClassifyOptions, Error, ModelFiles};
 
 fn try_load(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Classifier, Error> {
-    Classifier::load(ModelFiles { config, tokenizer, weights })
+    Classifier::load(ModelFiles {
+        config,
+        tokenizer,
+        weights,
+    })
 }
 
 struct Files {
@@ -38,7 +42,10 @@ impl Files {
 
 fn replace_bytes(haystack: &mut [u8], from: &[u8], to: &[u8]) {
     assert_eq!(from.len(), to.len());
-    let at = haystack.windows(from.len()).position(|w| w == from).expect("pattern present");
+    let at = haystack
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
     haystack[at..at + to.len()].copy_from_slice(to);
 }
 
@@ -51,10 +58,23 @@ fn fixtures_load() {
 fn truncated_weights_are_corrupt() {
     for weights in ["model.safetensors", "pytorch_model.bin"] {
         let full = read("tiny-sentiment", weights);
-        for cut in [full.len() - 1, full.len() - 4096, full.len() / 2, 4096, 100, 12] {
-            let f = Files { weights: full[..cut].to_vec(), ..files("tiny-sentiment", weights) };
+        for cut in [
+            full.len() - 1,
+            full.len() - 4096,
+            full.len() / 2,
+            4096,
+            100,
+            12,
+        ] {
+            let f = Files {
+                weights: full[..cut].to_vec(),
+                ..files("tiny-sentiment", weights)
+            };
             let err = f.load().unwrap_err();
-            assert!(matches!(err, Error::CorruptWeights { .. }), "{weights} cut at {cut}: {err}");
+            assert!(
+                matches!(err, Error::CorruptWeights { .. }),
+                "{weights} cut at {cut}: {err}"
+            );
             assert!(err.to_string().starts_with("corrupt"), "{err}");
         }
     }
@@ -62,8 +82,16 @@ fn truncated_weights_are_corrupt() {
 
 #[test]
 fn unknown_weight_formats_are_named() {
-    for garbage in [&b""[..], b"<!doctype html><html>", b"\x80\x02}q\x00(X", &[0u8; 64]] {
-        let f = Files { weights: garbage.to_vec(), ..files("tiny-sentiment", "model.safetensors") };
+    for garbage in [
+        &b""[..],
+        b"<!doctype html><html>",
+        b"\x80\x02}q\x00(X",
+        &[0u8; 64],
+    ] {
+        let f = Files {
+            weights: garbage.to_vec(),
+            ..files("tiny-sentiment", "model.safetensors")
+        };
         assert!(matches!(f.load(), Err(Error::UnknownWeightsFormat(_))));
     }
 }
@@ -72,7 +100,11 @@ fn unknown_weight_formats_are_named() {
 fn a_missing_tensor_is_named() {
     let mut f = files("tiny-sentiment", "model.safetensors");
     // Same length, so the header offsets stay valid: only the name changes.
-    replace_bytes(&mut f.weights, b"\"classifier.dense.weight\"", b"\"classifier.dense.weighz\"");
+    replace_bytes(
+        &mut f.weights,
+        b"\"classifier.dense.weight\"",
+        b"\"classifier.dense.weighz\"",
+    );
     match f.load() {
         Err(Error::MissingTensor(name)) => assert_eq!(name, "classifier.dense.weight"),
         other => panic!("expected MissingTensor, got {other:?}"),
@@ -101,7 +133,11 @@ fn shapes_that_disagree_with_the_config_are_named() {
         c["intermediate_size"] = 65.into();
     });
     match f.load() {
-        Err(Error::ShapeMismatch { name, expected, actual }) => {
+        Err(Error::ShapeMismatch {
+            name,
+            expected,
+            actual,
+        }) => {
             assert_eq!(name, "roberta.encoder.layer.0.intermediate.dense.weight");
             assert_eq!(expected, [65, 32]);
             assert_eq!(actual, [64, 32]);
@@ -124,7 +160,10 @@ fn a_tokenizer_larger_than_the_embeddings_is_rejected() {
         ..files("tiny-multilabel", "model.safetensors")
     };
     match f.load() {
-        Err(Error::VocabularyTooLarge { tokenizer_vocab, embedding_rows }) => {
+        Err(Error::VocabularyTooLarge {
+            tokenizer_vocab,
+            embedding_rows,
+        }) => {
             assert_eq!((tokenizer_vocab, embedding_rows), (962, 802));
         }
         other => panic!("expected VocabularyTooLarge, got {other:?}"),
@@ -168,17 +207,35 @@ fn id2label_must_match_the_head() {
 fn bad_options_are_rejected() {
     let classifier = files("tiny-sentiment", "model.safetensors").load().unwrap();
     for options in [
-        ClassifyOptions { max_length: Some(513), ..Default::default() },
-        ClassifyOptions { max_length: Some(2), ..Default::default() },
-        ClassifyOptions { max_length: Some(0), ..Default::default() },
-        ClassifyOptions { batch_size: 0, ..Default::default() },
+        ClassifyOptions {
+            max_length: Some(513),
+            ..Default::default()
+        },
+        ClassifyOptions {
+            max_length: Some(2),
+            ..Default::default()
+        },
+        ClassifyOptions {
+            max_length: Some(0),
+            ..Default::default()
+        },
+        ClassifyOptions {
+            batch_size: 0,
+            ..Default::default()
+        },
     ] {
         assert!(
-            matches!(classifier.classify(&["hi"], &options), Err(Error::InvalidOption(_))),
+            matches!(
+                classifier.classify(&["hi"], &options),
+                Err(Error::InvalidOption(_))
+            ),
             "{options:?}"
         );
     }
-    assert!(classifier.classify(&[] as &[&str], &ClassifyOptions::default()).unwrap().is_empty());
+    assert!(classifier
+        .classify(&[] as &[&str], &ClassifyOptions::default())
+        .unwrap()
+        .is_empty());
 }
 
 /// A small deterministic generator, so failures reproduce.
@@ -186,7 +243,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % below.max(1)
     }
 }

@@ -26,11 +26,21 @@ fn scores(p: &Prediction) -> Vec<f32> {
 fn golden_files_cover_the_required_cases() {
     for name in MODELS {
         let g = golden(name);
-        assert!(g.texts.len() >= 100, "{name}: only {} golden texts", g.texts.len());
+        assert!(
+            g.texts.len() >= 100,
+            "{name}: only {} golden texts",
+            g.texts.len()
+        );
         for lang in ["ar", "en", "fr", "de", "hi", "it", "pt", "es"] {
-            assert!(g.texts.iter().any(|t| t.kind == lang), "{name}: no {lang} text");
+            assert!(
+                g.texts.iter().any(|t| t.kind == lang),
+                "{name}: no {lang} text"
+            );
         }
-        assert!(g.texts.iter().any(|t| t.truncated), "{name}: truncation never exercised");
+        assert!(
+            g.texts.iter().any(|t| t.truncated),
+            "{name}: truncation never exercised"
+        );
         assert!(g.texts.iter().any(|t| t.text.is_empty()));
         assert!(g.texts.iter().any(|t| t.text.chars().count() >= 5000));
     }
@@ -44,14 +54,28 @@ fn token_ids_match_transformers_exactly() {
         assert_eq!(classifier.labels(), g.labels.as_slice());
         assert_eq!(classifier.max_input_tokens(), g.max_length);
         let on = ClassifyOptions::default();
-        let off = ClassifyOptions { preprocess: false, ..ClassifyOptions::default() };
+        let off = ClassifyOptions {
+            preprocess: false,
+            ..ClassifyOptions::default()
+        };
         for t in &g.texts {
-            assert_eq!(preprocess_tweet(&t.text), t.preprocessed, "{name}: preprocessing");
+            assert_eq!(
+                preprocess_tweet(&t.text),
+                t.preprocessed,
+                "{name}: preprocessing"
+            );
             let encoded = classifier.encode(&t.text, &on).unwrap();
             assert_eq!(encoded.ids, t.input_ids, "{name}: ids of {:?}", t.text);
-            assert_eq!(encoded.truncated, t.truncated, "{name}: truncated flag of {:?}", t.text);
+            assert_eq!(
+                encoded.truncated, t.truncated,
+                "{name}: truncated flag of {:?}",
+                t.text
+            );
             let encoded = classifier.encode(&t.preprocessed, &off).unwrap();
-            assert_eq!(encoded.ids, t.input_ids, "{name}: ids without preprocessing");
+            assert_eq!(
+                encoded.ids, t.input_ids,
+                "{name}: ids without preprocessing"
+            );
         }
     }
 }
@@ -69,7 +93,11 @@ fn each_text_alone_matches_the_pipeline() {
                 assert_eq!(p.truncated, t.truncated);
                 assert_eq!(p.tokens, t.input_ids.len());
                 let best = t.scores.iter().cloned().fold(f32::MIN, f32::max);
-                assert!((p.score - best).abs() <= TOLERANCE, "{name}: top score of {:?}", t.text);
+                assert!(
+                    (p.score - best).abs() <= TOLERANCE,
+                    "{name}: top score of {:?}",
+                    t.text
+                );
             }
         }
     }
@@ -80,8 +108,10 @@ fn logits_match_transformers() {
     for name in MODELS {
         let g = golden(name);
         let classifier = load(name, weight_files(name)[0]);
-        let options =
-            ClassifyOptions { function: Some(ScoreFunction::None), ..ClassifyOptions::default() };
+        let options = ClassifyOptions {
+            function: Some(ScoreFunction::None),
+            ..ClassifyOptions::default()
+        };
         let texts: Vec<&str> = g.texts.iter().map(|t| t.text.as_str()).collect();
         let predictions = classifier.classify(&texts, &options).unwrap();
         for (t, p) in g.texts.iter().zip(&predictions) {
@@ -91,7 +121,11 @@ fn logits_match_transformers() {
             "softmax" => ScoreFunction::Softmax,
             _ => ScoreFunction::Sigmoid,
         };
-        assert_eq!(classifier.config().default_score_function(), expected, "{name}");
+        assert_eq!(
+            classifier.config().default_score_function(),
+            expected,
+            "{name}"
+        );
     }
 }
 
@@ -103,22 +137,46 @@ fn batches_give_the_same_scores_as_single_texts() {
         let texts: Vec<&str> = g.texts.iter().map(|t| t.text.as_str()).collect();
         let single: Vec<Prediction> = texts
             .iter()
-            .map(|t| classifier.classify(&[t], &ClassifyOptions::default()).unwrap().remove(0))
+            .map(|t| {
+                classifier
+                    .classify(&[t], &ClassifyOptions::default())
+                    .unwrap()
+                    .remove(0)
+            })
             .collect();
         for (batch_size, max_batch_tokens) in [(1, 16384), (7, 16384), (32, 16384), (128, 300)] {
-            let options =
-                ClassifyOptions { batch_size, max_batch_tokens, ..ClassifyOptions::default() };
+            let options = ClassifyOptions {
+                batch_size,
+                max_batch_tokens,
+                ..ClassifyOptions::default()
+            };
             let batched = classifier.classify(&texts, &options).unwrap();
             assert_eq!(batched.len(), texts.len());
             for ((t, b), s) in g.texts.iter().zip(&batched).zip(&single) {
-                assert_close(name, "batched scores", &t.text, &scores(b), &t.scores, TOLERANCE);
-                assert_close(name, "batched vs alone", &t.text, &scores(b), &scores(s), 1e-5);
+                assert_close(
+                    name,
+                    "batched scores",
+                    &t.text,
+                    &scores(b),
+                    &t.scores,
+                    TOLERANCE,
+                );
+                assert_close(
+                    name,
+                    "batched vs alone",
+                    &t.text,
+                    &scores(b),
+                    &scores(s),
+                    1e-5,
+                );
                 assert_eq!(b.label, s.label);
             }
         }
         // Reversed input order comes back reversed: results follow the input, not the sort.
         let reversed: Vec<&str> = texts.iter().rev().copied().collect();
-        let back = classifier.classify(&reversed, &ClassifyOptions::default()).unwrap();
+        let back = classifier
+            .classify(&reversed, &ClassifyOptions::default())
+            .unwrap();
         for (b, s) in back.iter().rev().zip(&single) {
             assert_close(name, "reversed", "", &scores(b), &scores(s), 1e-5);
         }
@@ -128,12 +186,19 @@ fn batches_give_the_same_scores_as_single_texts() {
 #[test]
 fn safetensors_and_pytorch_bin_load_the_same_model() {
     let name = "tiny-sentiment";
-    assert_eq!(weight_files(name), ["model.safetensors", "pytorch_model.bin"]);
+    assert_eq!(
+        weight_files(name),
+        ["model.safetensors", "pytorch_model.bin"]
+    );
     let g = golden(name);
     let texts: Vec<&str> = g.texts.iter().map(|t| t.text.as_str()).collect();
     let options = ClassifyOptions::default();
-    let a = load(name, "model.safetensors").classify(&texts, &options).unwrap();
-    let b = load(name, "pytorch_model.bin").classify(&texts, &options).unwrap();
+    let a = load(name, "model.safetensors")
+        .classify(&texts, &options)
+        .unwrap();
+    let b = load(name, "pytorch_model.bin")
+        .classify(&texts, &options)
+        .unwrap();
     assert_eq!(a, b);
 }
 
@@ -141,10 +206,15 @@ fn safetensors_and_pytorch_bin_load_the_same_model() {
 fn shorter_max_length_truncates_and_keeps_the_end_token() {
     let name = "tiny-sentiment";
     let classifier = load(name, "model.safetensors");
-    let options = ClassifyOptions { max_length: Some(5), ..ClassifyOptions::default() };
+    let options = ClassifyOptions {
+        max_length: Some(5),
+        ..ClassifyOptions::default()
+    };
     let text = "I absolutely love this new phone, the battery lasts forever!";
     let encoded = classifier.encode(text, &options).unwrap();
-    let full = classifier.encode(text, &ClassifyOptions::default()).unwrap();
+    let full = classifier
+        .encode(text, &ClassifyOptions::default())
+        .unwrap();
     assert!(encoded.truncated && !full.truncated);
     assert_eq!(encoded.ids.len(), 5);
     assert_eq!(encoded.ids[..4], full.ids[..4]);

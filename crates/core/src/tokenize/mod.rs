@@ -62,8 +62,13 @@ impl TextTokenizer {
             .with_truncation(None)
             .map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
         inner.with_padding(None);
-        let added_tokens = inner.get_post_processor().map_or(0, |p| p.added_tokens(false));
-        Ok(Self { inner, added_tokens })
+        let added_tokens = inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        Ok(Self {
+            inner,
+            added_tokens,
+        })
     }
 
     /// Vocabulary size including added tokens: one more than the largest id it can emit.
@@ -95,8 +100,10 @@ impl TextTokenizer {
                 self.added_tokens
             ))
         })?;
-        let mut encoding =
-            self.inner.encode(text, false).map_err(|e| Error::Tokenization(e.to_string()))?;
+        let mut encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Tokenization(e.to_string()))?;
         let truncated = encoding.len() > budget;
         if truncated {
             encoding.truncate(budget, 0, TruncationDirection::Right);
@@ -105,6 +112,9 @@ impl TextTokenizer {
             .inner
             .post_process(encoding, None, true)
             .map_err(|e| Error::Tokenization(e.to_string()))?;
-        Ok(Encoded { ids: encoding.get_ids().to_vec(), truncated })
+        Ok(Encoded {
+            ids: encoding.get_ids().to_vec(),
+            truncated,
+        })
     }
 }

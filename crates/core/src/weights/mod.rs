@@ -71,7 +71,10 @@ impl TensorStore {
 
     /// A view that prefixes every name with `prefix.`, like candle's `VarBuilder::pp`.
     pub fn pp(&self, prefix: &str) -> Scope<'_> {
-        Scope { store: self, prefix: prefix.to_string() }
+        Scope {
+            store: self,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// The shape of a tensor, if present.
@@ -85,8 +88,10 @@ impl TensorStore {
     }
 
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let tensor =
-            self.tensors.get(name).ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+        let tensor = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
         if tensor.dims() != shape {
             return Err(Error::ShapeMismatch {
                 name: name.to_string(),
@@ -120,9 +125,15 @@ pub struct Scope<'a> {
 impl<'a> Scope<'a> {
     /// A deeper view: `self.prefix.name`.
     pub fn pp(&self, name: impl std::fmt::Display) -> Scope<'a> {
-        let prefix =
-            if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
-        Scope { store: self.store, prefix }
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Scope {
+            store: self.store,
+            prefix,
+        }
     }
 
     /// The tensor `prefix.name`, which must have exactly `shape`.
@@ -141,7 +152,10 @@ mod tests {
 
     #[test]
     fn detects_formats() {
-        assert_eq!(WeightsFormat::detect(b"PK\x03\x04rest").unwrap(), WeightsFormat::PyTorch);
+        assert_eq!(
+            WeightsFormat::detect(b"PK\x03\x04rest").unwrap(),
+            WeightsFormat::PyTorch
+        );
         assert_eq!(
             WeightsFormat::detect(b"\x02\0\0\0\0\0\0\0{}").unwrap(),
             WeightsFormat::Safetensors
@@ -150,7 +164,10 @@ mod tests {
             WeightsFormat::detect(b"\x80\x02garbage"),
             Err(Error::UnknownWeightsFormat(_))
         ));
-        assert!(matches!(WeightsFormat::detect(b""), Err(Error::UnknownWeightsFormat(_))));
+        assert!(matches!(
+            WeightsFormat::detect(b""),
+            Err(Error::UnknownWeightsFormat(_))
+        ));
         assert!(matches!(
             WeightsFormat::detect(b"<!doctype html>"),
             Err(Error::UnknownWeightsFormat(_))

@@ -15,7 +15,10 @@ use super::shape_elements;
 use crate::error::{Error, Result};
 
 fn corrupt(reason: impl Into<String>) -> Error {
-    Error::CorruptWeights { format: "pytorch", reason: reason.into() }
+    Error::CorruptWeights {
+        format: "pytorch",
+        reason: reason.into(),
+    }
 }
 
 /// Reads every tensor of the state dict in a PyTorch zip archive.
@@ -28,7 +31,10 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
         .and_then(|name| name.ok())
         .map(|name| name.into_owned())
         .ok_or_else(|| corrupt("the archive has no data.pkl"))?;
-    let dir_name = pickle_name.strip_suffix(".pkl").expect("ends with .pkl").to_string();
+    let dir_name = pickle_name
+        .strip_suffix(".pkl")
+        .expect("ends with .pkl")
+        .to_string();
 
     let state_dict = {
         let entry = archive
@@ -39,7 +45,9 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
         stack
             .read_loop(&mut reader)
             .map_err(|e| corrupt(format!("cannot unpickle {pickle_name}: {e}")))?;
-        stack.finalize().map_err(|e| corrupt(format!("cannot unpickle {pickle_name}: {e}")))?
+        stack
+            .finalize()
+            .map_err(|e| corrupt(format!("cannot unpickle {pickle_name}: {e}")))?
     };
     let entries = match state_dict {
         Object::Dict(entries) => entries,
@@ -56,7 +64,9 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
         let name = info.name.clone();
         let layout = &info.layout;
         if !layout.is_contiguous() {
-            return Err(corrupt(format!("`{name}` is stored with non-contiguous strides")));
+            return Err(corrupt(format!(
+                "`{name}` is stored with non-contiguous strides"
+            )));
         }
         let dims: Vec<u64> = layout.dims().iter().map(|&d| d as u64).collect();
         let needed = shape_elements(&dims)
@@ -68,24 +78,35 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
             .by_name(&info.path)
             .map_err(|e| corrupt(format!("`{name}`: storage {} is missing: {e}", info.path)))?;
         if entry.compression() != CompressionMethod::Stored {
-            return Err(corrupt(format!("`{name}`: storage {} is compressed", info.path)));
+            return Err(corrupt(format!(
+                "`{name}`: storage {} is compressed",
+                info.path
+            )));
         }
         let entry_len = entry.size();
-        let end = start.checked_add(needed).filter(|&end| end <= entry_len).ok_or_else(|| {
-            corrupt(format!(
-                "`{name}` needs bytes {start}..{} of a {entry_len}-byte storage",
-                start.saturating_add(needed)
-            ))
-        })?;
+        let end = start
+            .checked_add(needed)
+            .filter(|&end| end <= entry_len)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "`{name}` needs bytes {start}..{} of a {entry_len}-byte storage",
+                    start.saturating_add(needed)
+                ))
+            })?;
         let data_start = entry
             .data_start()
             .ok_or_else(|| corrupt(format!("`{name}`: storage {} has no data", info.path)))?;
         let (begin, end) = (data_start + start, data_start + end);
         let slice = bytes.get(begin as usize..end as usize).ok_or_else(|| {
-            corrupt(format!("`{name}` lies past the end of the file: truncated?"))
+            corrupt(format!(
+                "`{name}` lies past the end of the file: truncated?"
+            ))
         })?;
         let shape: Vec<usize> = layout.dims().to_vec();
-        tensors.push((name, Tensor::from_raw_buffer(slice, info.dtype, &shape, device)?));
+        tensors.push((
+            name,
+            Tensor::from_raw_buffer(slice, info.dtype, &shape, device)?,
+        ));
     }
     Ok(tensors)
 }

@@ -21,7 +21,10 @@ struct Entry {
 }
 
 fn corrupt(reason: impl Into<String>) -> Error {
-    Error::CorruptWeights { format: "safetensors", reason: reason.into() }
+    Error::CorruptWeights {
+        format: "safetensors",
+        reason: reason.into(),
+    }
 }
 
 fn dtype_of(name: &str) -> Option<DType> {
@@ -71,7 +74,12 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
         let [begin, end] = entry.data_offsets;
         let expected = shape_elements(&entry.shape)
             .and_then(|n| n.checked_mul(dtype.size_in_bytes() as u64))
-            .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {:?}", entry.shape)))?;
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "`{name}` has an impossible shape {:?}",
+                    entry.shape
+                ))
+            })?;
         if begin > end || end - begin != expected {
             return Err(corrupt(format!(
                 "`{name}` spans bytes {begin}..{end} but its shape {:?} of {} needs {expected}",
@@ -124,7 +132,10 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let bytes = write_f32(&[("a", vec![2, 2], vec![1., 2., 3., 4.]), ("b", vec![1], vec![5.])]);
+        let bytes = write_f32(&[
+            ("a", vec![2, 2], vec![1., 2., 3., 4.]),
+            ("b", vec![1], vec![5.]),
+        ]);
         let tensors = read_cpu(&bytes).unwrap();
         assert_eq!(tensors.len(), 2);
         assert_eq!(tensors[0].1.to_vec2::<f32>().unwrap(), [[1., 2.], [3., 4.]]);
@@ -147,7 +158,10 @@ mod tests {
         let mut bytes = write_f32(&[("a", vec![2, 2], vec![1., 2., 3., 4.])]);
         let text = String::from_utf8_lossy(&bytes).replace("[2,2]", "[2,3]");
         bytes = text.into_bytes();
-        assert!(matches!(read_cpu(&bytes), Err(Error::CorruptWeights { .. })));
+        assert!(matches!(
+            read_cpu(&bytes),
+            Err(Error::CorruptWeights { .. })
+        ));
 
         let huge = br#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#;
         let mut file = (huge.len() as u64).to_le_bytes().to_vec();

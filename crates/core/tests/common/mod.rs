@@ -11,7 +11,9 @@ use xlmr_sentiment_core::{Classifier, ModelFiles};
 pub const MODELS: [&str; 3] = ["tiny-sentiment", "tiny-multilabel", "tiny-score"];
 
 pub fn model_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/models")
+        .join(name)
 }
 
 pub fn read(name: &str, file: &str) -> Vec<u8> {
@@ -28,10 +30,17 @@ pub fn weight_files(name: &str) -> Vec<&'static str> {
 }
 
 pub fn load(name: &str, weights_file: &str) -> Classifier {
-    let (config, tokenizer, weights) =
-        (read(name, "config.json"), read(name, "tokenizer.json"), read(name, weights_file));
-    Classifier::load(ModelFiles { config: &config, tokenizer: &tokenizer, weights: &weights })
-        .unwrap_or_else(|e| panic!("{name}/{weights_file}: {e}"))
+    let (config, tokenizer, weights) = (
+        read(name, "config.json"),
+        read(name, "tokenizer.json"),
+        read(name, weights_file),
+    );
+    Classifier::load(ModelFiles {
+        config: &config,
+        tokenizer: &tokenizer,
+        weights: &weights,
+    })
+    .unwrap_or_else(|e| panic!("{name}/{weights_file}: {e}"))
 }
 
 #[derive(Debug, Deserialize)]

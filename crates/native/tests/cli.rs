@@ -1,0 +1,318 @@
+//! The `xlmr-sentiment classify` command as a user runs it: fixture models, golden outputs, and
+//! one clear line with exit code 2 for each usage or model error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models")
+}
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn golden(model: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(models().join(model).join("golden.json")).unwrap())
+        .unwrap()
+}
+
+/// Golden rows whose text is one line, so they survive line-based input unchanged.
+fn single_line_rows(golden: &Value) -> Vec<&Value> {
+    golden["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let t = r["text"].as_str().unwrap();
+            !t.contains(['\n', '\r', '\u{85}'])
+        })
+        .collect()
+}
+
+fn assert_matches_golden(line: &Value, row: &Value, labels: &[Value]) {
+    assert_eq!(line["text"], row["text"]);
+    assert_eq!(line["truncated"], row["truncated"]);
+    let scores = line["scores"].as_object().unwrap();
+    assert_eq!(scores.len(), labels.len());
+    for (label, want) in labels.iter().zip(row["scores"].as_array().unwrap()) {
+        let got = scores[label.as_str().unwrap()].as_f64().unwrap();
+        assert!(
+            (got - want.as_f64().unwrap()).abs() < 1e-4,
+            "{label}: {got} vs {want}"
+        );
+    }
+    // "scores" lists labels highest first, and "label"/"score" are the first entry.
+    let values: Vec<f64> = scores.values().map(|v| v.as_f64().unwrap()).collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]));
+    let (top_label, top_score) = scores.iter().next().unwrap();
+    assert_eq!(line["label"], top_label.as_str());
+    assert_eq!(line["score"], *top_score);
+}
+
+#[test]
+fn classifies_stdin_lines_in_order_like_transformers() {
+    for model in ["tiny-sentiment", "tiny-multilabel", "tiny-score"] {
+        let golden = golden(model);
+        let rows = single_line_rows(&golden);
+        assert!(rows.len() >= 100);
+        let input: String = rows
+            .iter()
+            .map(|r| format!("{}\n", r["text"].as_str().unwrap()))
+            .collect();
+        let dir = models().join(model);
+        let output = run(
+            &[
+                "classify",
+                "--model",
+                dir.to_str().unwrap(),
+                "--batch-size",
+                "5",
+            ],
+            Some(input.as_bytes()),
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines = json_lines(&output);
+        assert_eq!(lines.len(), rows.len());
+        let labels = golden["labels"].as_array().unwrap();
+        for (line, row) in lines.iter().zip(&rows) {
+            assert_matches_golden(line, row, labels);
+        }
+    }
+}
+
+#[test]
+fn classifies_arguments_and_input_files() {
+    let golden = golden("tiny-sentiment");
+    let rows = single_line_rows(&golden);
+    let dir = models().join("tiny-sentiment");
+    let texts: Vec<&str> = rows
+        .iter()
+        .take(3)
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    let mut args = vec!["classify", "--model", dir.to_str().unwrap()];
+    args.extend(&texts);
+    let output = run(&args, None);
+    assert!(output.status.success());
+    let lines = json_lines(&output);
+    let labels = golden["labels"].as_array().unwrap();
+    for (line, row) in lines.iter().zip(&rows) {
+        assert_matches_golden(line, row, labels);
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("texts.txt");
+    std::fs::write(
+        &file,
+        texts.iter().map(|t| format!("{t}\r\n")).collect::<String>(),
+    )
+    .unwrap();
+    let output = run(
+        &[
+            "classify",
+            "--model",
+            dir.to_str().unwrap(),
+            "--input",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(output.status.success());
+    assert_eq!(
+        json_lines(&output),
+        lines,
+        "CRLF file gives the same results as arguments"
+    );
+}
+
+#[test]
+fn flags_change_the_output_as_documented() {
+    let dir = models().join("tiny-sentiment");
+    let dir = dir.to_str().unwrap();
+    let text = "@someone I absolutely love this new phone https://t.co/x";
+
+    let output = run(&["classify", "--model", dir, "--top-k", "1", text], None);
+    let line = &json_lines(&output)[0];
+    assert_eq!(line["scores"].as_object().unwrap().len(), 1);
+
+    let output = run(
+        &["classify", "--model", dir, "--max-length", "6", text],
+        None,
+    );
+    let short = &json_lines(&output)[0];
+    assert_eq!(short["truncated"], true);
+
+    let with = &json_lines(&run(&["classify", "--model", dir, text], None))[0];
+    let without = &json_lines(&run(
+        &["classify", "--model", dir, "--no-preprocess", text],
+        None,
+    ))[0];
+    let preprocessed = &json_lines(&run(
+        &[
+            "classify",
+            "--model",
+            dir,
+            "--no-preprocess",
+            "@user I absolutely love this new phone http",
+        ],
+        None,
+    ))[0];
+    assert_ne!(
+        with["scores"], without["scores"],
+        "preprocessing is on by default"
+    );
+    assert_eq!(with["scores"], preprocessed["scores"]);
+    assert_eq!(with["text"], text, "the output shows the text as given");
+}
+
+#[test]
+fn bad_lines_get_an_error_object_and_the_rest_goes_on() {
+    let dir = models().join("tiny-sentiment");
+    let output = run(
+        &["classify", "--model", dir.to_str().unwrap()],
+        Some(b"good text\n\xff\xfe bad\nmore text\n"),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["text"], "good text");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid UTF-8"));
+    assert_eq!(lines[2]["text"], "more text");
+}
+
+fn copy_model(from: &str, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(models().join(from)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn assert_one_line_error(args: &[&str], must_contain: &str) {
+    let output = run(args, None);
+    assert_eq!(output.status.code(), Some(2), "{args:?}");
+    assert!(output.stdout.is_empty(), "{args:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(must_contain), "{args:?}: {stderr}");
+}
+
+#[test]
+fn usage_and_model_errors_print_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = models().join("tiny-sentiment");
+    let good = good.to_str().unwrap();
+
+    assert_one_line_error(
+        &["classify", "--model", "/no/such/dir", "x"],
+        "no such model folder",
+    );
+    assert_one_line_error(&["classify", "x"], "--model");
+    assert_one_line_error(&["classify", "--model", good, "--bogus", "x"], "--bogus");
+    assert_one_line_error(
+        &["classify", "--model", good, "--max-length", "513", "x"],
+        "exceeds the model's limit of 512",
+    );
+    assert_one_line_error(
+        &["classify", "--model", good, "--batch-size", "0", "x"],
+        "--batch-size",
+    );
+    assert_one_line_error(
+        &["classify", "--model", good, "--top-k", "many", "x"],
+        "--top-k",
+    );
+    assert_one_line_error(
+        &["classify", "--model", good, "--input", "/no/such/file"],
+        "/no/such/file",
+    );
+
+    let broken = tmp.path().join("truncated");
+    copy_model("tiny-sentiment", &broken);
+    std::fs::remove_file(broken.join("pytorch_model.bin")).unwrap();
+    let weights = std::fs::read(broken.join("model.safetensors")).unwrap();
+    std::fs::write(
+        broken.join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .unwrap();
+    assert_one_line_error(
+        &["classify", "--model", broken.to_str().unwrap(), "x"],
+        "corrupt safetensors weights",
+    );
+
+    let no_weights = tmp.path().join("no-weights");
+    copy_model("tiny-sentiment", &no_weights);
+    std::fs::remove_file(no_weights.join("model.safetensors")).unwrap();
+    std::fs::remove_file(no_weights.join("pytorch_model.bin")).unwrap();
+    assert_one_line_error(
+        &["classify", "--model", no_weights.to_str().unwrap(), "x"],
+        "no model.safetensors or pytorch_model.bin",
+    );
+
+    let bad_config = tmp.path().join("bad-config");
+    copy_model("tiny-sentiment", &bad_config);
+    std::fs::write(bad_config.join("config.json"), "{\"hidden_size\": ").unwrap();
+    assert_one_line_error(
+        &["classify", "--model", bad_config.to_str().unwrap(), "x"],
+        "config.json is malformed",
+    );
+
+    let no_tokenizer = tmp.path().join("no-tokenizer");
+    copy_model("tiny-sentiment", &no_tokenizer);
+    std::fs::remove_file(no_tokenizer.join("tokenizer.json")).unwrap();
+    assert_one_line_error(
+        &["classify", "--model", no_tokenizer.to_str().unwrap(), "x"],
+        "tokenizer.json is missing",
+    );
+
+    let mismatched = tmp.path().join("mismatched");
+    copy_model("tiny-multilabel", &mismatched);
+    std::fs::copy(
+        models().join("tiny-sentiment/tokenizer.json"),
+        mismatched.join("tokenizer.json"),
+    )
+    .unwrap();
+    assert_one_line_error(
+        &["classify", "--model", mismatched.to_str().unwrap(), "x"],
+        "belongs to another model",
+    );
+}
+
+#[test]
+fn help_exits_0() {
+    let output = run(&["classify", "--help"], None);
+    assert!(output.status.success());
+    assert!(String::from_utf8(output.stdout)
+        .unwrap()
+        .contains("--top-k"));
+}
