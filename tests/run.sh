@@ -3,18 +3,28 @@
 # every test. CI runs exactly this through .ci/run, on a fresh clone of a bare machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain: the wasm32 target"
+step "tools: the wasm32 target, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
+bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
+    # Not --locked: the CLI's own lock file names a crate version the registry here lacks.
+    cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+(cd www/xlmr-sentiment && npm ci --no-audit --no-fund)
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
 
-step "the core builds for wasm32-unknown-unknown with simd128 (.cargo/config.toml)"
-cargo build --locked -p xlmr-sentiment-core --target wasm32-unknown-unknown
+step "npm package build: core + wasm crate for wasm32 (simd128), wasm-bindgen, wasm-opt, tsc"
+www/xlmr-sentiment/build.sh
+
+step "npm package tests in Node"
+(cd www/xlmr-sentiment && node --test test/)
 
 step "all tests passed"

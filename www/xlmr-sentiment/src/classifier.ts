@@ -1,0 +1,115 @@
+/** The classifier in the calling thread: a thin shell over the wasm `Classifier`. */
+
+import { initWasm, WasmClassifier } from "./wasm.js";
+import { fetchModel } from "./loader.js";
+import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction } from "./types.js";
+
+/** Shapes predictions like transformers.js' text-classification pipeline. */
+export function shapeOutput(
+  predictions: Prediction[],
+  single: boolean,
+  topK: number | null | undefined,
+): LabelScore[] | LabelScore[][] {
+  const k = topK === undefined ? 1 : topK;
+  if (k !== null && (!Number.isInteger(k) || k < 1)) throw new Error(`topK must be a positive integer or null, got ${k}`);
+  const top = (p: Prediction): LabelScore[] => {
+    const sorted = [...p.scores].sort((a, b) => b.score - a.score);
+    return k === null ? sorted : sorted.slice(0, k);
+  };
+  if (single) return top(predictions[0]);
+  // transformers.js: an array of texts with top_k 1 gives one flat {label, score} per text.
+  if (k === 1) return predictions.map((p) => top(p)[0]);
+  return predictions.map(top);
+}
+
+const KNOWN_OPTIONS = new Set(["topK", "top_k", "preprocess", "maxLength", "batchSize", "function"]);
+
+/** Rejects misspelt options instead of silently ignoring them; accepts transformers.js' `top_k`. */
+export function checkOptions(options: ClassifyOptions): ClassifyOptions {
+  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  const unknown = Object.keys(options).filter((k) => !KNOWN_OPTIONS.has(k));
+  if (unknown.length) {
+    throw new Error(`invalid options: unknown ${unknown.join(", ")} (known: ${[...KNOWN_OPTIONS].join(", ")})`);
+  }
+  const { top_k, ...rest } = options as ClassifyOptions & { top_k?: number | null };
+  return top_k !== undefined && rest.topK === undefined ? { ...rest, topK: top_k } : rest;
+}
+
+function toWasmOptions(options: ClassifyOptions) {
+  const { preprocess, maxLength, batchSize } = options;
+  return { preprocess, maxLength, batchSize, function: options.function };
+}
+
+/** A loaded model. Create it with `load` or `loadFromBytes`. */
+export class SentimentClassifier {
+  #inner: WasmClassifier | undefined;
+
+  /** @internal */
+  constructor(inner: WasmClassifier) {
+    this.#inner = inner;
+  }
+
+  #model(): WasmClassifier {
+    if (!this.#inner) throw new Error("this classifier was disposed");
+    return this.#inner;
+  }
+
+  /** Label names in the model's order. */
+  get labels(): string[] {
+    return this.#model().labels;
+  }
+
+  /** The longest input in tokens, `<s>` and `</s>` included. */
+  get maxInputTokens(): number {
+    return this.#model().maxInputTokens;
+  }
+
+  /**
+   * Classifies one text or many. Like transformers.js: a string gives `[{label, score}]` (the
+   * `topK` best, 1 by default, all with `null`); an array gives one `{label, score}` per text
+   * with `topK` 1, else one array per text.
+   */
+  async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
+  async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
+  async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
+    options = checkOptions(options);
+    const single = typeof input === "string";
+    const predictions = this.classifyDetailed(single ? [input] : input, options);
+    return shapeOutput(predictions, single, options.topK);
+  }
+
+  /** Every label's score, the truncation flag and the token count, one result per text. */
+  classifyDetailed(texts: string[], options: ClassifyOptions = {}): Prediction[] {
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
+      throw new TypeError("classify expects a string or an array of strings");
+    }
+    return this.#model().classify(texts, toWasmOptions(checkOptions(options))) as Prediction[];
+  }
+
+  /** Frees the model's memory; the classifier cannot be used afterwards. */
+  dispose(): void {
+    this.#inner?.free();
+    this.#inner = undefined;
+  }
+}
+
+/** Builds a classifier from files the caller already has. */
+export async function loadFromBytes(
+  files: ModelBytes,
+  options: Pick<LoadOptions, "wasm"> = {},
+): Promise<SentimentClassifier> {
+  await initWasm(options.wasm);
+  return new SentimentClassifier(new WasmClassifier(files.config, files.tokenizer, files.weights));
+}
+
+/**
+ * Loads `config.json`, `tokenizer.json` and the weights from `baseUrl`, with progress events and
+ * Cache Storage (see `LoadOptions`).
+ */
+export async function load(baseUrl: string | URL, options: LoadOptions = {}): Promise<SentimentClassifier> {
+  const [, files] = await Promise.all([initWasm(options.wasm), fetchModel(baseUrl, options)]);
+  const classifier = await loadFromBytes(files, options);
+  const total = files.config.byteLength + files.tokenizer.byteLength + files.weights.byteLength;
+  options.onProgress?.({ status: "ready", loaded: total, total, overall: { loaded: total, total } });
+  return classifier;
+}

@@ -1,0 +1,13 @@
+/**
+ * xlmr-sentiment: multilingual sentiment classification with XLM-RoBERTa, on the device.
+ *
+ * ```js
+ * import { load } from "xlmr-sentiment";
+ * const classifier = await load("/models/twitter-xlm-roberta-sentiment/");
+ * console.log(await classifier.classify("I love this!")); // [{ label: "positive", score: 0.93 }]
+ * ```
+ */
+
+export { SentimentClassifier, load, loadFromBytes } from "./classifier.js";
+export { clearCache } from "./loader.js";
+export type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";

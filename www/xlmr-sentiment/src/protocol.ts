@@ -1,0 +1,25 @@
+/** The typed message protocol between the page and the module worker. */
+
+import type { ClassifyOptions, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+
+/** Load options that can cross to a worker (no functions). */
+export type WorkerLoadOptions = Omit<LoadOptions, "onProgress" | "fetch">;
+
+/** Page -> worker. Every request has an `id`; its answer carries the same `id`. */
+export type WorkerRequest =
+  | { id: number; type: "load"; baseUrl: string; options: WorkerLoadOptions }
+  | { id: number; type: "loadBytes"; files: ModelBytes; options: WorkerLoadOptions }
+  | { id: number; type: "classify"; texts: string[]; options: ClassifyOptions };
+
+/** What a successful load answers. */
+export interface LoadedInfo {
+  labels: string[];
+  maxInputTokens: number;
+}
+
+/** Worker -> page. */
+export type WorkerResponse =
+  | { id: number; type: "progress"; event: ProgressEvent }
+  | { id: number; type: "loaded"; info: LoadedInfo }
+  | { id: number; type: "classified"; predictions: Prediction[] }
+  | { id: number; type: "error"; message: string };

@@ -1,0 +1,73 @@
+/** Public types of the xlmr-sentiment package. */
+
+/** One label and its probability (or raw logit with `function: "none"`). */
+export interface LabelScore {
+  label: string;
+  score: number;
+}
+
+/** Options of `classify`, shaped like transformers.js' text-classification pipeline. */
+export interface ClassifyOptions {
+  /** How many labels to return per text, highest first: 1 by default; `null` returns every label. */
+  topK?: number | null;
+  /** The model card's tweet preprocessing (`@handle` -> `@user`, links -> `http`); on by default. */
+  preprocess?: boolean;
+  /** Token limit per text, `<s>` and `</s>` included (default and maximum: the model's, 512). */
+  maxLength?: number;
+  /** Texts per forward pass (default 32). */
+  batchSize?: number;
+  /** Score function; by default the one the transformers pipeline picks for the model. */
+  function?: "softmax" | "sigmoid" | "none";
+}
+
+/** A text's full result: `classifyDetailed` returns one per text. */
+export interface Prediction {
+  /** The highest-scoring label and its score. */
+  label: string;
+  score: number;
+  /** Every label's score, in the model's label order. */
+  scores: LabelScore[];
+  /** Whether the text was cut to the token limit before classification. */
+  truncated: boolean;
+  /** Tokens the model saw, `<s>` and `</s>` included. */
+  tokens: number;
+}
+
+/** The three files of a model, as bytes. */
+export interface ModelBytes {
+  config: Uint8Array;
+  tokenizer: Uint8Array;
+  /** `model.safetensors` or `pytorch_model.bin`. */
+  weights: Uint8Array;
+}
+
+/** Loading progress. `loaded`/`total` are bytes (`total` is 0 while unknown). */
+export interface ProgressEvent {
+  status: "initiate" | "download" | "progress" | "done" | "ready";
+  /** The file this event is about (absent for `ready`). */
+  file?: string;
+  loaded: number;
+  total: number;
+  /** Bytes over all files so far. */
+  overall: { loaded: number; total: number };
+  /** Whether the file came from Cache Storage rather than the network. */
+  cached?: boolean;
+}
+
+/** Options of `load`. */
+export interface LoadOptions {
+  /** Called on every progress event. */
+  onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Cache Storage name to keep the files in, or `false` for no caching. Default
+   * `"xlmr-sentiment"`. Without Cache Storage, or when it throws (QuotaExceededError), files stay
+   * in memory only.
+   */
+  cache?: string | false;
+  /** Weights file name under the base URL. Default `model.safetensors`. */
+  weights?: string;
+  /** `fetch` to use (default: the global one). */
+  fetch?: typeof fetch;
+  /** Where the `.wasm` binary is, if not next to the package's JS (bundlers handle the default). */
+  wasm?: URL | string | BufferSource | WebAssembly.Module;
+}

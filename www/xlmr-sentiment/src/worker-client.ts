@@ -1,0 +1,129 @@
+/**
+ * The Web Worker form: the model loads and runs in a module worker, so the page stays responsive.
+ *
+ * ```js
+ * import { loadInWorker } from "xlmr-sentiment/worker";
+ * const classifier = await loadInWorker("/models/twitter-xlm-roberta-sentiment/");
+ * await classifier.classify(["Great!", "Awful."]);
+ * ```
+ */
+
+import { checkOptions, shapeOutput } from "./classifier.js";
+import type { LoadedInfo, WorkerLoadOptions, WorkerRequest, WorkerResponse } from "./protocol.js";
+import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+
+/** A request without its id (distributes over the union). */
+type Unsent<T> = T extends unknown ? Omit<T, "id"> : never;
+
+type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void; onProgress?: (e: ProgressEvent) => void };
+
+/** Sends typed requests to the worker and matches answers by id. */
+class Channel {
+  #next = 1;
+  #pending = new Map<number, Pending>();
+
+  constructor(readonly worker: Worker) {
+    worker.addEventListener("message", (event: MessageEvent<WorkerResponse>) => {
+      const message = event.data;
+      const pending = this.#pending.get(message.id);
+      if (!pending) return;
+      if (message.type === "progress") {
+        pending.onProgress?.(message.event);
+        return;
+      }
+      this.#pending.delete(message.id);
+      if (message.type === "error") pending.reject(new Error(message.message));
+      else pending.resolve(message);
+    });
+    worker.addEventListener("error", (event) => {
+      const error = new Error(`the classifier worker failed: ${event.message ?? "unknown error"}`);
+      for (const pending of this.#pending.values()) pending.reject(error);
+      this.#pending.clear();
+    });
+  }
+
+  request(body: Unsent<WorkerRequest>, onProgress?: (e: ProgressEvent) => void, transfer: Transferable[] = []): Promise<WorkerResponse> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ ...body, id } as WorkerRequest, transfer);
+    });
+  }
+}
+
+/** A classifier whose model lives in a Web Worker. Same `classify` as `SentimentClassifier`. */
+export class WorkerClassifier {
+  readonly labels: string[];
+  readonly maxInputTokens: number;
+  #channel: Channel;
+
+  /** @internal */
+  constructor(channel: Channel, info: LoadedInfo) {
+    this.#channel = channel;
+    this.labels = info.labels;
+    this.maxInputTokens = info.maxInputTokens;
+  }
+
+  async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
+  async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
+  async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
+    options = checkOptions(options);
+    const single = typeof input === "string";
+    const predictions = await this.classifyDetailed(single ? [input] : input, options);
+    return shapeOutput(predictions, single, options.topK);
+  }
+
+  /** Every label's score, the truncation flag and the token count, one result per text. */
+  async classifyDetailed(texts: string[], options: ClassifyOptions = {}): Promise<Prediction[]> {
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
+      throw new TypeError("classify expects a string or an array of strings");
+    }
+    const { topK: _topK, ...wire } = checkOptions(options);
+    const answer = await this.#channel.request({ type: "classify", texts, options: wire });
+    if (answer.type !== "classified") throw new Error(`unexpected worker answer ${answer.type}`);
+    return answer.predictions;
+  }
+
+  /** Stops the worker and frees the model. */
+  terminate(): void {
+    this.#channel.worker.terminate();
+  }
+}
+
+function startWorker(): Worker {
+  return new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+}
+
+function wireOptions(options: LoadOptions): WorkerLoadOptions {
+  const { onProgress: _p, fetch: _f, ...rest } = options;
+  return rest;
+}
+
+async function finish(channel: Channel, answer: Promise<WorkerResponse>): Promise<WorkerClassifier> {
+  try {
+    const loaded = await answer;
+    if (loaded.type !== "loaded") throw new Error(`unexpected worker answer ${loaded.type}`);
+    return new WorkerClassifier(channel, loaded.info);
+  } catch (error) {
+    channel.worker.terminate();
+    throw error;
+  }
+}
+
+/** Starts a module worker and loads the model from `baseUrl` there (progress, Cache Storage). */
+export function loadInWorker(baseUrl: string | URL, options: LoadOptions = {}): Promise<WorkerClassifier> {
+  const channel = new Channel(startWorker());
+  const absolute = new URL(String(baseUrl), globalThis.location?.href).href;
+  return finish(channel, channel.request({ type: "load", baseUrl: absolute, options: wireOptions(options) }, options.onProgress));
+}
+
+/** Starts a module worker and loads the model from bytes; the buffers are moved, not copied. */
+export function loadFromBytesInWorker(files: ModelBytes, options: LoadOptions = {}): Promise<WorkerClassifier> {
+  const channel = new Channel(startWorker());
+  const transfer = [files.config.buffer, files.tokenizer.buffer, files.weights.buffer].filter(
+    (b, i, all): b is ArrayBuffer => b instanceof ArrayBuffer && all.indexOf(b) === i,
+  );
+  return finish(channel, channel.request({ type: "loadBytes", files, options: wireOptions(options) }, undefined, transfer));
+}
+
+export type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";

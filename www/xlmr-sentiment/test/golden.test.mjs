@@ -1,0 +1,140 @@
+// The npm package in Node: every golden text of every fixture model within 1e-4 of transformers,
+// the transformers.js output shapes, loading over HTTP with progress, and clear errors.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { existsSync } from "node:fs";
+
+import { load, loadFromBytes } from "../dist/index.js";
+
+const fixtures = new URL("../../../tests/fixtures/models/", import.meta.url);
+const MODELS = ["tiny-sentiment", "tiny-multilabel", "tiny-score"];
+
+const weightsOf = (model) =>
+  ["model.safetensors", "pytorch_model.bin"].find((f) => existsSync(new URL(`${model}/${f}`, fixtures)));
+
+async function bytes(model, file) {
+  return new Uint8Array(await readFile(new URL(`${model}/${file}`, fixtures)));
+}
+
+async function fixture(model, weights = weightsOf(model)) {
+  return loadFromBytes({
+    config: await bytes(model, "config.json"),
+    tokenizer: await bytes(model, "tokenizer.json"),
+    weights: await bytes(model, weights),
+  });
+}
+
+const golden = async (model) => JSON.parse(await readFile(new URL(`${model}/golden.json`, fixtures), "utf8"));
+
+for (const model of MODELS) {
+  test(`${model}: every golden text matches transformers`, async () => {
+    const g = await golden(model);
+    const classifier = await fixture(model);
+    assert.deepEqual(classifier.labels, g.labels);
+    assert.equal(classifier.maxInputTokens, g.max_length);
+    const texts = g.texts.map((t) => t.text);
+    const batched = classifier.classifyDetailed(texts, { batchSize: 16 });
+    assert.equal(batched.length, texts.length);
+    g.texts.forEach((row, i) => {
+      const alone = classifier.classifyDetailed([row.text])[0];
+      for (const p of [alone, batched[i]]) {
+        assert.equal(p.truncated, row.truncated, `truncated flag of ${JSON.stringify(row.text)}`);
+        assert.equal(p.tokens, row.input_ids.length);
+        p.scores.forEach((s, j) => {
+          assert.equal(s.label, g.labels[j]);
+          assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, `${model} ${JSON.stringify(row.text)}: ${s.score} vs ${row.scores[j]}`);
+        });
+      }
+    });
+    classifier.dispose();
+    assert.throws(() => classifier.labels, /disposed/);
+  });
+}
+
+test("output shapes follow transformers.js", async () => {
+  const classifier = await fixture("tiny-sentiment");
+  const one = await classifier.classify("I love it");
+  assert.equal(one.length, 1);
+  assert.deepEqual(Object.keys(one[0]).sort(), ["label", "score"]);
+  const all = await classifier.classify("I love it", { topK: null });
+  assert.equal(all.length, 3);
+  assert.ok(all[0].score >= all[1].score && all[1].score >= all[2].score);
+  assert.equal(all[0].label, one[0].label);
+  const flat = await classifier.classify(["a", "b", "c"]);
+  assert.equal(flat.length, 3);
+  assert.ok(!Array.isArray(flat[0]) && typeof flat[0].label === "string");
+  const nested = await classifier.classify(["a", "b"], { topK: 2 });
+  assert.ok(Array.isArray(nested[0]) && nested[0].length === 2);
+  await assert.rejects(classifier.classify("x", { topK: 0 }), /topK/);
+  await assert.rejects(classifier.classify(42), /string/);
+  await assert.rejects(classifier.classify("x", { maxLength: 9999 }), /exceeds the model's limit/);
+  await assert.rejects(classifier.classify("x", { bogus: 1 }), /invalid options: unknown bogus/);
+  assert.equal((await classifier.classify("x", { top_k: null })).length, 3, "transformers.js' top_k works too");
+  const raw = classifier.classifyDetailed(["@bob hi"], { preprocess: false })[0];
+  const pre = classifier.classifyDetailed(["@bob hi"])[0];
+  assert.notDeepEqual(raw.scores, pre.scores);
+});
+
+test("pytorch_model.bin and safetensors give the same results", async () => {
+  const a = await fixture("tiny-sentiment", "model.safetensors");
+  const b = await fixture("tiny-sentiment", "pytorch_model.bin");
+  assert.deepEqual(a.classifyDetailed(["Quel film décevant"]), b.classifyDetailed(["Quel film décevant"]));
+});
+
+test("bad model files reject with a message that names the problem", async () => {
+  const config = await bytes("tiny-sentiment", "config.json");
+  const tokenizer = await bytes("tiny-sentiment", "tokenizer.json");
+  const weights = await bytes("tiny-sentiment", "model.safetensors");
+  await assert.rejects(loadFromBytes({ config, tokenizer, weights: weights.subarray(0, 1000) }), /corrupt safetensors weights/);
+  await assert.rejects(loadFromBytes({ config: new TextEncoder().encode("{"), tokenizer, weights }), /config.json is malformed/);
+  await assert.rejects(
+    loadFromBytes({ config, tokenizer: await bytes("tiny-multilabel", "tokenizer.json"), weights: await bytes("tiny-multilabel", "model.safetensors") }),
+    /config|shape|labels/,
+  );
+});
+
+function serve(routes) {
+  const server = createServer(async (req, res) => {
+    const route = routes(req.url);
+    if (!route) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": route.type, "content-length": route.body.byteLength });
+    res.end(route.body);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+test("load(baseUrl) fetches with progress events, then classifies", async () => {
+  const files = {
+    "/m/config.json": await bytes("tiny-sentiment", "config.json"),
+    "/m/tokenizer.json": await bytes("tiny-sentiment", "tokenizer.json"),
+    "/m/model.safetensors": await bytes("tiny-sentiment", "model.safetensors"),
+  };
+  const server = await serve((url) => (files[url] ? { type: "application/octet-stream", body: files[url] } : url.startsWith("/html/") ? { type: "text/html", body: Buffer.from("<!doctype html><p>app") } : undefined));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const events = [];
+    const classifier = await load(`${base}/m/`, { onProgress: (e) => events.push(e) });
+    const total = Object.values(files).reduce((n, b) => n + b.byteLength, 0);
+    const last = events.at(-1);
+    assert.equal(last.status, "ready");
+    assert.equal(last.overall.loaded, total);
+    for (const name of ["config.json", "tokenizer.json", "model.safetensors"]) {
+      const done = events.find((e) => e.file === name && e.status === "done");
+      assert.ok(done && done.loaded === done.total && done.total > 0, `done event for ${name}`);
+      assert.ok(events.some((e) => e.file === name && e.status === "progress"));
+    }
+    const g = await golden("tiny-sentiment");
+    const p = classifier.classifyDetailed([g.texts[0].text])[0];
+    assert.ok(Math.abs(p.scores[0].score - g.texts[0].scores[0]) <= 1e-4);
+    await assert.rejects(load(`${base}/missing/`), /HTTP 404/);
+    // A dev server that answers every path with its index.html must not pass for a model.
+    await assert.rejects(load(`${base}/html/`), /answered with an HTML page/);
+  } finally {
+    server.close();
+  }
+});
