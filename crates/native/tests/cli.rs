@@ -256,54 +256,52 @@ fn usage_and_model_errors_print_one_line_and_exit_2() {
         "/no/such/file",
     );
 
-    let broken = tmp.path().join("truncated");
-    copy_model("tiny-sentiment", &broken);
-    std::fs::remove_file(broken.join("pytorch_model.bin")).unwrap();
-    let weights = std::fs::read(broken.join("model.safetensors")).unwrap();
-    std::fs::write(
-        broken.join("model.safetensors"),
-        &weights[..weights.len() / 2],
-    )
-    .unwrap();
-    assert_one_line_error(
-        &["classify", "--model", broken.to_str().unwrap(), "x"],
+    // Each case: a copy of a fixture model, damaged one way, and the words its error must say.
+    let damaged = |name: &str, from: &str, damage: &dyn Fn(&Path), says: &str| {
+        let dir = tmp.path().join(name);
+        copy_model(from, &dir);
+        damage(&dir);
+        assert_one_line_error(&["classify", "--model", dir.to_str().unwrap(), "x"], says);
+    };
+    let remove = |dir: &Path, file: &str| std::fs::remove_file(dir.join(file)).unwrap();
+    damaged(
+        "truncated",
+        "tiny-sentiment",
+        &|dir| {
+            remove(dir, "pytorch_model.bin");
+            let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+            std::fs::write(dir.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+        },
         "corrupt safetensors weights",
     );
-
-    let no_weights = tmp.path().join("no-weights");
-    copy_model("tiny-sentiment", &no_weights);
-    std::fs::remove_file(no_weights.join("model.safetensors")).unwrap();
-    std::fs::remove_file(no_weights.join("pytorch_model.bin")).unwrap();
-    assert_one_line_error(
-        &["classify", "--model", no_weights.to_str().unwrap(), "x"],
+    damaged(
+        "no-weights",
+        "tiny-sentiment",
+        &|dir| {
+            remove(dir, "model.safetensors");
+            remove(dir, "pytorch_model.bin");
+        },
         "no model.safetensors or pytorch_model.bin",
     );
-
-    let bad_config = tmp.path().join("bad-config");
-    copy_model("tiny-sentiment", &bad_config);
-    std::fs::write(bad_config.join("config.json"), "{\"hidden_size\": ").unwrap();
-    assert_one_line_error(
-        &["classify", "--model", bad_config.to_str().unwrap(), "x"],
+    damaged(
+        "bad-config",
+        "tiny-sentiment",
+        &|dir| std::fs::write(dir.join("config.json"), "{\"hidden_size\": ").unwrap(),
         "config.json is malformed",
     );
-
-    let no_tokenizer = tmp.path().join("no-tokenizer");
-    copy_model("tiny-sentiment", &no_tokenizer);
-    std::fs::remove_file(no_tokenizer.join("tokenizer.json")).unwrap();
-    assert_one_line_error(
-        &["classify", "--model", no_tokenizer.to_str().unwrap(), "x"],
+    damaged(
+        "no-tokenizer",
+        "tiny-sentiment",
+        &|dir| remove(dir, "tokenizer.json"),
         "tokenizer.json is missing",
     );
-
-    let mismatched = tmp.path().join("mismatched");
-    copy_model("tiny-multilabel", &mismatched);
-    std::fs::copy(
-        models().join("tiny-sentiment/tokenizer.json"),
-        mismatched.join("tokenizer.json"),
-    )
-    .unwrap();
-    assert_one_line_error(
-        &["classify", "--model", mismatched.to_str().unwrap(), "x"],
+    damaged(
+        "mismatched",
+        "tiny-multilabel",
+        &|dir| {
+            let other = models().join("tiny-sentiment/tokenizer.json");
+            std::fs::copy(other, dir.join("tokenizer.json")).unwrap();
+        },
         "belongs to another model",
     );
 }

@@ -56,8 +56,12 @@ impl Classifier {
     /// (`model.safetensors` or `pytorch_model.bin`). Throws an `Error` naming what is wrong.
     #[wasm_bindgen(constructor)]
     pub fn new(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Classifier, JsError> {
-        let inner = xlmr_sentiment_core::Classifier::load(ModelFiles { config, tokenizer, weights })
-            .map_err(js_error)?;
+        let inner = xlmr_sentiment_core::Classifier::load(ModelFiles {
+            config,
+            tokenizer,
+            weights,
+        })
+        .map_err(js_error)?;
         Ok(Self { inner })
     }
 
@@ -82,7 +86,10 @@ impl Classifier {
             serde_wasm_bindgen::from_value(options)
                 .map_err(|e| js_error(format!("invalid options: {e}")))?
         };
-        let predictions = self.inner.classify(&texts, &options.into_core()).map_err(js_error)?;
+        let predictions = self
+            .inner
+            .classify(&texts, &options.into_core())
+            .map_err(js_error)?;
         let out: Vec<JsPrediction> = predictions
             .iter()
             .map(|p| JsPrediction {
@@ -93,6 +100,7 @@ impl Classifier {
                 tokens: p.tokens,
             })
             .collect();
-        out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_error)
+        out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(js_error)
     }
 }
