@@ -7,7 +7,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "tools: the wasm32 target, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
+step "tools: Chromium, the wasm32 target, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
+if [ ! -x /usr/bin/chromium ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
@@ -24,7 +29,7 @@ cargo test --workspace --locked
 step "npm package build: core + wasm crate for wasm32 (simd128), wasm-bindgen, wasm-opt, tsc"
 www/xlmr-sentiment/build.sh
 
-step "npm package tests in Node"
+step "npm package tests: Node, and the worker form in headless Chromium"
 (cd www/xlmr-sentiment && node --test test/)
 
 step "all tests passed"

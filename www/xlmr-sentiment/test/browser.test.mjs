@@ -1,0 +1,116 @@
+// The worker form in headless Chromium (Debian's, driven by playwright-core), pages served from
+// 127.0.0.1: load with progress events, classify the golden texts, match transformers; a second
+// page load takes the model from Cache Storage and requests no model file.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFile, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, extname, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const pkgDir = fileURLToPath(new URL("../", import.meta.url));
+const modelsDir = fileURLToPath(new URL("../../../tests/fixtures/models/", import.meta.url));
+const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
+
+const requests = [];
+let server, context, origin;
+
+function resolvePath(url) {
+  const path = decodeURIComponent(new URL(url, "http://x").pathname);
+  if (path === "/") return join(pkgDir, "test/browser.html");
+  if (path.startsWith("/pkg/")) return join(pkgDir, normalize(path.slice(5)));
+  if (path.startsWith("/models/")) return join(modelsDir, normalize(path.slice(8)));
+  return undefined;
+}
+
+before(async () => {
+  server = createServer(async (req, res) => {
+    requests.push(req.url);
+    const file = resolvePath(req.url);
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.byteLength });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end("not found");
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin = `http://127.0.0.1:${server.address().port}`;
+  // A fresh profile per run (Playwright passes it as --user-data-dir); both page loads share it,
+  // so the second one sees what the first one cached.
+  context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "xlmr-chromium-")), {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+});
+
+const golden = async (model) => JSON.parse(await readFile(join(modelsDir, model, "golden.json"), "utf8"));
+
+async function openPage() {
+  const page = await context.newPage();
+  const offsite = [];
+  page.on("request", (r) => {
+    if (!r.url().startsWith(origin)) offsite.push(r.url());
+  });
+  await page.goto(`${origin}/`);
+  await page.waitForSelector("body[data-ready=yes]", { state: "attached" });
+  return { page, offsite };
+}
+
+test("worker form: progress, golden results, then a cached second load", async () => {
+  for (const model of ["tiny-sentiment", "tiny-multilabel"]) {
+    const g = await golden(model);
+    const texts = g.texts.map((t) => t.text);
+    const base = `${origin}/models/${model}/`;
+
+    requests.length = 0;
+    const first = await openPage();
+    const run = await first.page.evaluate(([b, t]) => window.runClassifier(b, t), [base, texts]);
+    assert.deepEqual(first.offsite, [], "no request leaves 127.0.0.1");
+    assert.deepEqual(run.labels, g.labels);
+    const statuses = new Set(run.events.map((e) => e.status));
+    for (const s of ["initiate", "download", "progress", "done", "ready"]) assert.ok(statuses.has(s), `${s} event`);
+    const ready = run.events.at(-1);
+    assert.equal(ready.status, "ready");
+    assert.ok(ready.overall.total > 0 && ready.overall.loaded === ready.overall.total);
+    g.texts.forEach((row, i) => {
+      const p = run.predictions[i];
+      assert.equal(p.truncated, row.truncated);
+      p.scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, `${model} ${JSON.stringify(row.text)}`));
+    });
+    assert.equal(run.shaped.length, g.labels.length);
+    const modelRequests = requests.filter((u) => u.startsWith(`/models/${model}/`));
+    assert.equal(modelRequests.length, 3, `first load fetches the three files: ${modelRequests}`);
+    await first.page.close();
+
+    requests.length = 0;
+    const second = await openPage();
+    const again = await second.page.evaluate(([b, t]) => window.runClassifier(b, t), [base, texts.slice(0, 5)]);
+    assert.deepEqual(requests.filter((u) => u.startsWith("/models/")), [], "second load makes no model request");
+    assert.ok(again.events.filter((e) => e.status === "done").every((e) => e.cached === true));
+    again.predictions.forEach((p, i) => {
+      assert.equal(p.label, run.predictions[i].label);
+      p.scores.forEach((s, j) => assert.ok(Math.abs(s.score - run.predictions[i].scores[j].score) <= 1e-5));
+    });
+    await second.page.close();
+  }
+});
+
+test("worker form: a missing model rejects with a readable error", async () => {
+  const { page } = await openPage();
+  const message = await page.evaluate((b) => window.loadError(b), `${origin}/models/no-such-model/`);
+  assert.match(message, /HTTP 404/);
+  await page.close();
+});
