@@ -7,7 +7,7 @@
 //! room for the speed work: Q, K and V are one fused matmul, and the last layer only computes the
 //! first token (`<s>`), the only one the classification head reads.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear};
 
 use crate::config::{Activation, Config};
@@ -293,10 +293,9 @@ impl XlmRobertaForSequenceClassification {
         let mut x = self
             .embeddings
             .forward(&input.input_ids, &input.position_ids)?;
-        let bias = input.attention_bias.to_dtype(DType::F32)?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &bias, batch, seq, i == last)?;
+            x = layer.forward(&x, &input.attention_bias, batch, seq, i == last)?;
         }
         // x is now [batch, hidden]: the final hidden state of `<s>` for each text.
         let pooled = self.head.dense.forward(&x)?.tanh()?;
