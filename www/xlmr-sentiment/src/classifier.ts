@@ -72,18 +72,22 @@ export class SentimentClassifier {
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
   async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
   async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
-    options = checkOptions(options);
+    const checked = checkOptions(options);
     const single = typeof input === "string";
-    const predictions = this.classifyDetailed(single ? [input] : input, options);
-    return shapeOutput(predictions, single, options.topK);
+    const predictions = this.#classify(single ? [input] : input, checked);
+    return shapeOutput(predictions, single, checked.topK);
   }
 
   /** Every label's score, the truncation flag and the token count, one result per text. */
   classifyDetailed(texts: string[], options: ClassifyOptions = {}): Prediction[] {
+    return this.#classify(texts, checkOptions(options));
+  }
+
+  #classify(texts: string[], checked: ClassifyOptions): Prediction[] {
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
       throw new TypeError("classify expects a string or an array of strings");
     }
-    return this.#model().classify(texts, toWasmOptions(checkOptions(options))) as Prediction[];
+    return this.#model().classify(texts, toWasmOptions(checked)) as Prediction[];
   }
 
   /** Frees the model's memory; the classifier cannot be used afterwards. */

@@ -18,6 +18,12 @@ interface FileSpec {
   json: boolean;
 }
 
+/** `baseUrl` as an absolute folder URL (with a trailing slash), resolved against the page. */
+function folderUrl(baseUrl: string | URL): URL {
+  const text = String(baseUrl);
+  return new URL(text.endsWith("/") ? text : `${text}/`, globalThis.location?.href);
+}
+
 /** Throws unless `bytes` can be the file `spec` describes. */
 function validate(spec: FileSpec, bytes: Uint8Array, contentType: string | null): void {
   if (bytes.byteLength === 0) throw new Error(`${spec.name} is empty`);
@@ -73,7 +79,7 @@ async function readBody(response: Response, onChunk: (loaded: number) => void): 
 /** Downloads (or reads from cache) the three files under `baseUrl`. */
 export async function fetchModel(baseUrl: string | URL, options: LoadOptions = {}): Promise<ModelBytes> {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const base = new URL(String(baseUrl).endsWith("/") ? String(baseUrl) : `${baseUrl}/`, globalThis.location?.href);
+  const base = folderUrl(baseUrl);
   const specs: FileSpec[] = [
     { name: "config.json", json: true },
     { name: "tokenizer.json", json: true },
@@ -141,7 +147,7 @@ export async function clearCache(baseUrl?: string | URL, cacheName: string = DEF
     return;
   }
   const cache = await caches.open(cacheName);
-  const prefix = new URL(String(baseUrl).endsWith("/") ? String(baseUrl) : `${baseUrl}/`, globalThis.location?.href).href;
+  const prefix = folderUrl(baseUrl).href;
   for (const request of await cache.keys()) {
     if (request.url.startsWith(prefix)) await cache.delete(request);
   }

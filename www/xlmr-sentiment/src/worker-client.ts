@@ -67,18 +67,22 @@ export class WorkerClassifier {
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
   async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
   async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
-    options = checkOptions(options);
+    const checked = checkOptions(options);
     const single = typeof input === "string";
-    const predictions = await this.classifyDetailed(single ? [input] : input, options);
-    return shapeOutput(predictions, single, options.topK);
+    const predictions = await this.#classify(single ? [input] : input, checked);
+    return shapeOutput(predictions, single, checked.topK);
   }
 
   /** Every label's score, the truncation flag and the token count, one result per text. */
   async classifyDetailed(texts: string[], options: ClassifyOptions = {}): Promise<Prediction[]> {
+    return this.#classify(texts, checkOptions(options));
+  }
+
+  async #classify(texts: string[], checked: ClassifyOptions): Promise<Prediction[]> {
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
       throw new TypeError("classify expects a string or an array of strings");
     }
-    const { topK: _topK, ...wire } = checkOptions(options);
+    const { topK: _topK, ...wire } = checked;
     const answer = await this.#channel.request({ type: "classify", texts, options: wire });
     if (answer.type !== "classified") throw new Error(`unexpected worker answer ${answer.type}`);
     return answer.predictions;
