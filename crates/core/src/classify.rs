@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{ModelInput, XlmRobertaForSequenceClassification};
 use crate::preprocess::preprocess_tweet;
 use crate::tokenize::{Encoded, TextTokenizer};
-use crate::weights::TensorStore;
+use crate::weights::{TensorStore, WeightsSource};
 
 /// The files of a Hugging Face model folder, as bytes.
 #[derive(Debug, Clone, Copy)]
@@ -98,10 +98,21 @@ impl Classifier {
     /// Loads a model from the bytes of its files, checking that they agree with each other.
     /// The weights are copied into the model; the caller's buffers can be dropped afterwards.
     pub fn load(files: ModelFiles<'_>) -> Result<Self> {
-        let config = Config::from_json(files.config)?;
-        let tokenizer = TextTokenizer::from_json(files.tokenizer)?;
+        Self::load_from_source(files.config, files.tokenizer, &files.weights)
+    }
+
+    /// Like [`Classifier::load`], with the weights read range by range from `weights`, each
+    /// tensor straight into the model's memory: the way to load without first holding a second
+    /// whole copy of the file (the wasm adapter reads from a JS `Uint8Array` this way).
+    pub fn load_from_source(
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: &dyn WeightsSource,
+    ) -> Result<Self> {
+        let config = Config::from_json(config)?;
+        let tokenizer = TextTokenizer::from_json(tokenizer)?;
         let device = Device::Cpu;
-        let weights = TensorStore::from_bytes(files.weights, &device)?;
+        let weights = TensorStore::from_source(weights, &device)?;
         let model = XlmRobertaForSequenceClassification::new(&config, &weights, &device)?;
         // The embedding table now has exactly config.vocab_size rows.
         if tokenizer.vocab_size() > config.vocab_size {

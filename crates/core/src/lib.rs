@@ -33,4 +33,4 @@ pub use error::{Error, Result};
 pub use model::{ModelInput, XlmRobertaForSequenceClassification};
 pub use preprocess::preprocess_tweet;
 pub use tokenize::{Encoded, TextTokenizer};
-pub use weights::{TensorStore, WeightsFormat};
+pub use weights::{past_end, TensorStore, WeightsFormat, WeightsSource};

@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use xlmr_sentiment_core::{ClassifyOptions, ModelFiles, ScoreFunction};
+use xlmr_sentiment_core::{past_end, ClassifyOptions, ScoreFunction, WeightsSource};
 
 /// Options as the npm package passes them (camelCase); every field optional.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default)]
 struct Options {
     preprocess: Option<bool>,
     max_length: Option<usize>,
@@ -16,7 +16,34 @@ struct Options {
     function: Option<ScoreFunction>,
 }
 
+/// The keys of [`Options`]. serde-wasm-bindgen reads only the properties a struct names, so
+/// `deny_unknown_fields` never fires: a misspelt option is caught here instead.
+const OPTION_NAMES: [&str; 4] = ["preprocess", "maxLength", "batchSize", "function"];
+
 impl Options {
+    fn from_js(options: JsValue) -> Result<Self, JsError> {
+        if options.is_undefined() || options.is_null() {
+            return Ok(Self::default());
+        }
+        if !options.is_object() {
+            return Err(js_error("invalid options: expected an object"));
+        }
+        let unknown: Vec<String> = js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>())
+            .iter()
+            .filter_map(|key| key.as_string())
+            .filter(|key| !OPTION_NAMES.contains(&key.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(js_error(format!(
+                "invalid options: unknown {} (known: {})",
+                unknown.join(", "),
+                OPTION_NAMES.join(", ")
+            )));
+        }
+        serde_wasm_bindgen::from_value(options)
+            .map_err(|e| js_error(format!("invalid options: {e}")))
+    }
+
     fn into_core(self) -> ClassifyOptions {
         let defaults = ClassifyOptions::default();
         ClassifyOptions {
@@ -40,6 +67,28 @@ struct JsPrediction<'a> {
     tokens: usize,
 }
 
+/// The weights file as a JS `Uint8Array`, read range by range: each tensor is copied once, from
+/// the JS buffer straight into the model's memory. Passing it as `&[u8]` would first copy the
+/// whole file into wasm memory, which never shrinks, so that copy would stay for good.
+struct JsWeights(js_sys::Uint8Array);
+
+impl WeightsSource for JsWeights {
+    fn len(&self) -> u64 {
+        u64::from(self.0.length())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let len = self.len();
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&end| end <= len)
+            .ok_or_else(|| past_end(offset, buf.len(), len))?;
+        // In range, so both ends fit the array's u32 length.
+        self.0.subarray(offset as u32, end as u32).copy_to(buf);
+        Ok(())
+    }
+}
+
 /// A loaded XLM-R sequence classifier.
 #[wasm_bindgen]
 pub struct Classifier {
@@ -54,13 +103,18 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
 impl Classifier {
     /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights
     /// (`model.safetensors` or `pytorch_model.bin`). Throws an `Error` naming what is wrong.
+    /// The weights array is only read: the caller may drop it once this returns.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Classifier, JsError> {
-        let inner = xlmr_sentiment_core::Classifier::load(ModelFiles {
+    pub fn new(
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: js_sys::Uint8Array,
+    ) -> Result<Classifier, JsError> {
+        let inner = xlmr_sentiment_core::Classifier::load_from_source(
             config,
             tokenizer,
-            weights,
-        })
+            &JsWeights(weights),
+        )
         .map_err(js_error)?;
         Ok(Self { inner })
     }
@@ -77,15 +131,16 @@ impl Classifier {
         self.inner.max_input_tokens()
     }
 
-    /// Classifies an array of strings. `options`: `{preprocess, maxLength, batchSize, function}`,
-    /// all optional. Returns one `{label, score, scores, truncated, tokens}` per text, in order.
-    pub fn classify(&self, texts: Vec<String>, options: JsValue) -> Result<JsValue, JsError> {
-        let options: Options = if options.is_undefined() || options.is_null() {
-            Options::default()
-        } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| js_error(format!("invalid options: {e}")))?
+    /// Classifies a string or an array of strings. `options`: `{preprocess, maxLength,
+    /// batchSize, function}`, all optional. Returns an array with one
+    /// `{label, score, scores, truncated, tokens}` per text, in input order.
+    pub fn classify(&self, texts: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+        let texts: Vec<String> = match texts.as_string() {
+            Some(text) => vec![text],
+            None => serde_wasm_bindgen::from_value(texts)
+                .map_err(|_| js_error("classify expects a string or an array of strings"))?,
         };
+        let options = Options::from_js(options)?;
         let predictions = self
             .inner
             .classify(&texts, &options.into_core())

@@ -97,13 +97,29 @@ export class SentimentClassifier {
   }
 }
 
-/** Builds a classifier from files the caller already has. */
+/** A file as a `Uint8Array`: typed arrays, Node `Buffer`s and `ArrayBuffer`s are accepted. */
+function asBytes(name: keyof ModelBytes, value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError(`${name} must be a Uint8Array or an ArrayBuffer, got ${value === null ? "null" : typeof value}`);
+}
+
+/**
+ * Builds a classifier from files the caller already has. The weights are read tensor by tensor
+ * straight into the model, so once this resolves the caller can drop its buffers and only one
+ * copy of the weights remains (in wasm memory).
+ */
 export async function loadFromBytes(
   files: ModelBytes,
   options: Pick<LoadOptions, "wasm"> = {},
 ): Promise<SentimentClassifier> {
+  if (files === null || typeof files !== "object") throw new TypeError("files must be { config, tokenizer, weights }");
+  const config = asBytes("config", files.config);
+  const tokenizer = asBytes("tokenizer", files.tokenizer);
+  const weights = asBytes("weights", files.weights);
   await initWasm(options.wasm);
-  return new SentimentClassifier(new WasmClassifier(files.config, files.tokenizer, files.weights));
+  return new SentimentClassifier(new WasmClassifier(config, tokenizer, weights));
 }
 
 /**

@@ -35,10 +35,10 @@ export interface Prediction {
 
 /** The three files of a model, as bytes. */
 export interface ModelBytes {
-  config: Uint8Array;
-  tokenizer: Uint8Array;
+  config: Uint8Array | ArrayBuffer;
+  tokenizer: Uint8Array | ArrayBuffer;
   /** `model.safetensors` or `pytorch_model.bin`. */
-  weights: Uint8Array;
+  weights: Uint8Array | ArrayBuffer;
 }
 
 /** Loading progress. `loaded`/`total` are bytes (`total` is 0 while unknown). */

@@ -124,7 +124,8 @@ export function loadInWorker(baseUrl: string | URL, options: LoadOptions = {}): 
 /** Starts a module worker and loads the model from bytes; the buffers are moved, not copied. */
 export function loadFromBytesInWorker(files: ModelBytes, options: LoadOptions = {}): Promise<WorkerClassifier> {
   const channel = new Channel(startWorker());
-  const transfer = [files.config.buffer, files.tokenizer.buffer, files.weights.buffer].filter(
+  const buffers = [files.config, files.tokenizer, files.weights].map((f) => (f instanceof ArrayBuffer ? f : f?.buffer));
+  const transfer = buffers.filter(
     (b, i, all): b is ArrayBuffer => b instanceof ArrayBuffer && all.indexOf(b) === i,
   );
   return finish(channel, channel.request({ type: "loadBytes", files, options: wireOptions(options) }, undefined, transfer));

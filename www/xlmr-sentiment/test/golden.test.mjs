@@ -89,6 +89,11 @@ test("bad model files reject with a message that names the problem", async () =>
   const weights = await bytes("tiny-sentiment", "model.safetensors");
   await assert.rejects(loadFromBytes({ config, tokenizer, weights: weights.subarray(0, 1000) }), /corrupt safetensors weights/);
   await assert.rejects(loadFromBytes({ config: new TextEncoder().encode("{"), tokenizer, weights }), /config.json is malformed/);
+  await assert.rejects(loadFromBytes({ config, tokenizer, weights: "model.safetensors" }), /weights must be a Uint8Array or an ArrayBuffer, got string/);
+  await assert.rejects(loadFromBytes({ config, tokenizer }), /weights must be a Uint8Array or an ArrayBuffer, got undefined/);
+  // An ArrayBuffer (as fetch's arrayBuffer() gives) works as well as a Uint8Array.
+  const fromBuffers = await loadFromBytes({ config: config.slice().buffer, tokenizer, weights: weights.slice().buffer });
+  assert.equal(fromBuffers.labels.length, 3);
   await assert.rejects(
     loadFromBytes({ config, tokenizer: await bytes("tiny-multilabel", "tokenizer.json"), weights: await bytes("tiny-multilabel", "model.safetensors") }),
     /config|shape|labels/,
@@ -137,4 +142,22 @@ test("load(baseUrl) fetches with progress events, then classifies", async () => 
   } finally {
     server.close();
   }
+});
+
+test("the wasm class itself takes a string or an array of strings", async () => {
+  const { initWasm, WasmClassifier } = await import("../dist/wasm.js");
+  await initWasm();
+  const model = "tiny-sentiment";
+  const raw = new WasmClassifier(await bytes(model, "config.json"), await bytes(model, "tokenizer.json"), await bytes(model, "model.safetensors"));
+  const one = raw.classify("Quel film décevant", undefined);
+  const many = raw.classify(["Quel film décevant", "ok"], { batchSize: 1 });
+  assert.equal(one.length, 1);
+  assert.equal(many.length, 2);
+  assert.deepEqual(one[0], many[0]);
+  assert.throws(() => raw.classify(42, undefined), /a string or an array of strings/);
+  assert.throws(() => raw.classify(["ok", 7], undefined), /a string or an array of strings/);
+  assert.throws(() => raw.classify("ok", { topk: 2 }), /invalid options: unknown topk/);
+  assert.throws(() => raw.classify("ok", "fast"), /invalid options: expected an object/);
+  assert.throws(() => raw.classify("ok", { batchSize: "many" }), /invalid options/);
+  raw.free();
 });

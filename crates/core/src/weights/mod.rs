@@ -1,12 +1,16 @@
-//! Weight files as bytes: `model.safetensors` or `pytorch_model.bin`, recognised by their first
-//! bytes, read into named f32 tensors, then handed out by name with the shape the config implies.
+//! Weight files: `model.safetensors` or `pytorch_model.bin`, recognised by their first bytes,
+//! read from a [`WeightsSource`] into named f32 tensors, then handed out by name with the shape
+//! the config implies.
 
 mod pytorch;
 mod safetensors;
+mod source;
+
+pub use source::{past_end, WeightsSource};
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -50,23 +54,21 @@ pub struct TensorStore {
 }
 
 impl TensorStore {
-    /// Reads every tensor of a safetensors or PyTorch file.
-    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
-        let tensors = match WeightsFormat::detect(bytes)? {
-            WeightsFormat::Safetensors => safetensors::read(bytes, device)?,
-            WeightsFormat::PyTorch => pytorch::read(bytes, device)?,
+    /// Reads every floating-point tensor of a safetensors or PyTorch file, as f32.
+    pub fn from_source(source: &dyn WeightsSource, device: &Device) -> Result<Self> {
+        let mut head = vec![0u8; source.len().min(16) as usize];
+        source
+            .read_at(0, &mut head)
+            .map_err(|e| Error::UnknownWeightsFormat(format!("cannot read the file: {e}")))?;
+        let tensors = match WeightsFormat::detect(&head)? {
+            WeightsFormat::Safetensors => safetensors::read(source, device)?,
+            WeightsFormat::PyTorch => pytorch::read(source, device)?,
         };
-        let mut store = HashMap::with_capacity(tensors.len());
-        for (name, tensor) in tensors {
-            let tensor = match tensor.dtype() {
-                DType::F32 => tensor,
-                DType::F16 | DType::BF16 | DType::F64 => tensor.to_dtype(DType::F32)?,
-                // Integer buffers (such as the old `position_ids`) are not weights.
-                _ => continue,
-            };
-            store.insert(canonical_name(&name), tensor);
-        }
-        Ok(Self { tensors: store })
+        let tensors = tensors
+            .into_iter()
+            .map(|(name, tensor)| (canonical_name(&name), tensor))
+            .collect();
+        Ok(Self { tensors })
     }
 
     /// A view that prefixes every name with `prefix.`, like candle's `VarBuilder::pp`.

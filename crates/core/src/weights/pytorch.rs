@@ -2,16 +2,17 @@
 //! one stored (uncompressed) entry per storage in `*/data/<key>`.
 //!
 //! candle's `pickle` module parses the pickle; its file readers take a path, so the archive walk
-//! is done here over the bytes, and tensor data is sliced straight out of them (torch never
-//! compresses these entries).
+//! is done here over a [`WeightsSource`], and each tensor is read from its entry's position in
+//! the file straight into the tensor's buffer (torch never compresses these entries).
 
-use std::io::Cursor;
+use std::io::BufReader;
 
 use candle_core::pickle::{Object, Stack};
 use candle_core::{Device, Tensor};
 use zip::{CompressionMethod, ZipArchive};
 
 use super::shape_elements;
+use super::source::{read_f32_tensor, SourceReader, WeightsSource};
 use crate::error::{Error, Result};
 
 fn corrupt(reason: impl Into<String>) -> Error {
@@ -22,8 +23,9 @@ fn corrupt(reason: impl Into<String>) -> Error {
 }
 
 /// Reads every tensor of the state dict in a PyTorch zip archive.
-pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)>> {
-    let mut archive = ZipArchive::new(Cursor::new(bytes))
+pub(super) fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Tensor)>> {
+    // Buffered: the zip reader makes many small reads, each a call into JS on wasm.
+    let mut archive = ZipArchive::new(BufReader::new(SourceReader::new(source)))
         .map_err(|e| corrupt(format!("not a complete zip archive (truncated?): {e}")))?;
     let pickle_name = archive
         .file_names()
@@ -96,17 +98,20 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
         let data_start = entry
             .data_start()
             .ok_or_else(|| corrupt(format!("`{name}`: storage {} has no data", info.path)))?;
-        let (begin, end) = (data_start + start, data_start + end);
-        let slice = bytes.get(begin as usize..end as usize).ok_or_else(|| {
-            corrupt(format!(
+        let (begin, end) = (
+            data_start.saturating_add(start),
+            data_start.saturating_add(end),
+        );
+        if end > source.len() {
+            return Err(corrupt(format!(
                 "`{name}` lies past the end of the file: truncated?"
-            ))
-        })?;
+            )));
+        }
         let shape: Vec<usize> = layout.dims().to_vec();
-        tensors.push((
-            name,
-            Tensor::from_raw_buffer(slice, info.dtype, &shape, device)?,
-        ));
+        if let Some(tensor) = read_f32_tensor(source, "pytorch", begin, info.dtype, &shape, device)?
+        {
+            tensors.push((name, tensor));
+        }
     }
     Ok(tensors)
 }

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
 use super::shape_elements;
+use super::source::{read_f32_tensor, WeightsSource};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -41,13 +42,18 @@ fn dtype_of(name: &str) -> Option<DType> {
     })
 }
 
-/// Reads every tensor of a safetensors file.
-pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)>> {
-    let file_len = bytes.len() as u64;
-    let header_len = bytes
-        .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .ok_or_else(|| corrupt("the file is shorter than its 8-byte header length"))?;
+/// The largest header accepted. Real headers are tens of kilobytes; this bounds the allocation
+/// a corrupt length field can cause (the reference implementation uses the same limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Reads every floating-point tensor of a safetensors file, as f32.
+pub(super) fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Tensor)>> {
+    let file_len = source.len();
+    let mut len_bytes = [0u8; 8];
+    source
+        .read_at(0, &mut len_bytes)
+        .map_err(|_| corrupt("the file is shorter than its 8-byte header length"))?;
+    let header_len = u64::from_le_bytes(len_bytes);
     let data_start = header_len
         .checked_add(8)
         .filter(|&end| end <= file_len)
@@ -56,11 +62,18 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
                 "the header claims {header_len} bytes but the file has only {file_len}: truncated?"
             ))
         })?;
-    let header = &bytes[8..data_start as usize];
-    let entries: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)
+    if header_len > MAX_HEADER_BYTES {
+        return Err(corrupt(format!(
+            "the header claims an implausible {header_len} bytes"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    source
+        .read_at(8, &mut header)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let entries: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header)
         .map_err(|e| corrupt(format!("the header is not valid JSON: {e}")))?;
-    let data = &bytes[data_start as usize..];
-    let data_len = data.len() as u64;
+    let data_len = file_len - data_start;
 
     let mut tensors = Vec::with_capacity(entries.len());
     for (name, value) in entries {
@@ -93,9 +106,17 @@ pub(super) fn read(bytes: &[u8], device: &Device) -> Result<Vec<(String, Tensor)
             )));
         }
         let shape: Vec<usize> = entry.shape.iter().map(|&d| d as usize).collect();
-        let tensor =
-            Tensor::from_raw_buffer(&data[begin as usize..end as usize], dtype, &shape, device)?;
-        tensors.push((name, tensor));
+        let tensor = read_f32_tensor(
+            source,
+            "safetensors",
+            data_start + begin,
+            dtype,
+            &shape,
+            device,
+        )?;
+        if let Some(tensor) = tensor {
+            tensors.push((name, tensor));
+        }
     }
     Ok(tensors)
 }
@@ -127,7 +148,7 @@ mod tests {
     use super::*;
 
     fn read_cpu(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
-        read(bytes, &Device::Cpu)
+        read(&bytes, &Device::Cpu)
     }
 
     #[test]

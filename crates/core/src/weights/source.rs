@@ -1,0 +1,204 @@
+//! Where the bytes of a weights file come from, and reading one tensor's bytes straight into the
+//! buffer the model keeps.
+//!
+//! The weights are the one large input (1.11 GB for XLM-R base in f32). A reader that needed them
+//! as one `&[u8]` would force a WebAssembly caller to copy the whole file into wasm memory first;
+//! since wasm memory never shrinks, that copy would stay allocated beside the model for good. A
+//! [`WeightsSource`] is asked for one range at a time instead, and each tensor is read directly
+//! into its final `Vec<f32>`, so a load holds one copy of the weights plus the caller's file.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Random access to the bytes of a weights file.
+///
+/// Implemented for byte slices and vectors; the wasm adapter implements it over a JS
+/// `Uint8Array`, so the file is never copied into wasm memory as a whole.
+pub trait WeightsSource {
+    /// The file's length in bytes.
+    fn len(&self) -> u64;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `buf` with the bytes at `offset..offset + buf.len()`; an error if the range is
+    /// not inside the file.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+impl WeightsSource for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .filter(|range| range.end <= <[u8]>::len(self))
+            .ok_or_else(|| past_end(offset, buf.len(), WeightsSource::len(self)))?;
+        buf.copy_from_slice(&self[range]);
+        Ok(())
+    }
+}
+
+impl WeightsSource for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.as_slice().read_at(offset, buf)
+    }
+}
+
+/// The error for a read outside the file, for sources to share.
+pub fn past_end(offset: u64, len: usize, file_len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!(
+            "bytes {offset}..{} lie past the end of the {file_len}-byte file",
+            offset.saturating_add(len as u64)
+        ),
+    )
+}
+
+/// A `Read + Seek` cursor over a source, for the zip reader of `pytorch_model.bin`.
+pub(super) struct SourceReader<'a> {
+    source: &'a dyn WeightsSource,
+    position: u64,
+}
+
+impl<'a> SourceReader<'a> {
+    pub(super) fn new(source: &'a dyn WeightsSource) -> Self {
+        Self {
+            source,
+            position: 0,
+        }
+    }
+}
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.source.len().saturating_sub(self.position);
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        self.source.read_at(self.position, &mut buf[..n])?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SourceReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(delta) => self.source.len().checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        self.position = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.position)
+    }
+}
+
+/// Reads one tensor stored as little-endian `dtype` at `offset` into an f32 tensor, converting
+/// half and double precision on the way. The caller has checked that the range lies in the file.
+/// Integer tensors (such as the `position_ids` buffer of old checkpoints) are not weights and
+/// give `None` without being read.
+pub(super) fn read_f32_tensor(
+    source: &dyn WeightsSource,
+    format: &'static str,
+    offset: u64,
+    dtype: DType,
+    shape: &[usize],
+    device: &Device,
+) -> Result<Option<Tensor>> {
+    let elements: usize = shape.iter().product();
+    let read = |offset: u64, buf: &mut [u8]| {
+        source
+            .read_at(offset, buf)
+            .map_err(|e| Error::CorruptWeights {
+                format,
+                reason: e.to_string(),
+            })
+    };
+    // The bytes go straight into the vector the tensor will own (`from_vec` does not copy).
+    // Both targets (x86_64, wasm32) are little-endian, like the files.
+    let values: Vec<f32> = match dtype {
+        DType::F32 => {
+            let mut values = vec![0f32; elements];
+            read(offset, bytemuck::cast_slice_mut(&mut values))?;
+            values
+        }
+        DType::F16 | DType::BF16 => {
+            let mut bits = vec![0u16; elements];
+            read(offset, bytemuck::cast_slice_mut(&mut bits))?;
+            if dtype == DType::F16 {
+                bits.into_iter()
+                    .map(|b| half::f16::from_bits(b).to_f32())
+                    .collect()
+            } else {
+                bits.into_iter()
+                    .map(|b| half::bf16::from_bits(b).to_f32())
+                    .collect()
+            }
+        }
+        DType::F64 => {
+            let mut wide = vec![0f64; elements];
+            read(offset, bytemuck::cast_slice_mut(&mut wide))?;
+            wide.into_iter().map(|v| v as f32).collect()
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Tensor::from_vec(values, shape, device)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_refuse_ranges_past_the_end() {
+        let bytes: &[u8] = &[1, 2, 3, 4];
+        let mut buf = [0u8; 2];
+        bytes.read_at(2, &mut buf).unwrap();
+        assert_eq!(buf, [3, 4]);
+        assert!(bytes.read_at(3, &mut buf).is_err());
+        assert!(bytes.read_at(u64::MAX, &mut buf).is_err());
+    }
+
+    #[test]
+    fn reader_reads_and_seeks() {
+        let bytes: &[u8] = b"hello world";
+        let mut reader = SourceReader::new(&bytes);
+        reader.seek(SeekFrom::End(-5)).unwrap();
+        let mut out = String::new();
+        reader.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "world");
+        assert!(reader.seek(SeekFrom::Current(-100)).is_err());
+    }
+
+    #[test]
+    fn converts_half_precision() {
+        let bits: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes())
+            .collect();
+        let tensor = read_f32_tensor(&bits.as_slice(), "test", 0, DType::F16, &[2], &Device::Cpu)
+            .unwrap()
+            .unwrap();
+        assert_eq!(tensor.to_vec1::<f32>().unwrap(), [1.5, -2.0]);
+        let ints =
+            read_f32_tensor(&bits.as_slice(), "test", 0, DType::I64, &[0], &Device::Cpu).unwrap();
+        assert!(ints.is_none());
+    }
+}
