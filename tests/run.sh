@@ -22,6 +22,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_versio
     cargo install wasm-bindgen-cli --version "$bindgen_version"
 fi
 (cd www/xlmr-sentiment && npm ci --no-audit --no-fund)
+(cd tests/vite-consumer && npm ci --no-audit --no-fund)
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
@@ -31,5 +32,8 @@ www/xlmr-sentiment/build.sh
 
 step "npm package tests: Node, and the worker form in headless Chromium"
 (cd www/xlmr-sentiment && node --test test/)
+
+step "npm package in a Vite app: the packed tarball installed, bundled by vite build, both forms in Chromium"
+(cd tests/vite-consumer && node --test)
 
 step "all tests passed"

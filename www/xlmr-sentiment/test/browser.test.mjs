@@ -4,18 +4,18 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { readFile, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join, extname, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { launchChromium } from "../../../tests/chromium.mjs";
 
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
 const modelsDir = fileURLToPath(new URL("../../../tests/fixtures/models/", import.meta.url));
 const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
 
 const requests = [];
-let server, context, origin;
+let server, browser, context, origin;
 
 function resolvePath(url) {
   const path = decodeURIComponent(new URL(url, "http://x").pathname);
@@ -39,20 +39,13 @@ before(async () => {
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   origin = `http://127.0.0.1:${server.address().port}`;
-  // A fresh profile per run (Playwright passes it as --user-data-dir); both page loads share it,
-  // so the second one sees what the first one cached.
-  context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "xlmr-chromium-")), {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  // One profile for the run: both page loads share it, so the second sees what the first cached.
+  browser = await launchChromium(chromium);
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   server?.close();
 });
 

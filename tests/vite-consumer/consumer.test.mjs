@@ -1,0 +1,143 @@
+// The npm package as a user gets it: `npm pack` of www/xlmr-sentiment (already built), installed
+// here from the tarball, bundled by `vite build` with no Vite config, served from 127.0.0.1 and
+// run in headless Chromium (Debian's, driven by playwright-core, as in the package's own
+// browser test). Both forms, `load` and `loadInWorker`, must match the golden outputs of
+// transformers within 1e-4, with the wasm and the worker coming from Vite's built assets.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import { readFile, readdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, extname, normalize } from "node:path";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { launchChromium } from "../chromium.mjs";
+import { build } from "vite";
+
+const run = promisify(execFile);
+const here = fileURLToPath(new URL("./", import.meta.url));
+const pkgDir = fileURLToPath(new URL("../../www/xlmr-sentiment/", import.meta.url));
+const modelsDir = fileURLToPath(new URL("../fixtures/models/", import.meta.url));
+const distDir = join(here, "dist");
+const TYPES = { ".js": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
+
+const served = []; // { path, status } of every request the server answered
+let packDir, browser, server, context, origin;
+
+// Built files at /, the fixture models at /models/; anything else is a 404.
+function resolvePath(url) {
+  const path = normalize(decodeURIComponent(new URL(url, "http://x").pathname));
+  if (path.startsWith("/models/")) return join(modelsDir, path.slice(8));
+  return join(distDir, path === "/" ? "index.html" : path);
+}
+
+before(async () => {
+  // What a user installs: the packed tarball, not the package folder. It is installed without
+  // touching package.json or the lock file, whose hash would change with every build.
+  packDir = await mkdtemp(join(tmpdir(), "xlmr-pack-"));
+  const { stdout } = await run("npm", ["pack", "--pack-destination", packDir, "--json"], { cwd: pkgDir });
+  const [packed] = JSON.parse(stdout);
+  const files = packed.files.map((f) => f.path);
+  for (const f of ["dist/index.js", "dist/worker-client.js", "dist/worker.js", "wasm/xlmr_sentiment_wasm_bg.wasm"]) {
+    assert.ok(files.includes(f), `the tarball has ${f} (is www/xlmr-sentiment built?)`);
+  }
+  await run("npm", ["install", "--no-save", "--no-audit", "--no-fund", join(packDir, packed.filename)], { cwd: here });
+
+  // The build a user runs: vite.config.js is absent on purpose, the defaults must work.
+  await build({ root: here, logLevel: "warn" });
+
+  server = createServer(async (req, res) => {
+    const file = resolvePath(req.url);
+    try {
+      const body = await readFile(file);
+      // no-store: every page load must fetch the wasm again, so each one is checked.
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.byteLength, "cache-control": "no-store" });
+      res.end(body);
+      served.push({ path: req.url, status: 200 });
+    } catch {
+      res.writeHead(404).end("not found");
+      served.push({ path: req.url, status: 404 });
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await launchChromium(chromium);
+  context = browser.context;
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+  if (packDir) await rm(packDir, { recursive: true, force: true });
+});
+
+/** Label names in id order, from the model's config.json. */
+async function configLabels(model) {
+  const { id2label } = JSON.parse(await readFile(join(modelsDir, model, "config.json"), "utf8"));
+  return Object.keys(id2label).sort((a, b) => a - b).map((id) => id2label[id]);
+}
+
+/** Opens the app for `model`; rejects on the first page error instead of waiting forever. */
+async function openApp(model) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && problems.push(`console error: ${m.text()}`));
+  page.on("worker", (w) => w.on("console", (m) => m.type() === "error" && problems.push(`worker console error: ${m.text()}`)));
+  const failed = new Promise((_, reject) => page.once("pageerror", reject));
+  failed.catch(() => {}); // a later page error is caught through `problems`
+  await page.goto(`${origin}/?model=/models/${model}/`);
+  await Promise.race([page.waitForFunction(() => typeof window.classifyBoth === "function"), failed]);
+  return { page, problems };
+}
+
+test("vite build of the packed tarball: both forms match the golden outputs in Chromium", async () => {
+  const assets = await readdir(join(distDir, "assets"));
+  const wasmAssets = assets.filter((f) => f.endsWith(".wasm"));
+  assert.equal(wasmAssets.length, 1, `one wasm in the built assets: ${assets}`);
+  const packageWasm = await readFile(join(here, "node_modules/xlmr-sentiment/wasm/xlmr_sentiment_wasm_bg.wasm"));
+  assert.ok(packageWasm.equals(await readFile(join(distDir, "assets", wasmAssets[0]))), "the built wasm is the package's");
+
+  for (const model of ["tiny-sentiment", "tiny-multilabel"]) {
+    const golden = JSON.parse(await readFile(join(modelsDir, model, "golden.json"), "utf8"));
+    const labels = await configLabels(model);
+    const texts = golden.texts.map((t) => t.text);
+
+    served.length = 0;
+    const { page, problems } = await openApp(model);
+    const result = await page.evaluate((t) => window.classifyBoth(t), texts);
+
+    for (const form of ["main", "worker"]) {
+      assert.deepEqual(result.labels[form], labels, `${form} labels`);
+      assert.equal(result[form].length, texts.length, `${form}: one result per text`);
+      golden.texts.forEach((row, i) => {
+        const got = result[form][i];
+        assert.equal(got.length, labels.length, `${form}: every label (topK null)`);
+        labels.forEach((label, j) => {
+          const score = got.find((s) => s.label === label)?.score;
+          assert.ok(Math.abs(score - row.scores[j]) <= 1e-4, `${model} ${form} ${label} ${JSON.stringify(row.text)}: ${score} vs ${row.scores[j]}`);
+        });
+      });
+    }
+
+    // Main thread: a first load, from the network. Worker: the same files, from Cache Storage.
+    const statuses = (form) => new Set(result.events[form].map((e) => e.status));
+    for (const s of ["initiate", "download", "progress", "done", "ready"]) assert.ok(statuses("main").has(s), `main ${s} event`);
+    for (const s of ["initiate", "done", "ready"]) assert.ok(statuses("worker").has(s), `worker ${s} event`);
+    assert.equal(result.events.worker.at(-1).status, "ready");
+
+    // The worker form ran in a real Worker, whose script is one of Vite's built assets.
+    const workerUrls = page.workers().map((w) => w.url());
+    assert.ok(workerUrls.some((u) => u.startsWith(`${origin}/assets/`) && u.endsWith(".js")), `a worker from /assets/: ${workerUrls}`);
+
+    // The wasm came from the built assets, for the page and for the worker; nothing from the package.
+    const wasmRequests = served.filter((r) => r.path.endsWith(".wasm"));
+    assert.ok(wasmRequests.length >= 2, `wasm fetched by page and worker: ${JSON.stringify(wasmRequests)}`);
+    for (const r of wasmRequests) assert.deepEqual(r, { path: `/assets/${wasmAssets[0]}`, status: 200 });
+    assert.deepEqual(served.filter((r) => r.status !== 200 || /node_modules|xlmr-sentiment\//.test(r.path)), [], "every request served from dist/ or /models/");
+    assert.deepEqual(problems, [], "no page or console error");
+    await page.close();
+  }
+});
