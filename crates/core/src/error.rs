@@ -16,6 +16,11 @@ pub enum Error {
     #[error("tokenizer.json is invalid: {0}")]
     InvalidTokenizer(String),
 
+    /// `sentencepiece.bpe.model` cannot be converted to a tokenizer: not a SentencePiece model,
+    /// not a Unigram one, not laid out like XLM-R's, or with a damaged charsmap.
+    #[error("sentencepiece.bpe.model is invalid: {0}")]
+    InvalidSentencePiece(String),
+
     /// The tokenizer can emit ids that the word-embedding table has no row for.
     #[error(
         "tokenizer.json has {tokenizer_vocab} tokens but the model's word embeddings have only \

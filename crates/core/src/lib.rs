@@ -1,8 +1,9 @@
 //! Multilingual sentiment classification with XLM-RoBERTa, on the user's device.
 //!
 //! The core is pure: the bytes of a Hugging Face model folder (`config.json`, `tokenizer.json`,
-//! `model.safetensors` or `pytorch_model.bin`) go in, predictions come out. It does no file or
-//! network I/O, so the same code runs natively and in WebAssembly.
+//! `model.safetensors` or `pytorch_model.bin`) go in, predictions come out; a folder with only
+//! `sentencepiece.bpe.model` gets its `tokenizer.json` from [`tokenizer_json_from_sentencepiece`].
+//! It does no file or network I/O, so the same code runs natively and in WebAssembly.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), xlmr_sentiment_core::Error> {
@@ -32,5 +33,5 @@ pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
 pub use model::{ModelInput, XlmRobertaForSequenceClassification};
 pub use preprocess::preprocess_tweet;
-pub use tokenize::{Encoded, TextTokenizer};
+pub use tokenize::{tokenizer_json_from_sentencepiece, Encoded, TextTokenizer};
 pub use weights::{past_end, TensorStore, WeightsFormat, WeightsSource};

@@ -1,7 +1,11 @@
 //! The model's `tokenizer.json`, run as written by the `tokenizers` crate (the behaviour of every
-//! deployed fast tokenizer and of `transformers` 4.x), with truncation done per call.
+//! deployed fast tokenizer and of `transformers` 4.x), with truncation done per call; or built from
+//! a SentencePiece model (`sentencepiece.rs`) for folders that ship no `tokenizer.json`.
 
 mod charsmap;
+mod sentencepiece;
+
+pub use sentencepiece::tokenizer_json_from_sentencepiece;
 
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
@@ -68,6 +72,16 @@ impl TextTokenizer {
         Ok(Self {
             inner,
             added_tokens,
+        })
+    }
+
+    /// Builds the tokenizer from an XLM-R `sentencepiece.bpe.model`, for model folders without
+    /// `tokenizer.json`: converts it with [`tokenizer_json_from_sentencepiece`] and loads the result
+    /// with [`TextTokenizer::from_json`]. Every failure is [`Error::InvalidSentencePiece`].
+    pub fn from_sentencepiece(model: &[u8]) -> Result<Self> {
+        Self::from_json(&tokenizer_json_from_sentencepiece(model)?).map_err(|e| match e {
+            Error::InvalidTokenizer(reason) => Error::InvalidSentencePiece(reason),
+            other => other,
         })
     }
 
