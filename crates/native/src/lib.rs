@@ -1,7 +1,11 @@
 //! Native adapters over `xlmr-sentiment-core`: reading a model folder from disk, reading input
-//! lines, and writing predictions as JSON lines. The `xlmr-sentiment` binary is a thin CLI on top.
+//! lines, writing predictions as JSON lines, and evaluating on labelled data. The
+//! `xlmr-sentiment` binary is a thin CLI on top.
 
+pub mod eval;
+pub mod hub;
 pub mod input;
+pub mod manifest;
 pub mod model_dir;
 pub mod output;
 
@@ -33,5 +37,74 @@ pub enum Error {
         dir: PathBuf,
         /// The core's error (part of the message, so not also reported as a source).
         error: xlmr_sentiment_core::Error,
+    },
+    /// The model folder's manifest cannot be read.
+    #[error("{path}: invalid manifest: {reason}")]
+    InvalidManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A model file is to be loaded from a folder whose manifest does not list it.
+    #[error(
+        "{dir}: {file} is not listed in the folder's manifest (pass --no-verify to load it anyway)"
+    )]
+    NotInManifest {
+        /// The model folder.
+        dir: PathBuf,
+        /// The unlisted file.
+        file: String,
+    },
+    /// A file's content is not what it must be: a download whose hash differs from the Hub's, or
+    /// a model file that no longer matches its manifest.
+    #[error("{file}: {reason}")]
+    Integrity {
+        /// The file concerned.
+        file: PathBuf,
+        /// What differs, in words.
+        reason: String,
+    },
+    /// The Hub (or the mirror at `HF_ENDPOINT`) could not be used.
+    #[error("{0}")]
+    Hub(String),
+    /// Offline mode (`HF_HUB_OFFLINE`) and the files are not here.
+    #[error("{0}")]
+    Offline(String),
+    /// A data file cannot be used as a whole: unknown format, a missing column, no rows.
+    #[error("{path}: {what}")]
+    BadData {
+        /// The data file.
+        path: PathBuf,
+        /// What is wrong, in words.
+        what: String,
+    },
+    /// A row of a data file cannot be evaluated: a missing field, invalid UTF-8, malformed JSON.
+    #[error("{path}: line {line}: {reason} (--skip-bad-rows skips such rows)")]
+    BadRow {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line where the row starts.
+        line: u64,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A gold label in a data file is none of the model's labels.
+    #[error(
+        "{path}: line {line}: label `{label}` is not one of the model's labels ({}), compared \
+         ignoring case{hint}",
+        .labels.join(", ")
+    )]
+    UnknownLabel {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line where the row starts.
+        line: u64,
+        /// The label as written in the data.
+        label: String,
+        /// The model's labels, in order.
+        labels: Vec<String>,
+        /// A hint for a likely cause, starting with "; ", or empty.
+        hint: &'static str,
     },
 }

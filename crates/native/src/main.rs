@@ -3,14 +3,15 @@
 //! Exit codes: 0 success; 1 some input lines could not be classified (each has an error object
 //! in the output); 2 a usage or model error (one line on stderr).
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use xlmr_sentiment::eval::{data::Fields, evaluate, report, EvalConfig};
 use xlmr_sentiment::input::{Line, Lines};
-use xlmr_sentiment::{model_dir, output};
+use xlmr_sentiment::{hub, manifest, model_dir, output};
 use xlmr_sentiment_core::{Classifier, ClassifyOptions};
 
 #[derive(Parser)]
@@ -31,6 +32,48 @@ enum Command {
     /// Prints one JSON object per text, in input order:
     /// {"text", "label", "score", "scores": {"<label>": p, ...}, "truncated"}.
     Classify(ClassifyArgs),
+    /// Score the model on labelled data: a CSV file with a header row, or JSON lines.
+    ///
+    /// Each row has a text, a gold label (one of the model's labels, compared ignoring case) and
+    /// optionally a language. Prints the rows evaluated, accuracy, macro-F1 (the mean F1 over all
+    /// the model's labels), per-label precision/recall/F1, per-language accuracy and macro-F1,
+    /// the confusion matrix (rows gold, columns predicted) and texts per second of
+    /// classification (model loading and file reading excluded).
+    Eval(EvalArgs),
+    /// Download a model from the Hugging Face Hub at a pinned commit, check every file against
+    /// the Hub's content hash, and write a manifest (sizes, SHA-256) beside the files.
+    ///
+    /// Honours HF_ENDPOINT (a mirror), HF_TOKEN (gated or private models) and HF_HUB_OFFLINE
+    /// (no network: succeed only if DIR already holds the verified files). An interrupted
+    /// download resumes when the command is run again; a file appears under its own name only
+    /// once complete and checked.
+    Fetch(FetchArgs),
+    /// Check a model folder against the manifest `fetch` wrote: every file's size and SHA-256.
+    ///
+    /// Exit code 0 if all match, 1 if any file differs or is missing (each is named).
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// Hugging Face model id [default: cardiffnlp/twitter-xlm-roberta-base-sentiment-multilingual,
+    /// at a commit pinned in this program].
+    #[arg(value_name = "MODEL_ID")]
+    model_id: Option<String>,
+    /// Commit hash to fetch (a branch or tag is resolved to its commit, which the manifest
+    /// records) [default: the pinned commit for the default model, else main].
+    #[arg(long, value_name = "SHA")]
+    revision: Option<String>,
+    /// Folder to write [default: models/<name part of MODEL_ID>].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The model folder.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -56,9 +99,55 @@ struct ClassifyArgs {
     /// Texts per forward pass.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
+    /// Load the model even if its files differ from the folder's manifest (see `verify`).
+    #[arg(long)]
+    no_verify: bool,
     /// Texts to classify.
     #[arg(value_name = "TEXT")]
     texts: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Hugging Face model folder, as for classify.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Labelled data: CSV with a header row, or one JSON object per line ("-" for standard
+    /// input, with --format).
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// Data format [default: from the extension: .csv, .jsonl or .ndjson].
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl", "ndjson"])]
+    format: Option<String>,
+    /// Column (CSV) or field (JSON) holding the text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    text_field: String,
+    /// Column or field holding the gold label.
+    #[arg(long, value_name = "NAME", default_value = "label")]
+    label_field: String,
+    /// Column or field holding the language, for per-language scores [default: language, which
+    /// a CSV file may lack; a column named here must exist].
+    #[arg(long, value_name = "NAME")]
+    language_field: Option<String>,
+    /// Skip rows with a missing text or label, invalid UTF-8 or malformed JSON, and count them,
+    /// instead of stopping at the first. Unknown labels always stop the run.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Load the model even if its files differ from the folder's manifest (see `verify`).
+    #[arg(long)]
+    no_verify: bool,
+    /// Do not apply the model card's tweet preprocessing (@handle -> @user, links -> http).
+    #[arg(long)]
+    no_preprocess: bool,
+    /// Token limit per text, <s> and </s> included (default and maximum: the model's).
+    #[arg(long, value_name = "N")]
+    max_length: Option<usize>,
+    /// Texts per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
 }
 
 fn main() -> ExitCode {
@@ -109,6 +198,79 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => classify(args),
+        Command::Eval(args) => eval(args),
+        Command::Fetch(args) => fetch(args),
+        Command::Verify(args) => verify(args),
+    }
+}
+
+fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = hub::FetchSettings::from_env(
+        args.model_id.as_deref(),
+        args.revision.as_deref(),
+        args.dir.as_deref(),
+    );
+    settings.progress = std::io::stderr().is_terminal();
+    if !settings.is_pinned() {
+        eprintln!(
+            "note: `{}` is a branch or tag, not a commit: the manifest records the commit it \
+             points to now; pass --revision <that commit> to fetch the same files again",
+            settings.revision
+        );
+    }
+    let report = hub::fetch(&settings).context("fetch failed")?;
+    for (name, outcome) in &report.files {
+        let entry = &report.manifest.files[name];
+        let what = match outcome {
+            hub::FileOutcome::Downloaded => "downloaded and checked",
+            hub::FileOutcome::AlreadyPresent => "already present, checked",
+        };
+        eprintln!(
+            "{name}: {} bytes, sha256 {}: {what}",
+            entry.size, entry.sha256
+        );
+    }
+    println!(
+        "{}: {} at {}; manifest {}",
+        settings.dir.display(),
+        report.manifest.model_id,
+        report.manifest.revision,
+        settings.dir.join(manifest::MANIFEST_FILE).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let manifest = manifest::Manifest::read(&args.dir)?.with_context(|| {
+        format!(
+            "{}: no {} here (it is written by `xlmr-sentiment fetch`)",
+            args.dir.display(),
+            manifest::MANIFEST_FILE
+        )
+    })?;
+    let mismatches = manifest.verify(&args.dir)?;
+    for name in manifest.files.keys() {
+        match mismatches.iter().find(|(n, _)| n == name) {
+            Some((_, mismatch)) => println!("{name}: DIFFERS: {mismatch}"),
+            None => println!("{name}: ok"),
+        }
+    }
+    if mismatches.is_empty() {
+        println!(
+            "{}: all {} files match {} at {}",
+            args.dir.display(),
+            manifest.files.len(),
+            manifest.model_id,
+            manifest.revision
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{}: {} file(s) differ from the manifest",
+            args.dir.display(),
+            mismatches.len()
+        );
+        Ok(ExitCode::from(1))
     }
 }
 
@@ -119,7 +281,8 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         batch_size: args.batch_size as usize,
         ..ClassifyOptions::default()
     };
-    let classifier = model_dir::load(&args.model).context("cannot load the model")?;
+    let classifier =
+        model_dir::load_with(&args.model, !args.no_verify).context("cannot load the model")?;
     classifier.check_options(&options)?;
     let top_k = args.top_k.map(|k| k as usize);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -169,6 +332,52 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let options = ClassifyOptions {
+        preprocess: !args.no_preprocess,
+        max_length: args.max_length,
+        batch_size: args.batch_size as usize,
+        ..ClassifyOptions::default()
+    };
+    let classifier =
+        model_dir::load_with(&args.model, !args.no_verify).context("cannot load the model")?;
+    classifier.check_options(&options)?;
+    let defaults = Fields::default();
+    let config = EvalConfig {
+        data: args.data,
+        format: args
+            .format
+            .map(|f| f.parse())
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        fields: Fields {
+            text: args.text_field,
+            label: args.label_field,
+            language_required: args.language_field.is_some(),
+            language: args.language_field.unwrap_or(defaults.language),
+        },
+        options,
+        skip_bad_rows: args.skip_bad_rows,
+    };
+    let evaluation = evaluate(&classifier, &config)?;
+    for bad in &evaluation.skipped_examples {
+        eprintln!("skipped line {}: {}", bad.line, bad.reason);
+    }
+    let unlisted = evaluation.skipped - evaluation.skipped_examples.len() as u64;
+    if unlisted > 0 {
+        eprintln!("skipped {unlisted} more bad row(s)");
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        serde_json::to_writer(&mut out, &report::json(&evaluation, &args.model))?;
+        out.write_all(b"\n")?;
+    } else {
+        report::human(&evaluation, &args.model, &mut out)?;
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

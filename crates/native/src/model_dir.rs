@@ -1,14 +1,23 @@
-//! A Hugging Face model folder on disk: `config.json`, `tokenizer.json`, and `model.safetensors`
-//! or `pytorch_model.bin`.
+//! A Hugging Face model folder on disk: `config.json`, `tokenizer.json` (or only
+//! `sentencepiece.bpe.model`, converted on load), and `model.safetensors` or `pytorch_model.bin`.
 
 use std::path::{Path, PathBuf};
 
-use xlmr_sentiment_core::{Classifier, ModelFiles};
+use std::fs::File;
 
+use xlmr_sentiment_core::{past_end, Classifier, WeightsSource};
+
+use crate::manifest::Manifest;
 use crate::Error;
 
 /// Weight file names, in order of preference: safetensors is faster to read and cannot run code.
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
+
+/// The tokenizer file.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The SentencePiece model that [`TOKENIZER_FILE`] is built from when a folder lacks it.
+pub const SENTENCEPIECE_FILE: &str = "sentencepiece.bpe.model";
 
 fn read(path: PathBuf) -> Result<Vec<u8>, Error> {
     std::fs::read(&path).map_err(|error| Error::Io { path, error })
@@ -32,31 +41,130 @@ pub fn weights_path(dir: &Path) -> Result<PathBuf, Error> {
         })
 }
 
-/// Loads the classifier in `dir`. The file buffers are dropped once the model holds the weights.
-pub fn load(dir: &Path) -> Result<Classifier, Error> {
-    let weights_path = weights_path(dir)?;
-    let tokenizer_path = dir.join("tokenizer.json");
-    if !tokenizer_path.is_file() {
-        let what = if dir.join("sentencepiece.bpe.model").is_file() {
-            "tokenizer.json is missing (this folder has only sentencepiece.bpe.model; save the \
-             tokenizer with transformers' XLMRobertaTokenizerFast to create tokenizer.json)"
-        } else {
-            "tokenizer.json is missing"
-        };
+/// The bytes of the folder's `tokenizer.json`, or, when it has none, the `tokenizer.json` that
+/// `transformers` would build from its `sentencepiece.bpe.model` (some XLM-R models ship only that).
+pub fn tokenizer_json(dir: &Path) -> Result<Vec<u8>, Error> {
+    let json = dir.join(TOKENIZER_FILE);
+    if json.is_file() {
+        return read(json);
+    }
+    let spm = dir.join(SENTENCEPIECE_FILE);
+    if !spm.is_file() {
         return Err(Error::IncompleteModel {
             dir: dir.to_path_buf(),
-            what: what.into(),
+            what: format!(
+                "{TOKENIZER_FILE} is missing, and there is no {SENTENCEPIECE_FILE} to build it from"
+            ),
         });
     }
-    let config = read(dir.join("config.json"))?;
-    let tokenizer = read(tokenizer_path)?;
-    let weights = read(weights_path)?;
-    Classifier::load(ModelFiles {
-        config: &config,
-        tokenizer: &tokenizer,
-        weights: &weights,
+    xlmr_sentiment_core::tokenizer_json_from_sentencepiece(&read(spm)?).map_err(|error| {
+        Error::Model {
+            dir: dir.to_path_buf(),
+            error,
+        }
     })
-    .map_err(|error| Error::Model {
+}
+
+/// A weights file read in place, one tensor's range at a time: the file is never held whole in
+/// memory beside the model (the page cache may keep it, but that memory is the kernel's to
+/// reclaim), so loading needs one copy of the weights, not two.
+struct WeightsFile {
+    file: File,
+    len: u64,
+}
+
+impl WeightsSource for WeightsFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(past_end(offset, buf.len(), self.len));
+        }
+        read_exact_at(&self.file, offset, buf)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut offset: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the files about to be loaded against the folder's manifest, if it has one.
+fn check_manifest(dir: &Path, files: &[&Path]) -> Result<(), Error> {
+    let Some(manifest) = Manifest::read(dir)? else {
+        return Ok(());
+    };
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(mismatch) = manifest.check(dir, &name)? {
+            return Err(Error::Integrity {
+                file: path.to_path_buf(),
+                reason: format!(
+                    "{mismatch}: it changed since it was fetched ({} at {}). Run `xlmr-sentiment \
+                     verify {}` to see every difference, or pass --no-verify to load it anyway",
+                    manifest.model_id,
+                    manifest.revision,
+                    dir.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Loads the classifier in `dir`, refusing any file that differs from the folder's manifest.
+pub fn load(dir: &Path) -> Result<Classifier, Error> {
+    load_with(dir, true)
+}
+
+/// Loads the classifier in `dir`; with `verify`, each file is first checked against the
+/// folder's manifest (written by `fetch`) when there is one. The weights are read in place.
+pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
+    let weights_path = weights_path(dir)?;
+    let config_path = dir.join("config.json");
+    if verify {
+        // The tokenizer is read from whichever of its two files the folder has.
+        // (With neither, `tokenizer_json` below says so.)
+        let tokenizer_path = [TOKENIZER_FILE, SENTENCEPIECE_FILE]
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.is_file());
+        let mut files = vec![config_path.as_path(), weights_path.as_path()];
+        files.extend(tokenizer_path.as_deref());
+        check_manifest(dir, &files)?;
+    }
+    let tokenizer = tokenizer_json(dir)?;
+    let config = read(config_path)?;
+    let io_error = |error| Error::Io {
+        path: weights_path.clone(),
+        error,
+    };
+    let file = File::open(&weights_path).map_err(io_error)?;
+    let len = file.metadata().map_err(io_error)?.len();
+    let weights = WeightsFile { file, len };
+    Classifier::load_from_source(&config, &tokenizer, &weights).map_err(|error| Error::Model {
         dir: dir.to_path_buf(),
         error,
     })

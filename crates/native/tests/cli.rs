@@ -292,8 +292,20 @@ fn usage_and_model_errors_print_one_line_and_exit_2() {
     damaged(
         "no-tokenizer",
         "tiny-sentiment",
-        &|dir| remove(dir, "tokenizer.json"),
-        "tokenizer.json is missing",
+        &|dir| {
+            remove(dir, "tokenizer.json");
+            remove(dir, "sentencepiece.bpe.model");
+        },
+        "tokenizer.json is missing, and there is no sentencepiece.bpe.model",
+    );
+    damaged(
+        "bad-sentencepiece",
+        "tiny-sentiment",
+        &|dir| {
+            remove(dir, "tokenizer.json");
+            std::fs::write(dir.join("sentencepiece.bpe.model"), b"\xff\xff\xff\xff").unwrap();
+        },
+        "sentencepiece.bpe.model is invalid",
     );
     damaged(
         "mismatched",
@@ -304,6 +316,41 @@ fn usage_and_model_errors_print_one_line_and_exit_2() {
         },
         "belongs to another model",
     );
+}
+
+#[test]
+fn a_folder_with_only_sentencepiece_classifies_like_one_with_tokenizer_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spm_only = tmp.path().join("spm-only");
+    copy_model("tiny-sentiment", &spm_only);
+    std::fs::remove_file(spm_only.join("tokenizer.json")).unwrap();
+    let golden = golden("tiny-sentiment");
+    let rows = single_line_rows(&golden);
+    let input: String = rows
+        .iter()
+        .map(|r| format!("{}\n", r["text"].as_str().unwrap()))
+        .collect();
+    let classify = |dir: &Path| {
+        let output = run(
+            &["classify", "--model", dir.to_str().unwrap()],
+            Some(input.as_bytes()),
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let converted = classify(&spm_only);
+    let original = classify(&models().join("tiny-sentiment"));
+    assert_eq!(converted.stdout, original.stdout);
+    let lines = json_lines(&converted);
+    let labels = golden["labels"].as_array().unwrap();
+    assert_eq!(lines.len(), rows.len());
+    for (line, row) in lines.iter().zip(&rows) {
+        assert_matches_golden(line, row, labels);
+    }
 }
 
 #[test]

@@ -1,0 +1,192 @@
+//! An [`Evaluation`] as one JSON object (`--json`) or as aligned text tables for a person.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::metrics::Metrics;
+use super::Evaluation;
+
+/// The report as one JSON object:
+/// `{"model", "data", "format", "rows", "skipped_rows", "accuracy", "macro_f1", "labels",
+/// "per_label": [{"label", "precision", "recall", "f1", "support", "predicted"}], "confusion",
+/// "languages"?: [{"language", "rows", "accuracy", "macro_f1"}], "seconds", "texts_per_second",
+/// "options"}`.
+///
+/// `confusion[gold][predicted]` counts texts, both indices in `labels` order. `languages` is
+/// present only when some row had a language; rows without one are under `"language": null`,
+/// last.
+pub fn json(evaluation: &Evaluation, model: &Path) -> Value {
+    let overall = evaluation.tally.overall.metrics();
+    let per_label: Vec<Value> = evaluation
+        .labels
+        .iter()
+        .zip(&overall.per_label)
+        .map(|(label, m)| {
+            json!({
+                "label": label,
+                "precision": m.precision,
+                "recall": m.recall,
+                "f1": m.f1,
+                "support": m.support,
+                "predicted": m.predicted,
+            })
+        })
+        .collect();
+    let mut report = json!({
+        "model": model.display().to_string(),
+        "data": evaluation.data.display().to_string(),
+        "format": evaluation.format.name(),
+        "rows": overall.rows,
+        "skipped_rows": evaluation.skipped,
+        "accuracy": overall.accuracy,
+        "macro_f1": overall.macro_f1,
+        "labels": evaluation.labels,
+        "per_label": per_label,
+        "confusion": evaluation.tally.overall.rows(),
+    });
+    if evaluation.tally.has_languages() {
+        let languages: Vec<Value> = evaluation
+            .tally
+            .languages()
+            .into_iter()
+            .map(|(language, confusion)| {
+                let m = confusion.metrics();
+                json!({
+                    "language": language,
+                    "rows": m.rows,
+                    "accuracy": m.accuracy,
+                    "macro_f1": m.macro_f1,
+                })
+            })
+            .collect();
+        report["languages"] = json!(languages);
+    }
+    let options = &evaluation.options;
+    report["seconds"] = json!(evaluation.classify_time.as_secs_f64());
+    report["texts_per_second"] = json!(evaluation.texts_per_second());
+    report["options"] = json!({
+        "preprocess": options.preprocess,
+        "max_length": options.max_length,
+        "batch_size": options.batch_size,
+    });
+    report
+}
+
+/// The report as text: a summary, per-label scores, the confusion matrix (rows gold, columns
+/// predicted), per-language scores when the data has languages, and the speed.
+pub fn human(evaluation: &Evaluation, model: &Path, out: &mut impl Write) -> std::io::Result<()> {
+    let overall = evaluation.tally.overall.metrics();
+    let labels = &evaluation.labels;
+    writeln!(out, "model     {}", model.display())?;
+    let skipped = match evaluation.skipped {
+        0 => String::new(),
+        n => format!(", {} skipped", count(n, "bad row")),
+    };
+    writeln!(
+        out,
+        "data      {} ({}): {} evaluated{skipped}",
+        evaluation.data.display(),
+        evaluation.format.name(),
+        count(overall.rows, "row"),
+    )?;
+    writeln!(out, "accuracy  {:.4}", overall.accuracy)?;
+    writeln!(
+        out,
+        "macro-F1  {:.4} (unweighted mean of the F1 of all {} labels)",
+        overall.macro_f1,
+        labels.len()
+    )?;
+
+    writeln!(out)?;
+    let label_width = width(labels.iter().map(String::as_str).chain(["label"]));
+    writeln!(
+        out,
+        "{:<label_width$}  precision  recall      F1  support  predicted",
+        "label"
+    )?;
+    for (label, m) in labels.iter().zip(&overall.per_label) {
+        writeln!(
+            out,
+            "{label:<label_width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}  {:>9}",
+            m.precision, m.recall, m.f1, m.support, m.predicted
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "confusion matrix (rows: gold label, columns: predicted label)"
+    )?;
+    let corner = "gold \\ predicted";
+    let row_width = width(labels.iter().map(String::as_str).chain([corner]));
+    let rows = evaluation.tally.overall.rows();
+    let column_widths: Vec<usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(j, label)| {
+            let widest = rows.iter().map(|r| r[j].to_string().len()).max();
+            label.chars().count().max(widest.unwrap_or(0))
+        })
+        .collect();
+    write!(out, "{corner:<row_width$}")?;
+    for (label, w) in labels.iter().zip(&column_widths) {
+        write!(out, "  {label:>w$}")?;
+    }
+    writeln!(out)?;
+    for (label, row) in labels.iter().zip(&rows) {
+        write!(out, "{label:<row_width$}")?;
+        for (count, w) in row.iter().zip(&column_widths) {
+            write!(out, "  {count:>w$}")?;
+        }
+        writeln!(out)?;
+    }
+
+    let languages = evaluation.tally.languages();
+    if !languages.is_empty() {
+        writeln!(out)?;
+        let named: Vec<(&str, Metrics)> = languages
+            .iter()
+            .map(|(l, c)| (l.unwrap_or("(none)"), c.metrics()))
+            .collect();
+        let lw = width(named.iter().map(|(l, _)| *l).chain(["language"]));
+        writeln!(
+            out,
+            "{:<lw$}  {:>6}  accuracy  macro-F1",
+            "language", "rows"
+        )?;
+        for (language, m) in &named {
+            writeln!(
+                out,
+                "{language:<lw$}  {:>6}  {:>8.4}  {:>8.4}",
+                m.rows, m.accuracy, m.macro_f1
+            )?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "speed     {} in {:.3} s: {:.1} texts/s (classification only: tokenizing and the \
+         model, not loading the model or reading the data)",
+        count(overall.rows, "text"),
+        evaluation.classify_time.as_secs_f64(),
+        evaluation.texts_per_second()
+    )?;
+    Ok(())
+}
+
+/// `n` and `noun`, plural unless `n` is 1.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The widest of `items`, in characters (what `{:<w$}` pads by).
+fn width<'a>(items: impl Iterator<Item = &'a str>) -> usize {
+    items.map(|s| s.chars().count()).max().unwrap_or(0)
+}

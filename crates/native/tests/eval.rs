@@ -1,0 +1,548 @@
+//! The `xlmr-sentiment eval` command as a user runs it, on labelled data built from the fixture
+//! model's golden outputs: the predictions are known (the argmax of each golden `scores`, which
+//! `transformers` computed), so every metric is computed here independently of the command and
+//! compared with its `--json` report.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+fn model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
+}
+
+fn model() -> String {
+    model_dir().to_str().unwrap().to_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("binary runs")
+}
+
+fn success_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// One labelled text: the golden text, its gold label and language, and the label the model
+/// predicts according to the golden scores.
+struct Case {
+    text: String,
+    gold: usize,
+    predicted: usize,
+    language: Option<String>,
+}
+
+/// Every golden text of `tiny-sentiment`. Gold is the predicted label for most texts and a
+/// deliberately different one for every third, so each label has errors both ways; the language
+/// is the golden `kind` for the eight languages and none for the hard cases.
+fn cases() -> (Vec<String>, Vec<Case>) {
+    let golden: Value =
+        serde_json::from_slice(&std::fs::read(model_dir().join("golden.json")).unwrap()).unwrap();
+    let labels: Vec<String> = golden["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    let cases = golden["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let scores: Vec<f64> = row["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_f64().unwrap())
+                .collect();
+            // First maximum, like the pipeline's argmax.
+            let predicted =
+                (0..scores.len()).fold(0, |b, j| if scores[j] > scores[b] { j } else { b });
+            let gold = if i % 3 == 0 {
+                (predicted + 1 + i % 2) % labels.len()
+            } else {
+                predicted
+            };
+            let kind = row["kind"].as_str().unwrap();
+            Case {
+                text: row["text"].as_str().unwrap().to_owned(),
+                gold,
+                predicted,
+                language: (kind != "hard").then(|| kind.to_owned()),
+            }
+        })
+        .collect();
+    (labels, cases)
+}
+
+/// Accuracy, macro-F1 over `n` labels, per-label (precision, recall, F1, support, predicted)
+/// and the confusion matrix, straight from the definitions in the README.
+fn expected(cases: &[&Case], n: usize) -> (f64, f64, Vec<[f64; 5]>, Vec<Vec<u64>>) {
+    let mut confusion = vec![vec![0u64; n]; n];
+    for c in cases {
+        confusion[c.gold][c.predicted] += 1;
+    }
+    let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
+    let per_label: Vec<[f64; 5]> = (0..n)
+        .map(|l| {
+            let tp = confusion[l][l] as f64;
+            let support = confusion[l].iter().sum::<u64>() as f64;
+            let predicted = confusion.iter().map(|r| r[l]).sum::<u64>() as f64;
+            let (p, r) = (div(tp, predicted), div(tp, support));
+            let f1 = div(2.0 * p * r, p + r);
+            [p, r, f1, support, predicted]
+        })
+        .collect();
+    let correct = cases.iter().filter(|c| c.gold == c.predicted).count() as f64;
+    let accuracy = correct / cases.len() as f64;
+    let macro_f1 = per_label.iter().map(|m| m[2]).sum::<f64>() / n as f64;
+    (accuracy, macro_f1, per_label, confusion)
+}
+
+fn close(got: &Value, want: f64, what: &str) {
+    let got = got.as_f64().unwrap_or_else(|| panic!("{what}: {got}"));
+    assert!((got - want).abs() < 1e-12, "{what}: {got} vs {want}");
+}
+
+/// Checks a `--json` report against metrics computed here from the golden outputs.
+fn assert_report(report: &Value, labels: &[String], cases: &[Case]) {
+    let all: Vec<&Case> = cases.iter().collect();
+    let (accuracy, macro_f1, per_label, confusion) = expected(&all, labels.len());
+    assert_eq!(report["rows"], cases.len());
+    assert_eq!(report["labels"], json!(labels));
+    close(&report["accuracy"], accuracy, "accuracy");
+    close(&report["macro_f1"], macro_f1, "macro_f1");
+    assert_eq!(report["confusion"], json!(confusion));
+    for (i, (label, want)) in labels.iter().zip(&per_label).enumerate() {
+        let got = &report["per_label"][i];
+        assert_eq!(got["label"], label.as_str());
+        for (j, key) in ["precision", "recall", "f1", "support", "predicted"]
+            .iter()
+            .enumerate()
+        {
+            close(&got[key], want[j], &format!("{label} {key}"));
+        }
+    }
+    // Sanity of the fixture data itself: each label has some errors, so nothing is trivially 1.
+    assert!(accuracy > 0.5 && accuracy < 0.8, "{accuracy}");
+
+    let mut languages: Vec<Option<&str>> = cases.iter().map(|c| c.language.as_deref()).collect();
+    languages.sort_by_key(|l| (l.is_none(), *l));
+    languages.dedup();
+    let got = report["languages"].as_array().expect("a languages list");
+    assert_eq!(got.len(), languages.len());
+    for (got, language) in got.iter().zip(languages) {
+        assert_eq!(got["language"], json!(language));
+        let subset: Vec<&Case> = cases
+            .iter()
+            .filter(|c| c.language.as_deref() == language)
+            .collect();
+        let (accuracy, macro_f1, _, _) = expected(&subset, labels.len());
+        assert_eq!(got["rows"], subset.len());
+        close(
+            &got["accuracy"],
+            accuracy,
+            &format!("{language:?} accuracy"),
+        );
+        close(
+            &got["macro_f1"],
+            macro_f1,
+            &format!("{language:?} macro_f1"),
+        );
+    }
+    assert!(report["seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["texts_per_second"].as_f64().unwrap() > 0.0);
+}
+
+fn write_jsonl(path: &Path, labels: &[String], cases: &[Case]) {
+    let lines: String = cases
+        .iter()
+        .map(|c| {
+            let mut row = json!({"text": c.text, "label": labels[c.gold]});
+            if let Some(language) = &c.language {
+                row["language"] = json!(language);
+            }
+            format!("{row}\n")
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+/// A CSV field, always quoted, quotes doubled (RFC 4180).
+fn quoted(field: &str) -> String {
+    format!("\"{}\"", field.replace('"', "\"\""))
+}
+
+#[test]
+fn jsonl_report_matches_metrics_computed_from_golden_outputs() {
+    let (labels, cases) = cases();
+    assert!(cases.iter().any(|c| c.text.contains('\n')));
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("labelled.jsonl");
+    write_jsonl(&data, &labels, &cases);
+    let report = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        "--batch-size",
+        "7",
+    ]));
+    assert_report(&report, &labels, &cases);
+    assert_eq!(report["format"], "jsonl");
+    assert_eq!(report["skipped_rows"], 0);
+    assert_eq!(
+        report["options"],
+        json!({"preprocess": true, "max_length": null, "batch_size": 7})
+    );
+}
+
+#[test]
+fn csv_with_quotes_newlines_renamed_columns_and_any_case_labels() {
+    let (labels, cases) = cases();
+    assert!(cases.iter().any(|c| c.text.contains(['"', ','])));
+    let tmp = tempfile::tempdir().unwrap();
+    // Extension in capitals, columns in another order with other names, labels upper-cased.
+    let data = tmp.path().join("labelled.CSV");
+    let mut csv = String::from("id,sentiment,lang,review\r\n");
+    for (i, c) in cases.iter().enumerate() {
+        let language = c.language.as_deref().unwrap_or("");
+        let label = labels[c.gold].to_uppercase();
+        csv += &format!("{i},{label},{language},{}\r\n", quoted(&c.text));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let report = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data.to_str().unwrap(),
+        "--text-field",
+        "review",
+        "--label-field",
+        "sentiment",
+        "--language-field",
+        "lang",
+        "--json",
+    ]));
+    assert_eq!(report["format"], "csv");
+    assert_report(&report, &labels, &cases);
+}
+
+#[test]
+fn human_report_has_every_section_and_languages_only_with_a_language_field() {
+    let (labels, mut cases) = cases();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("labelled.ndjson");
+    write_jsonl(&data, &labels, &cases);
+    let output = run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "accuracy",
+        "macro-F1",
+        "precision  recall      F1  support  predicted",
+        "confusion matrix (rows: gold label, columns: predicted label)",
+        "gold \\ predicted",
+        "language",
+        "(none)",
+        "texts/s",
+        "not loading the model",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let report = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]));
+    let accuracy = format!("accuracy  {:.4}", report["accuracy"].as_f64().unwrap());
+    assert!(text.contains(&accuracy), "{accuracy:?} in:\n{text}");
+
+    for c in &mut cases {
+        c.language = None;
+    }
+    write_jsonl(&data, &labels, &cases);
+    let output = run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !text.contains("(none)") && !text.contains("language"),
+        "{text}"
+    );
+    let report = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]));
+    assert!(report.get("languages").is_none());
+}
+
+fn assert_one_line_error(args: &[&str], must_contain: &[&str]) {
+    let output = run(args);
+    assert_eq!(output.status.code(), Some(2), "{args:?}");
+    assert!(output.stdout.is_empty(), "{args:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    for needle in must_contain {
+        assert!(stderr.contains(needle), "{needle:?} in {args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn unknown_labels_stop_with_the_label_the_line_and_the_model_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"a\", \"label\": \"Positive\"}\n\n{\"text\": \"b\", \"label\": \"pos\"}\n",
+    )
+    .unwrap();
+    let data = data.to_str().unwrap();
+    let says = ["line 3", "`pos`", "negative, neutral, positive"];
+    assert_one_line_error(&["eval", "--model", &model(), "--data", data], &says);
+    // Not a bad row: skipping it would score a different label set.
+    assert_one_line_error(
+        &[
+            "eval",
+            "--model",
+            &model(),
+            "--data",
+            data,
+            "--skip-bad-rows",
+        ],
+        &says,
+    );
+
+    let ids = tmp.path().join("ids.csv");
+    std::fs::write(&ids, "text,label\nhello,2\n").unwrap();
+    assert_one_line_error(
+        &["eval", "--model", &model(), "--data", ids.to_str().unwrap()],
+        &["line 2", "`2`", "not read as label ids"],
+    );
+}
+
+#[test]
+fn bad_rows_stop_the_run_unless_skipped_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d.jsonl");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"{\"text\": \"good\", \"label\": \"neutral\"}\n");
+    bytes.extend_from_slice(b"{\"text\": \"no label\"}\n");
+    bytes.extend_from_slice(b"{\"text\": \"\xff\xfe\", \"label\": \"neutral\"}\n");
+    bytes.extend_from_slice(b"{not json\n");
+    bytes.extend_from_slice(b"{\"text\": \"fine too\", \"label\": \"NEGATIVE\"}\n");
+    std::fs::write(&data, bytes).unwrap();
+    let data = data.to_str().unwrap();
+    assert_one_line_error(
+        &["eval", "--model", &model(), "--data", data],
+        &["line 2", "no `label` field", "--skip-bad-rows"],
+    );
+
+    let output = run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data,
+        "--skip-bad-rows",
+        "--json",
+    ]);
+    let report = success_json(&output);
+    assert_eq!(report["rows"], 2);
+    assert_eq!(report["skipped_rows"], 3);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for needle in [
+        "skipped line 2: no `label` field",
+        "skipped line 3: not valid UTF-8",
+        "skipped line 4: not valid JSON",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+    }
+
+    // A CSV row with too few fields, and one whose text is not UTF-8.
+    let csv = tmp.path().join("d.csv");
+    std::fs::write(&csv, b"text,label\nok,neutral\nshort\n\"\xff\",neutral\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    assert_one_line_error(
+        &["eval", "--model", &model(), "--data", csv],
+        &["line 3", "no `label` field"],
+    );
+    let output = run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        csv,
+        "--skip-bad-rows",
+        "--json",
+    ]);
+    let report = success_json(&output);
+    assert_eq!(
+        (report["rows"].as_u64(), report["skipped_rows"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("skipped line 4: `text` is not valid UTF-8"));
+}
+
+#[test]
+fn format_columns_and_options_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let txt = tmp.path().join("data.txt");
+    std::fs::write(&txt, "{\"text\": \"hi\", \"label\": \"neutral\"}\n").unwrap();
+    let txt = txt.to_str().unwrap();
+    assert_one_line_error(
+        &["eval", "--model", &model(), "--data", txt],
+        &["cannot tell the format", "--format"],
+    );
+    // --format overrides the extension.
+    let report = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        txt,
+        "--format",
+        "jsonl",
+        "--json",
+    ]));
+    assert_eq!(report["rows"], 1);
+    assert_one_line_error(
+        &[
+            "eval",
+            "--model",
+            &model(),
+            "--data",
+            txt,
+            "--format",
+            "xml",
+        ],
+        &["--format"],
+    );
+
+    let csv = tmp.path().join("d.csv");
+    std::fs::write(&csv, "body,label\nhi,neutral\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    assert_one_line_error(
+        &["eval", "--model", &model(), "--data", csv],
+        &["no `text` column", "body, label"],
+    );
+    assert_one_line_error(
+        &[
+            "eval",
+            "--model",
+            &model(),
+            "--data",
+            csv,
+            "--text-field",
+            "body",
+            "--language-field",
+            "lang",
+        ],
+        &["no `lang` column"],
+    );
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    assert_one_line_error(
+        &[
+            "eval",
+            "--model",
+            &model(),
+            "--data",
+            empty.to_str().unwrap(),
+        ],
+        &["no row to evaluate"],
+    );
+    assert_one_line_error(
+        &["eval", "--model", &model(), "--data", "/no/such/file.csv"],
+        &["/no/such/file.csv"],
+    );
+    assert_one_line_error(
+        &["eval", "--model", "/no/such/dir", "--data", csv],
+        &["no such model folder"],
+    );
+    assert_one_line_error(
+        &[
+            "eval",
+            "--model",
+            &model(),
+            "--data",
+            csv,
+            "--max-length",
+            "513",
+        ],
+        &["exceeds the model's limit of 512"],
+    );
+    assert_one_line_error(&["eval", "--model", &model()], &["--data"]);
+}
+
+#[test]
+fn options_reach_the_classifier() {
+    // Truncating to 3 tokens (<s>, one piece, </s>) leaves too little text to tell texts apart
+    // the way the full texts do, so the predictions, and the confusion matrix, change.
+    let (labels, cases) = cases();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d.jsonl");
+    write_jsonl(&data, &labels, &cases);
+    let data = data.to_str().unwrap();
+    let full = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data,
+        "--json",
+    ]));
+    let short = success_json(&run(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        data,
+        "--json",
+        "--max-length",
+        "3",
+        "--no-preprocess",
+    ]));
+    assert_eq!(
+        short["options"],
+        json!({"preprocess": false, "max_length": 3, "batch_size": 32})
+    );
+    assert_ne!(full["confusion"], short["confusion"]);
+}

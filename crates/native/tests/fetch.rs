@@ -1,0 +1,575 @@
+//! `fetch` and `verify` against a local server on 127.0.0.1 that answers like the Hub's API and
+//! file URLs (`HF_ENDPOINT`): a good download, an interrupted one resumed by a second run, a
+//! tampered file, offline mode, and a manifest that makes a load refuse a changed file.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+const MODEL_ID: &str = "tests/tiny-sentiment";
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+const MANIFEST: &str = "xlmr-sentiment-manifest.json";
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the fake Hub does, and what it saw.
+#[derive(Default)]
+struct HubState {
+    files: HashMap<String, Vec<u8>>,
+    /// Serve this file with one byte changed (the hash headers stay those of the original).
+    tamper: Option<String>,
+    /// For downloads of this file from byte 0: send this many bytes, then stall.
+    stall: Option<(String, usize)>,
+    /// Bytes sent by a stalled response so far.
+    stalled_sent: usize,
+    /// The commit the API reports.
+    commit: String,
+    /// (path, Range header, Authorization header) of every request.
+    log: Vec<(String, Option<String>, Option<String>)>,
+}
+
+struct FakeHub {
+    state: Arc<Mutex<HubState>>,
+    endpoint: String,
+}
+
+impl FakeHub {
+    fn start() -> Self {
+        let mut files = HashMap::new();
+        for name in FILES {
+            files.insert(
+                name.to_string(),
+                std::fs::read(fixture_dir().join(name)).unwrap(),
+            );
+        }
+        let state = Arc::new(Mutex::new(HubState {
+            files,
+            commit: COMMIT.to_string(),
+            ..HubState::default()
+        }));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &state);
+                });
+            }
+        });
+        Self { state, endpoint }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HubState) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    fn requests(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        self.with(|s| s.log.clone())
+    }
+}
+
+/// Answers one request the way huggingface.co does for what `hf-hub` asks.
+fn serve(stream: TcpStream, state: &Mutex<HubState>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let range = headers.get("range").cloned();
+    let mut guard = state.lock().unwrap();
+    guard.log.push((
+        path.clone(),
+        range.clone(),
+        headers.get("authorization").cloned(),
+    ));
+    let commit = guard.commit.clone();
+    let mut out = stream;
+
+    let info_prefix = format!("/api/models/{MODEL_ID}/revision/");
+    if let Some(revision) = path.strip_prefix(&info_prefix) {
+        if revision != "main" && revision != commit && revision != COMMIT {
+            return respond(
+                &mut out,
+                "404 Not Found",
+                &[],
+                b"{\"error\":\"Revision not found\"}",
+            );
+        }
+        let siblings: Vec<Value> = [
+            "README.md",
+            "config.json",
+            "tokenizer.json",
+            "model.safetensors",
+            "pytorch_model.bin",
+        ]
+        .iter()
+        .map(|f| json!({ "rfilename": f }))
+        .collect();
+        let body = json!({ "id": MODEL_ID, "sha": commit, "siblings": siblings }).to_string();
+        return respond(&mut out, "200 OK", &[], body.as_bytes());
+    }
+
+    let file_prefix = format!("/{MODEL_ID}/resolve/");
+    let Some(rest) = path.strip_prefix(&file_prefix) else {
+        return respond(&mut out, "404 Not Found", &[], b"not found");
+    };
+    let (_revision, name) = rest.split_once('/').unwrap_or(("", ""));
+    let Some(original) = guard.files.get(name).cloned() else {
+        return respond(&mut out, "404 Not Found", &[], b"Entry not found");
+    };
+    // Small files live in Git (ETag: the Git blob SHA-1); large ones in LFS (X-Linked-Etag:
+    // SHA-256 of the content).
+    let git_sha1 = {
+        let mut h = Sha1::new();
+        h.update(format!("blob {}\0", original.len()).as_bytes());
+        h.update(&original);
+        hex(&h.finalize())
+    };
+    let lfs = name != "config.json";
+    let mut served = original.clone();
+    if guard.tamper.as_deref() == Some(name) {
+        let last = served.len() - 1;
+        served[last] ^= 0x55;
+    }
+    let start: usize = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.split('-').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let end = match range.as_deref() {
+        Some("bytes=0-0") => 0,
+        _ => served.len() - 1,
+    };
+    let mut extra = vec![
+        ("x-repo-commit".to_string(), commit.clone()),
+        (
+            "content-range".to_string(),
+            format!("bytes {start}-{end}/{}", served.len()),
+        ),
+    ];
+    if lfs {
+        extra.push((
+            "x-linked-etag".into(),
+            format!("\"{}\"", hex(&Sha256::digest(&original))),
+        ));
+        extra.push(("etag".into(), format!("\"{git_sha1}\"")));
+    } else {
+        extra.push(("etag".into(), format!("\"{git_sha1}\"")));
+    }
+    let body = &served[start..=end];
+    let stall = match &guard.stall {
+        Some((file, after)) if file == name && start == 0 && end > 0 => Some(*after),
+        _ => None,
+    };
+    drop(guard);
+    match stall {
+        None => respond(&mut out, "206 Partial Content", &extra, body),
+        Some(after) => {
+            // Headers announce the whole body; only part of it comes, then nothing: a dead
+            // connection, as when the network drops or the client is killed.
+            write_head(&mut out, "206 Partial Content", &extra, body.len())?;
+            out.write_all(&body[..after])?;
+            out.flush()?;
+            state.lock().unwrap().stalled_sent = after;
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        }
+    }
+}
+
+fn write_head(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(String, String)],
+    len: usize,
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\ncontent-length: {len}\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())
+}
+
+fn respond(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    write_head(out, status, headers, body.len())?;
+    out.write_all(body)?;
+    out.flush()
+}
+
+/// The binary with a clean Hugging Face environment pointed at the fake Hub.
+fn command(hub: &FakeHub, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"));
+    cmd.args(args)
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .env("HF_HOME", home.join("hf-home"))
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HUB_OFFLINE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn fetch_args(dir: &Path) -> Vec<String> {
+    [
+        "fetch",
+        MODEL_ID,
+        "--revision",
+        COMMIT,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn run(mut cmd: Command) -> Output {
+    cmd.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_same_files(dir: &Path) {
+    for name in FILES {
+        assert_eq!(
+            std::fs::read(dir.join(name)).unwrap(),
+            std::fs::read(fixture_dir().join(name)).unwrap(),
+            "{name} differs from the served file"
+        );
+    }
+}
+
+#[test]
+fn good_download_writes_the_files_and_a_manifest_then_needs_no_network() {
+    let hub = FakeHub::start();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let args = fetch_args(&dir);
+    let mut cmd = command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    cmd.env("HF_TOKEN", "hf_test_token");
+    let out = run(cmd);
+    assert!(out.status.success(), "fetch failed: {}", text(&out.stderr));
+    assert_same_files(&dir);
+    assert!(
+        !dir.join(".download").exists(),
+        "the download cache is removed after success"
+    );
+    // The token is sent, and safetensors is chosen over pytorch_model.bin.
+    let requests = hub.requests();
+    assert!(requests
+        .iter()
+        .all(|(_, _, auth)| auth.as_deref() == Some("Bearer hf_test_token")));
+    assert!(!requests
+        .iter()
+        .any(|(p, _, _)| p.contains("pytorch_model.bin")));
+
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest["model_id"], MODEL_ID);
+    assert_eq!(manifest["revision"], COMMIT);
+    for name in FILES {
+        let bytes = std::fs::read(fixture_dir().join(name)).unwrap();
+        assert_eq!(manifest["files"][name]["size"], bytes.len());
+        assert_eq!(
+            manifest["files"][name]["sha256"],
+            hex(&Sha256::digest(&bytes))
+        );
+    }
+
+    let verify = run(command(
+        &hub,
+        home.path(),
+        &["verify", dir.to_str().unwrap()],
+    ));
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    let classify = run(command(
+        &hub,
+        home.path(),
+        &["classify", "--model", dir.to_str().unwrap(), "I love this!"],
+    ));
+    assert!(classify.status.success(), "{}", text(&classify.stderr));
+
+    // A second fetch of the same commit finds everything in place: no request at all, and the
+    // same holds offline.
+    let before = hub.requests().len();
+    let again = run(command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("already present"));
+    let mut offline = command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    offline.env("HF_HUB_OFFLINE", "1");
+    assert!(run(offline).status.success());
+    assert_eq!(hub.requests().len(), before, "nothing was requested");
+}
+
+#[test]
+fn offline_mode_without_the_files_fails_without_network() {
+    let hub = FakeHub::start();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let args = fetch_args(&dir);
+    let mut cmd = command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    cmd.env("HF_HUB_OFFLINE", "1");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("HF_HUB_OFFLINE"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(hub.requests().is_empty());
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn part_files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "part") {
+                found.push((path.clone(), entry.metadata().unwrap().len()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn an_interrupted_download_resumes_where_it_stopped() {
+    let hub = FakeHub::start();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let args = fetch_args(&dir);
+    let half = std::fs::read(fixture_dir().join("model.safetensors"))
+        .unwrap()
+        .len()
+        / 2;
+    hub.with(|s| s.stall = Some(("model.safetensors".into(), half)));
+
+    // The first run gets half of the weights, then the connection goes silent; the process is
+    // killed, as a user's Ctrl-C or a crash would end it.
+    let mut child: Child = command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .spawn()
+    .unwrap();
+    wait_for("half of the weights to be sent", || {
+        hub.with(|s| s.stalled_sent) > 0
+    });
+    wait_for("the partial file to reach the disk", || {
+        part_files(&dir).iter().any(|(_, len)| *len == half as u64)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !dir.join("model.safetensors").exists(),
+        "no half-written file under the real name"
+    );
+    assert!(!dir.join(MANIFEST).exists());
+
+    // The second run asks only for the rest, and ends with the whole, checked file.
+    hub.with(|s| s.stall = None);
+    let out = run(command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(out.status.success(), "resume failed: {}", text(&out.stderr));
+    let resumed = hub.requests().iter().any(|(p, range, _)| {
+        p.ends_with("/model.safetensors") && range.as_deref() == Some(&format!("bytes={half}-"))
+    });
+    assert!(
+        resumed,
+        "no range request from byte {half}: {:?}",
+        hub.requests()
+    );
+    assert_same_files(&dir);
+    assert!(part_files(&dir).is_empty());
+}
+
+#[test]
+fn a_tampered_file_is_refused_and_never_lands() {
+    let hub = FakeHub::start();
+    hub.with(|s| s.tamper = Some("model.safetensors".into()));
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let args = fetch_args(&dir);
+    let out = run(command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("model.safetensors") && stderr.contains("SHA-256"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!dir.join("model.safetensors").exists());
+    assert!(!dir.join(MANIFEST).exists());
+    assert!(
+        part_files(&dir).is_empty(),
+        "the bad download is not kept for a resume"
+    );
+}
+
+#[test]
+fn a_commit_other_than_the_pinned_one_is_refused() {
+    let hub = FakeHub::start();
+    hub.with(|s| s.commit = "f".repeat(40));
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let args = fetch_args(&dir);
+    let out = run(command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(COMMIT), "{}", text(&out.stderr));
+    assert!(!dir.join("config.json").exists());
+}
+
+#[test]
+fn a_branch_is_resolved_to_its_commit_in_the_manifest() {
+    let hub = FakeHub::start();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let out = run(command(
+        &hub,
+        home.path(),
+        &["fetch", MODEL_ID, "--dir", dir.to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a commit"));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest["revision"], COMMIT);
+    // Files are then requested at the commit, never at the moving branch.
+    assert!(hub
+        .requests()
+        .iter()
+        .filter(|(p, _, _)| p.contains("/resolve/"))
+        .all(|(p, _, _)| p.contains(COMMIT)));
+}
+
+#[test]
+fn a_changed_file_is_refused_at_load_unless_overridden() {
+    let hub = FakeHub::start();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let args = fetch_args(&dir);
+    assert!(run(command(
+        &hub,
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>()
+    ))
+    .status
+    .success());
+
+    // Flip the last byte of the weights: same size, still loadable, different hash.
+    let weights = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, &bytes).unwrap();
+
+    let model = dir.to_str().unwrap();
+    let refused = run(command(
+        &hub,
+        home.path(),
+        &["classify", "--model", model, "hello"],
+    ));
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("model.safetensors") && stderr.contains("--no-verify"),
+        "{stderr}"
+    );
+
+    let verify = run(command(&hub, home.path(), &["verify", model]));
+    assert_eq!(verify.status.code(), Some(1));
+    let report = text(&verify.stdout);
+    assert!(
+        report.contains("model.safetensors: DIFFERS: SHA-256"),
+        "{report}"
+    );
+    assert!(report.contains("config.json: ok"), "{report}");
+
+    let forced = run(command(
+        &hub,
+        home.path(),
+        &["classify", "--model", model, "--no-verify", "hello"],
+    ));
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+
+    std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+    let verify = run(command(&hub, home.path(), &["verify", model]));
+    assert!(text(&verify.stdout).contains("tokenizer.json: DIFFERS: the file is missing"));
+}
