@@ -76,24 +76,18 @@ struct VerifyArgs {
     dir: PathBuf,
 }
 
+/// The model folder and how texts are classified: shared by `classify` and `eval`.
 #[derive(clap::Args)]
-struct ClassifyArgs {
+struct ModelArgs {
     /// Hugging Face model folder: config.json, tokenizer.json, and model.safetensors or
     /// pytorch_model.bin.
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
-    /// Read texts from FILE, one per line ("-" for standard input). Without TEXT or --input,
-    /// standard input is read.
-    #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
-    input: Option<PathBuf>,
-    /// List only the N highest labels in "scores" (default: all labels, highest first).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    top_k: Option<u32>,
+    #[arg(long = "model", value_name = "DIR")]
+    dir: PathBuf,
     /// Do not apply the model card's tweet preprocessing (@handle -> @user, links -> http).
     #[arg(long)]
     no_preprocess: bool,
     /// Token limit per text, <s> and </s> included (default and maximum: the model's, 512 for
-    /// XLM-R). Longer texts are truncated and marked "truncated": true.
+    /// XLM-R). Longer texts are truncated (classify marks them "truncated": true).
     #[arg(long, value_name = "N")]
     max_length: Option<usize>,
     /// Texts per forward pass.
@@ -102,6 +96,36 @@ struct ClassifyArgs {
     /// Load the model even if its files differ from the folder's manifest (see `verify`).
     #[arg(long)]
     no_verify: bool,
+}
+
+impl ModelArgs {
+    /// Loads the model (checked against its manifest unless --no-verify) and returns it with
+    /// the classification options, checked against the model's limits.
+    fn load(&self) -> anyhow::Result<(Classifier, ClassifyOptions)> {
+        let options = ClassifyOptions {
+            preprocess: !self.no_preprocess,
+            max_length: self.max_length,
+            batch_size: self.batch_size as usize,
+            ..ClassifyOptions::default()
+        };
+        let classifier =
+            model_dir::load_with(&self.dir, !self.no_verify).context("cannot load the model")?;
+        classifier.check_options(&options)?;
+        Ok((classifier, options))
+    }
+}
+
+#[derive(clap::Args)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Read texts from FILE, one per line ("-" for standard input). Without TEXT or --input,
+    /// standard input is read.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
+    input: Option<PathBuf>,
+    /// List only the N highest labels in "scores" (default: all labels, highest first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    top_k: Option<u32>,
     /// Texts to classify.
     #[arg(value_name = "TEXT")]
     texts: Vec<String>,
@@ -109,9 +133,8 @@ struct ClassifyArgs {
 
 #[derive(clap::Args)]
 struct EvalArgs {
-    /// Hugging Face model folder, as for classify.
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Labelled data: CSV with a header row, or one JSON object per line ("-" for standard
     /// input, with --format).
     #[arg(long, value_name = "FILE")]
@@ -136,18 +159,6 @@ struct EvalArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
-    /// Load the model even if its files differ from the folder's manifest (see `verify`).
-    #[arg(long)]
-    no_verify: bool,
-    /// Do not apply the model card's tweet preprocessing (@handle -> @user, links -> http).
-    #[arg(long)]
-    no_preprocess: bool,
-    /// Token limit per text, <s> and </s> included (default and maximum: the model's).
-    #[arg(long, value_name = "N")]
-    max_length: Option<usize>,
-    /// Texts per forward pass.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    batch_size: u32,
 }
 
 fn main() -> ExitCode {
@@ -275,15 +286,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
-    let options = ClassifyOptions {
-        preprocess: !args.no_preprocess,
-        max_length: args.max_length,
-        batch_size: args.batch_size as usize,
-        ..ClassifyOptions::default()
-    };
-    let classifier =
-        model_dir::load_with(&args.model, !args.no_verify).context("cannot load the model")?;
-    classifier.check_options(&options)?;
+    let (classifier, options) = args.model.load()?;
     let top_k = args.top_k.map(|k| k as usize);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut writer = Writer {
@@ -336,15 +339,7 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let options = ClassifyOptions {
-        preprocess: !args.no_preprocess,
-        max_length: args.max_length,
-        batch_size: args.batch_size as usize,
-        ..ClassifyOptions::default()
-    };
-    let classifier =
-        model_dir::load_with(&args.model, !args.no_verify).context("cannot load the model")?;
-    classifier.check_options(&options)?;
+    let (classifier, options) = args.model.load()?;
     let defaults = Fields::default();
     let config = EvalConfig {
         data: args.data,
@@ -372,10 +367,10 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     if args.json {
-        serde_json::to_writer(&mut out, &report::json(&evaluation, &args.model))?;
+        serde_json::to_writer(&mut out, &report::json(&evaluation, &args.model.dir))?;
         out.write_all(b"\n")?;
     } else {
-        report::human(&evaluation, &args.model, &mut out)?;
+        report::human(&evaluation, &args.model.dir, &mut out)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -8,12 +8,14 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-fn model_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
-}
+/// The fixture model folder.
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/models/tiny-sentiment"
+);
 
-fn model() -> String {
-    model_dir().to_str().unwrap().to_owned()
+fn model_dir() -> PathBuf {
+    PathBuf::from(MODEL)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -24,6 +26,18 @@ fn run(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .output()
         .expect("binary runs")
+}
+
+/// `eval --model <the fixture model> --data DATA`, then `extra`.
+fn eval_args<'a>(data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["eval", "--model", MODEL, "--data", data];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Runs `eval` of the fixture model on DATA with `extra` arguments.
+fn eval(data: &str, extra: &[&str]) -> Output {
+    run(&eval_args(data, extra))
 }
 
 fn success_json(output: &Output) -> Value {
@@ -195,16 +209,10 @@ fn jsonl_report_matches_metrics_computed_from_golden_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("labelled.jsonl");
     write_jsonl(&data, &labels, &cases);
-    let report = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
+    let report = success_json(&eval(
         data.to_str().unwrap(),
-        "--json",
-        "--batch-size",
-        "7",
-    ]));
+        &["--json", "--batch-size", "7"],
+    ));
     assert_report(&report, &labels, &cases);
     assert_eq!(report["format"], "jsonl");
     assert_eq!(report["skipped_rows"], 0);
@@ -228,20 +236,18 @@ fn csv_with_quotes_newlines_renamed_columns_and_any_case_labels() {
         csv += &format!("{i},{label},{language},{}\r\n", quoted(&c.text));
     }
     std::fs::write(&data, csv).unwrap();
-    let report = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
+    let report = success_json(&eval(
         data.to_str().unwrap(),
-        "--text-field",
-        "review",
-        "--label-field",
-        "sentiment",
-        "--language-field",
-        "lang",
-        "--json",
-    ]));
+        &[
+            "--text-field",
+            "review",
+            "--label-field",
+            "sentiment",
+            "--language-field",
+            "lang",
+            "--json",
+        ],
+    ));
     assert_eq!(report["format"], "csv");
     assert_report(&report, &labels, &cases);
 }
@@ -252,13 +258,7 @@ fn human_report_has_every_section_and_languages_only_with_a_language_field() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("labelled.ndjson");
     write_jsonl(&data, &labels, &cases);
-    let output = run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        data.to_str().unwrap(),
-    ]);
+    let output = eval(data.to_str().unwrap(), &[]);
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     for needle in [
@@ -274,14 +274,7 @@ fn human_report_has_every_section_and_languages_only_with_a_language_field() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
-    let report = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        data.to_str().unwrap(),
-        "--json",
-    ]));
+    let report = success_json(&eval(data.to_str().unwrap(), &["--json"]));
     let accuracy = format!("accuracy  {:.4}", report["accuracy"].as_f64().unwrap());
     assert!(text.contains(&accuracy), "{accuracy:?} in:\n{text}");
 
@@ -289,26 +282,13 @@ fn human_report_has_every_section_and_languages_only_with_a_language_field() {
         c.language = None;
     }
     write_jsonl(&data, &labels, &cases);
-    let output = run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        data.to_str().unwrap(),
-    ]);
+    let output = eval(data.to_str().unwrap(), &[]);
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
         !text.contains("(none)") && !text.contains("language"),
         "{text}"
     );
-    let report = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        data.to_str().unwrap(),
-        "--json",
-    ]));
+    let report = success_json(&eval(data.to_str().unwrap(), &["--json"]));
     assert!(report.get("languages").is_none());
 }
 
@@ -334,24 +314,14 @@ fn unknown_labels_stop_with_the_label_the_line_and_the_model_labels() {
     .unwrap();
     let data = data.to_str().unwrap();
     let says = ["line 3", "`pos`", "negative, neutral, positive"];
-    assert_one_line_error(&["eval", "--model", &model(), "--data", data], &says);
+    assert_one_line_error(&eval_args(data, &[]), &says);
     // Not a bad row: skipping it would score a different label set.
-    assert_one_line_error(
-        &[
-            "eval",
-            "--model",
-            &model(),
-            "--data",
-            data,
-            "--skip-bad-rows",
-        ],
-        &says,
-    );
+    assert_one_line_error(&eval_args(data, &["--skip-bad-rows"]), &says);
 
     let ids = tmp.path().join("ids.csv");
     std::fs::write(&ids, "text,label\nhello,2\n").unwrap();
     assert_one_line_error(
-        &["eval", "--model", &model(), "--data", ids.to_str().unwrap()],
+        &eval_args(ids.to_str().unwrap(), &[]),
         &["line 2", "`2`", "not read as label ids"],
     );
 }
@@ -369,19 +339,11 @@ fn bad_rows_stop_the_run_unless_skipped_and_counted() {
     std::fs::write(&data, bytes).unwrap();
     let data = data.to_str().unwrap();
     assert_one_line_error(
-        &["eval", "--model", &model(), "--data", data],
+        &eval_args(data, &[]),
         &["line 2", "no `label` field", "--skip-bad-rows"],
     );
 
-    let output = run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        data,
-        "--skip-bad-rows",
-        "--json",
-    ]);
+    let output = eval(data, &["--skip-bad-rows", "--json"]);
     let report = success_json(&output);
     assert_eq!(report["rows"], 2);
     assert_eq!(report["skipped_rows"], 3);
@@ -398,19 +360,8 @@ fn bad_rows_stop_the_run_unless_skipped_and_counted() {
     let csv = tmp.path().join("d.csv");
     std::fs::write(&csv, b"text,label\nok,neutral\nshort\n\"\xff\",neutral\n").unwrap();
     let csv = csv.to_str().unwrap();
-    assert_one_line_error(
-        &["eval", "--model", &model(), "--data", csv],
-        &["line 3", "no `label` field"],
-    );
-    let output = run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        csv,
-        "--skip-bad-rows",
-        "--json",
-    ]);
+    assert_one_line_error(&eval_args(csv, &[]), &["line 3", "no `label` field"]);
+    let output = eval(csv, &["--skip-bad-rows", "--json"]);
     let report = success_json(&output);
     assert_eq!(
         (report["rows"].as_u64(), report["skipped_rows"].as_u64()),
@@ -428,88 +379,38 @@ fn format_columns_and_options_errors() {
     std::fs::write(&txt, "{\"text\": \"hi\", \"label\": \"neutral\"}\n").unwrap();
     let txt = txt.to_str().unwrap();
     assert_one_line_error(
-        &["eval", "--model", &model(), "--data", txt],
+        &eval_args(txt, &[]),
         &["cannot tell the format", "--format"],
     );
     // --format overrides the extension.
-    let report = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        txt,
-        "--format",
-        "jsonl",
-        "--json",
-    ]));
+    let report = success_json(&eval(txt, &["--format", "jsonl", "--json"]));
     assert_eq!(report["rows"], 1);
-    assert_one_line_error(
-        &[
-            "eval",
-            "--model",
-            &model(),
-            "--data",
-            txt,
-            "--format",
-            "xml",
-        ],
-        &["--format"],
-    );
+    assert_one_line_error(&eval_args(txt, &["--format", "xml"]), &["--format"]);
 
     let csv = tmp.path().join("d.csv");
     std::fs::write(&csv, "body,label\nhi,neutral\n").unwrap();
     let csv = csv.to_str().unwrap();
+    assert_one_line_error(&eval_args(csv, &[]), &["no `text` column", "body, label"]);
     assert_one_line_error(
-        &["eval", "--model", &model(), "--data", csv],
-        &["no `text` column", "body, label"],
-    );
-    assert_one_line_error(
-        &[
-            "eval",
-            "--model",
-            &model(),
-            "--data",
-            csv,
-            "--text-field",
-            "body",
-            "--language-field",
-            "lang",
-        ],
+        &eval_args(csv, &["--text-field", "body", "--language-field", "lang"]),
         &["no `lang` column"],
     );
     let empty = tmp.path().join("empty.jsonl");
     std::fs::write(&empty, "\n").unwrap();
     assert_one_line_error(
-        &[
-            "eval",
-            "--model",
-            &model(),
-            "--data",
-            empty.to_str().unwrap(),
-        ],
+        &eval_args(empty.to_str().unwrap(), &[]),
         &["no row to evaluate"],
     );
-    assert_one_line_error(
-        &["eval", "--model", &model(), "--data", "/no/such/file.csv"],
-        &["/no/such/file.csv"],
-    );
+    assert_one_line_error(&eval_args("/no/such/file.csv", &[]), &["/no/such/file.csv"]);
     assert_one_line_error(
         &["eval", "--model", "/no/such/dir", "--data", csv],
         &["no such model folder"],
     );
     assert_one_line_error(
-        &[
-            "eval",
-            "--model",
-            &model(),
-            "--data",
-            csv,
-            "--max-length",
-            "513",
-        ],
+        &eval_args(csv, &["--max-length", "513"]),
         &["exceeds the model's limit of 512"],
     );
-    assert_one_line_error(&["eval", "--model", &model()], &["--data"]);
+    assert_one_line_error(&["eval", "--model", MODEL], &["--data"]);
 }
 
 #[test]
@@ -521,25 +422,11 @@ fn options_reach_the_classifier() {
     let data = tmp.path().join("d.jsonl");
     write_jsonl(&data, &labels, &cases);
     let data = data.to_str().unwrap();
-    let full = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
+    let full = success_json(&eval(data, &["--json"]));
+    let short = success_json(&eval(
         data,
-        "--json",
-    ]));
-    let short = success_json(&run(&[
-        "eval",
-        "--model",
-        &model(),
-        "--data",
-        data,
-        "--json",
-        "--max-length",
-        "3",
-        "--no-preprocess",
-    ]));
+        &["--json", "--max-length", "3", "--no-preprocess"],
+    ));
     assert_eq!(
         short["options"],
         json!({"preprocess": false, "max_length": 3, "batch_size": 32})

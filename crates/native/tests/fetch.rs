@@ -243,17 +243,16 @@ fn command(hub: &FakeHub, home: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn fetch_args(dir: &Path) -> Vec<String> {
-    [
-        "fetch",
-        MODEL_ID,
-        "--revision",
-        COMMIT,
-        "--dir",
-        dir.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec()
+/// `fetch MODEL_ID --revision COMMIT --dir DIR` against the fake Hub, not yet run.
+fn fetch_command(hub: &FakeHub, home: &Path, dir: &Path) -> Command {
+    let dir = dir.to_str().unwrap();
+    let args = ["fetch", MODEL_ID, "--revision", COMMIT, "--dir", dir];
+    command(hub, home, &args)
+}
+
+/// Runs `fetch` of the pinned commit into `dir`.
+fn fetch(hub: &FakeHub, home: &Path, dir: &Path) -> Output {
+    run(fetch_command(hub, home, dir))
 }
 
 fn run(mut cmd: Command) -> Output {
@@ -279,12 +278,7 @@ fn good_download_writes_the_files_and_a_manifest_then_needs_no_network() {
     let hub = FakeHub::start();
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("model");
-    let args = fetch_args(&dir);
-    let mut cmd = command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let mut cmd = fetch_command(&hub, home.path(), &dir);
     cmd.env("HF_TOKEN", "hf_test_token");
     let out = run(cmd);
     assert!(out.status.success(), "fetch failed: {}", text(&out.stderr));
@@ -331,18 +325,10 @@ fn good_download_writes_the_files_and_a_manifest_then_needs_no_network() {
     // A second fetch of the same commit finds everything in place: no request at all, and the
     // same holds offline.
     let before = hub.requests().len();
-    let again = run(command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    let again = fetch(&hub, home.path(), &dir);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(text(&again.stderr).contains("already present"));
-    let mut offline = command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let mut offline = fetch_command(&hub, home.path(), &dir);
     offline.env("HF_HUB_OFFLINE", "1");
     assert!(run(offline).status.success());
     assert_eq!(hub.requests().len(), before, "nothing was requested");
@@ -353,12 +339,7 @@ fn offline_mode_without_the_files_fails_without_network() {
     let hub = FakeHub::start();
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("model");
-    let args = fetch_args(&dir);
-    let mut cmd = command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let mut cmd = fetch_command(&hub, home.path(), &dir);
     cmd.env("HF_HUB_OFFLINE", "1");
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2));
@@ -402,7 +383,6 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     let hub = FakeHub::start();
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("model");
-    let args = fetch_args(&dir);
     let half = std::fs::read(fixture_dir().join("model.safetensors"))
         .unwrap()
         .len()
@@ -411,13 +391,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
 
     // The first run gets half of the weights, then the connection goes silent; the process is
     // killed, as a user's Ctrl-C or a crash would end it.
-    let mut child: Child = command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .spawn()
-    .unwrap();
+    let mut child: Child = fetch_command(&hub, home.path(), &dir).spawn().unwrap();
     wait_for("half of the weights to be sent", || {
         hub.with(|s| s.stalled_sent) > 0
     });
@@ -434,11 +408,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
 
     // The second run asks only for the rest, and ends with the whole, checked file.
     hub.with(|s| s.stall = None);
-    let out = run(command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    let out = fetch(&hub, home.path(), &dir);
     assert!(out.status.success(), "resume failed: {}", text(&out.stderr));
     let resumed = hub.requests().iter().any(|(p, range, _)| {
         p.ends_with("/model.safetensors") && range.as_deref() == Some(&format!("bytes={half}-"))
@@ -458,12 +428,7 @@ fn a_tampered_file_is_refused_and_never_lands() {
     hub.with(|s| s.tamper = Some("model.safetensors".into()));
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("model");
-    let args = fetch_args(&dir);
-    let out = run(command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    let out = fetch(&hub, home.path(), &dir);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
@@ -485,12 +450,7 @@ fn a_commit_other_than_the_pinned_one_is_refused() {
     hub.with(|s| s.commit = "f".repeat(40));
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("model");
-    let args = fetch_args(&dir);
-    let out = run(command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    let out = fetch(&hub, home.path(), &dir);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains(COMMIT), "{}", text(&out.stderr));
     assert!(!dir.join("config.json").exists());
@@ -524,14 +484,7 @@ fn a_changed_file_is_refused_at_load_unless_overridden() {
     let hub = FakeHub::start();
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("model");
-    let args = fetch_args(&dir);
-    assert!(run(command(
-        &hub,
-        home.path(),
-        &args.iter().map(String::as_str).collect::<Vec<_>>()
-    ))
-    .status
-    .success());
+    assert!(fetch(&hub, home.path(), &dir).status.success());
 
     // Flip the last byte of the weights: same size, still loadable, different hash.
     let weights = dir.join("model.safetensors");
