@@ -4,6 +4,7 @@
 use candle_core::Device;
 use serde::Serialize;
 
+use crate::bundle::{read_bundle, BundleInfo};
 use crate::config::{Config, ScoreFunction};
 use crate::error::{Error, Result};
 use crate::model::{ModelInput, XlmRobertaForSequenceClassification};
@@ -92,6 +93,7 @@ pub struct Classifier {
     config: Config,
     tokenizer: TextTokenizer,
     model: XlmRobertaForSequenceClassification,
+    bundle: Option<BundleInfo>,
 }
 
 impl Classifier {
@@ -109,10 +111,33 @@ impl Classifier {
         tokenizer: &[u8],
         weights: &dyn WeightsSource,
     ) -> Result<Self> {
+        let device = Device::Cpu;
+        let store = TensorStore::from_source(weights, &device)?;
+        Self::assemble(config, tokenizer, store, None)
+    }
+
+    /// Loads a bundle written by [`crate::write_bundle`] (`xlmr-sentiment pack`): one GGUF file
+    /// with the tensors, quantized or not, and `config.json` and `tokenizer.json` inside.
+    /// Quantized matrices stay quantized in memory.
+    pub fn load_bundle(bundle: &dyn WeightsSource) -> Result<Self> {
+        let bundle = read_bundle(bundle, &Device::Cpu)?;
+        Self::assemble(
+            &bundle.config,
+            &bundle.tokenizer,
+            bundle.store,
+            Some(bundle.info),
+        )
+    }
+
+    fn assemble(
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: TensorStore,
+        bundle: Option<BundleInfo>,
+    ) -> Result<Self> {
         let config = Config::from_json(config)?;
         let tokenizer = TextTokenizer::from_json(tokenizer)?;
         let device = Device::Cpu;
-        let weights = TensorStore::from_source(weights, &device)?;
         let model = XlmRobertaForSequenceClassification::new(&config, &weights, &device)?;
         // The embedding table now has exactly config.vocab_size rows.
         if tokenizer.vocab_size() > config.vocab_size {
@@ -130,7 +155,13 @@ impl Classifier {
             config,
             tokenizer,
             model,
+            bundle,
         })
+    }
+
+    /// For a model loaded from a bundle: its precision and source.
+    pub fn bundle_info(&self) -> Option<&BundleInfo> {
+        self.bundle.as_ref()
     }
 
     /// The validated config.

@@ -20,14 +20,17 @@
 //! # }
 //! ```
 
+mod bundle;
 mod classify;
 mod config;
 mod error;
+mod layers;
 mod model;
 mod preprocess;
 mod tokenize;
 mod weights;
 
+pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision};
 pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Prediction};
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};

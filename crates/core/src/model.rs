@@ -8,10 +8,11 @@
 //! first token (`<s>`), the only one the classification head reads.
 
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear};
+use candle_nn::{Embedding, LayerNorm};
 
 use crate::config::{Activation, Config};
 use crate::error::{Error, Result};
+use crate::layers::{stack_rows, Linear, WordEmbedding};
 use crate::weights::{Scope, TensorStore};
 
 /// A padded batch ready for [`XlmRobertaForSequenceClassification::forward`].
@@ -59,9 +60,7 @@ impl ModelInput {
 }
 
 fn linear(scope: &Scope, in_dim: usize, out_dim: usize) -> Result<Linear> {
-    let weight = scope.get("weight", &[out_dim, in_dim])?;
-    let bias = scope.get("bias", &[out_dim])?;
-    Ok(Linear::new(weight, Some(bias)))
+    Linear::load(scope, in_dim, out_dim)
 }
 
 fn layer_norm(scope: &Scope, dim: usize, eps: f64) -> Result<LayerNorm> {
@@ -75,7 +74,7 @@ fn layer_norm(scope: &Scope, dim: usize, eps: f64) -> Result<LayerNorm> {
 /// Word + position (+ token type 0) embeddings, then LayerNorm.
 #[derive(Debug)]
 struct Embeddings {
-    word: Embedding,
+    word: WordEmbedding,
     /// Position table with token-type row 0 already added: token_type_ids are always 0 for XLM-R
     /// (type_vocab_size 1), so the sum is the same for every token.
     position_and_type: Embedding,
@@ -87,7 +86,7 @@ impl Embeddings {
         let h = cfg.hidden_size;
         let word = scope
             .pp("word_embeddings")
-            .get("weight", &[cfg.vocab_size, h])?;
+            .get_stored("weight", &[cfg.vocab_size, h])?;
         let position = scope
             .pp("position_embeddings")
             .get("weight", &[cfg.max_position_embeddings, h])?;
@@ -96,7 +95,7 @@ impl Embeddings {
             .get("weight", &[cfg.type_vocab_size, h])?;
         let position_and_type = position.broadcast_add(&token_type.narrow(0, 0, 1)?)?;
         Ok(Self {
-            word: Embedding::new(word, h),
+            word: WordEmbedding::new(word),
             position_and_type: Embedding::new(position_and_type, h),
             layer_norm: layer_norm(&scope.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
         })
@@ -106,7 +105,8 @@ impl Embeddings {
     fn forward(&self, input_ids: &Tensor, position_ids: &Tensor) -> Result<Tensor> {
         let ids = input_ids.flatten_all()?;
         let positions = position_ids.flatten_all()?;
-        let x = (self.word.forward(&ids)? + self.position_and_type.forward(&positions)?)?;
+        let x = (self.word.forward(&ids, input_ids.device())?
+            + self.position_and_type.forward(&positions)?)?;
         Ok(self.layer_norm.forward(&x)?)
     }
 }
@@ -114,9 +114,11 @@ impl Embeddings {
 /// One encoder layer: self-attention and feed-forward, each with a residual LayerNorm.
 #[derive(Debug)]
 struct Layer {
-    /// `[3 * hidden, hidden]`: query, key and value weights stacked, for one matmul.
-    qkv_weight: Tensor,
-    qkv_bias: Tensor,
+    /// Query, key and value weights stacked (`[3 * hidden, hidden]`), for one matmul.
+    qkv: Linear,
+    /// For the last layer, which needs the query of `<s>` only: the query alone, and keys and
+    /// values stacked. `None` for the other layers.
+    first_token: Option<(Linear, Linear)>,
     attention_output: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -128,19 +130,27 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(cfg: &Config, scope: Scope) -> Result<Self> {
+    /// `last`: this is the final layer, where only `<s>` needs an output.
+    fn new(cfg: &Config, scope: Scope, last: bool) -> Result<Self> {
         let h = cfg.hidden_size;
         let attention = scope.pp("attention");
         let own = attention.pp("self");
         let mut weights = Vec::with_capacity(3);
         let mut biases = Vec::with_capacity(3);
         for name in ["query", "key", "value"] {
-            weights.push(own.pp(name).get("weight", &[h, h])?);
+            weights.push(own.pp(name).get_stored("weight", &[h, h])?);
             biases.push(own.pp(name).get("bias", &[h])?);
         }
+        let first_token = if last {
+            let query = Linear::new(weights[0].clone(), biases[0].clone())?;
+            let key_value = Linear::new(stack_rows(&weights[1..])?, Tensor::cat(&biases[1..], 0)?)?;
+            Some((query, key_value))
+        } else {
+            None
+        };
         Ok(Self {
-            qkv_weight: Tensor::cat(&weights, 0)?,
-            qkv_bias: Tensor::cat(&biases, 0)?,
+            qkv: Linear::new(stack_rows(&weights)?, Tensor::cat(&biases, 0)?)?,
+            first_token,
             attention_output: linear(&attention.pp("output").pp("dense"), h, h)?,
             attention_norm: layer_norm(
                 &attention.pp("output").pp("LayerNorm"),
@@ -180,26 +190,20 @@ impl Layer {
         let h = self.num_heads * self.head_dim;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let (residual, query_len, q, k, v);
-        if first_token_only {
+        if let (true, Some((query, key_value))) = (first_token_only, &self.first_token) {
             residual = x
                 .reshape((batch, seq, h))?
                 .narrow(1, 0, 1)?
                 .reshape((batch, h))?;
-            let wq = self.qkv_weight.narrow(0, 0, h)?;
-            let bq = self.qkv_bias.narrow(0, 0, h)?;
-            let wkv = self.qkv_weight.narrow(0, h, 2 * h)?;
-            let bkv = self.qkv_bias.narrow(0, h, 2 * h)?;
-            let q_flat = residual.matmul(&wq.t()?)?.broadcast_add(&bq)?;
-            let kv = x.matmul(&wkv.t()?)?.broadcast_add(&bkv)?;
+            let q_flat = query.forward(&residual)?;
+            let kv = key_value.forward(x)?;
             query_len = 1;
             q = (self.split_heads(&q_flat, batch, 1)? * scale)?;
             k = self.split_heads(&kv.narrow(1, 0, h)?, batch, seq)?;
             v = self.split_heads(&kv.narrow(1, h, h)?, batch, seq)?;
         } else {
             residual = x.clone();
-            let qkv = x
-                .matmul(&self.qkv_weight.t()?)?
-                .broadcast_add(&self.qkv_bias)?;
+            let qkv = self.qkv.forward(x)?;
             query_len = seq;
             q = (self.split_heads(&qkv.narrow(1, 0, h)?, batch, seq)? * scale)?;
             k = self.split_heads(&qkv.narrow(1, h, h)?, batch, seq)?;
@@ -259,8 +263,9 @@ impl XlmRobertaForSequenceClassification {
         }
         let roberta = weights.pp("roberta");
         let embeddings = Embeddings::new(cfg, roberta.pp("embeddings"))?;
+        let last = cfg.num_hidden_layers - 1;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::new(cfg, roberta.pp("encoder").pp("layer").pp(i)))
+            .map(|i| Layer::new(cfg, roberta.pp("encoder").pp("layer").pp(i), i == last))
             .collect::<Result<Vec<_>>>()?;
         let extra = format!("roberta.encoder.layer.{}.", cfg.num_hidden_layers);
         if weights.has_prefix(&extra) {

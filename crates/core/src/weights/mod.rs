@@ -2,6 +2,7 @@
 //! read from a [`WeightsSource`] into named f32 tensors, then handed out by name with the shape
 //! the config implies.
 
+pub mod gguf;
 mod pytorch;
 mod safetensors;
 mod source;
@@ -9,7 +10,9 @@ mod source;
 pub use source::{past_end, WeightsSource};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
@@ -21,6 +24,9 @@ pub enum WeightsFormat {
     Safetensors,
     /// A PyTorch zip archive holding a pickled state dict (`pytorch_model.bin`).
     PyTorch,
+    /// GGUF: a model bundle written by `xlmr-sentiment pack` (tensors, possibly quantized, plus
+    /// config.json and tokenizer.json as metadata).
+    Gguf,
 }
 
 impl WeightsFormat {
@@ -28,6 +34,9 @@ impl WeightsFormat {
     pub fn detect(bytes: &[u8]) -> Result<Self> {
         if bytes.starts_with(b"PK\x03\x04") {
             return Ok(Self::PyTorch);
+        }
+        if gguf::is_gguf(bytes) {
+            return Ok(Self::Gguf);
         }
         // safetensors: an 8-byte little-endian header length, then a JSON object.
         if bytes.len() >= 9 && bytes[8] == b'{' {
@@ -47,10 +56,28 @@ impl WeightsFormat {
     }
 }
 
-/// Named tensors read from a weights file, converted to f32.
+/// A tensor as read: f32, or still quantized (from a GGUF bundle).
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// An f32 tensor.
+    Dense(Tensor),
+    /// ggml blocks (Q8_0, Q4_K, ...), multiplied without being expanded (candle's `QMatMul`).
+    Quantized(Arc<QTensor>),
+}
+
+impl Stored {
+    fn dims(&self) -> &[usize] {
+        match self {
+            Stored::Dense(t) => t.dims(),
+            Stored::Quantized(q) => q.shape().dims(),
+        }
+    }
+}
+
+/// Named tensors read from a weights file: f32, or quantized for matrices of a GGUF bundle.
 #[derive(Debug)]
 pub struct TensorStore {
-    tensors: HashMap<String, Tensor>,
+    tensors: HashMap<String, Stored>,
 }
 
 impl TensorStore {
@@ -61,14 +88,25 @@ impl TensorStore {
             .read_at(0, &mut head)
             .map_err(|e| Error::UnknownWeightsFormat(format!("cannot read the file: {e}")))?;
         let tensors = match WeightsFormat::detect(&head)? {
-            WeightsFormat::Safetensors => safetensors::read(source, device)?,
-            WeightsFormat::PyTorch => pytorch::read(source, device)?,
+            WeightsFormat::Safetensors => dense(safetensors::read(source, device)?),
+            WeightsFormat::PyTorch => dense(pytorch::read(source, device)?),
+            WeightsFormat::Gguf => gguf::read(source, device)?.tensors,
         };
+        Ok(Self::from_tensors(tensors))
+    }
+
+    /// A store of the given tensors (names as in a Hugging Face checkpoint).
+    pub fn from_tensors(tensors: Vec<(String, Stored)>) -> Self {
         let tensors = tensors
             .into_iter()
             .map(|(name, tensor)| (canonical_name(&name), tensor))
             .collect();
-        Ok(Self { tensors })
+        Self { tensors }
+    }
+
+    /// Every tensor, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Stored)> {
+        self.tensors.iter().map(|(name, t)| (name.as_str(), t))
     }
 
     /// A view that prefixes every name with `prefix.`, like candle's `VarBuilder::pp`.
@@ -89,7 +127,7 @@ impl TensorStore {
         self.tensors.keys().any(|k| k.starts_with(prefix))
     }
 
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    fn get_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
         let tensor = self
             .tensors
             .get(name)
@@ -102,6 +140,13 @@ impl TensorStore {
             });
         }
         Ok(tensor.clone())
+    }
+
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        match self.get_stored(name, shape)? {
+            Stored::Dense(tensor) => Ok(tensor),
+            Stored::Quantized(q) => Ok(q.dequantize(&q.device())?),
+        }
     }
 }
 
@@ -138,10 +183,23 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// The tensor `prefix.name`, which must have exactly `shape`.
+    /// The tensor `prefix.name`, which must have exactly `shape`, as f32 (expanded if it was
+    /// stored quantized).
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         self.store.get(&self.pp(name).prefix, shape)
     }
+
+    /// The tensor `prefix.name` as stored: matrices of a bundle stay quantized.
+    pub fn get_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
+        self.store.get_stored(&self.pp(name).prefix, shape)
+    }
+}
+
+fn dense(tensors: Vec<(String, Tensor)>) -> Vec<(String, Stored)> {
+    tensors
+        .into_iter()
+        .map(|(name, tensor)| (name, Stored::Dense(tensor)))
+        .collect()
 }
 
 fn shape_elements(shape: &[u64]) -> Option<u64> {

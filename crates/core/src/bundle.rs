@@ -1,0 +1,255 @@
+//! Model bundles: one GGUF file holding the tensors (f32, f16, or quantized to Q8_0 / 4 bits)
+//! plus `config.json` and `tokenizer.json` as metadata strings. One file is what a web page
+//! downloads and caches, and what a server is pointed at.
+
+use std::io::{Seek, Write};
+use std::str::FromStr;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::Device;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::tokenize::TextTokenizer;
+use crate::weights::{gguf, Stored, TensorStore, WeightsSource};
+
+/// Metadata key holding `config.json`.
+pub const CONFIG_KEY: &str = "xlmr_sentiment.config_json";
+/// Metadata key holding `tokenizer.json`.
+pub const TOKENIZER_KEY: &str = "xlmr_sentiment.tokenizer_json";
+/// Metadata key holding the bundle layout version.
+pub const VERSION_KEY: &str = "xlmr_sentiment.bundle_version";
+/// Metadata key holding the precision the bundle was packed at.
+pub const PRECISION_KEY: &str = "xlmr_sentiment.precision";
+/// Metadata key holding the Hugging Face model id the bundle was packed from, if known.
+pub const MODEL_ID_KEY: &str = "xlmr_sentiment.source_model_id";
+/// Metadata key holding the commit the bundle was packed from, if known.
+pub const REVISION_KEY: &str = "xlmr_sentiment.source_revision";
+const VERSION: u32 = 1;
+
+/// How the weight matrices of a bundle are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats: exact.
+    F32,
+    /// 16-bit floats: half the size; expanded to f32 when loaded.
+    F16,
+    /// ggml Q8_0: 8-bit values with one f16 scale per 32 (8.5 bits per weight).
+    Q8_0,
+    /// 4-bit: ggml Q4_K (super-blocks of 256 with 6-bit sub-block scales, 4.5 bits per weight)
+    /// where rows are a multiple of 256 long, else Q4_0 (blocks of 32).
+    Q4,
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "q8_0" | "q8" => Ok(Self::Q8_0),
+            "q4" | "q4_k" => Ok(Self::Q4),
+            _ => Err(Error::InvalidOption(format!(
+                "precision `{s}`: expected f32, f16, q8_0 or q4"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+            Self::Q4 => "q4",
+        })
+    }
+}
+
+impl Precision {
+    /// The storage type of a weight matrix whose rows hold `cols` values. Quantized blocks must
+    /// not straddle rows, so a row length that no block size divides falls back to f16.
+    fn matrix_dtype(self, cols: usize) -> GgmlDType {
+        match self {
+            Self::F32 => GgmlDType::F32,
+            Self::F16 => GgmlDType::F16,
+            Self::Q8_0 if cols % 32 == 0 => GgmlDType::Q8_0,
+            Self::Q4 if cols % 256 == 0 => GgmlDType::Q4K,
+            Self::Q4 if cols % 32 == 0 => GgmlDType::Q4_0,
+            Self::Q8_0 | Self::Q4 => GgmlDType::F16,
+        }
+    }
+
+    /// The storage type of the small tables (position and token-type embeddings).
+    fn table_dtype(self) -> GgmlDType {
+        match self {
+            Self::F32 => GgmlDType::F32,
+            _ => GgmlDType::F16,
+        }
+    }
+}
+
+/// Where a bundle's weights came from, recorded in its metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundleSource {
+    /// Hugging Face model id.
+    pub model_id: Option<String>,
+    /// Commit hash.
+    pub revision: Option<String>,
+}
+
+/// What `pack` wrote: tensor counts by storage type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackSummary {
+    /// (storage type, tensors, parameters), one entry per type used.
+    pub by_type: Vec<(String, usize, usize)>,
+}
+
+/// Which tensors are weight matrices (quantized in a compact bundle): every 2-D tensor but the
+/// small position and token-type tables, which are looked up by index like the word
+/// embeddings but are tiny.
+fn is_matrix(name: &str, dims: &[usize]) -> bool {
+    dims.len() == 2
+        && !name.contains("position_embeddings")
+        && !name.contains("token_type_embeddings")
+}
+
+/// Writes a bundle of the model in `config`, `tokenizer` and `weights` (any weights format)
+/// at `precision`. The files are checked to be a loadable model first.
+pub fn write_bundle<W: Write + Seek>(
+    out: &mut W,
+    config: &[u8],
+    tokenizer: &[u8],
+    weights: &dyn WeightsSource,
+    precision: Precision,
+    source: &BundleSource,
+) -> Result<PackSummary> {
+    let device = Device::Cpu;
+    let parsed = Config::from_json(config)?;
+    TextTokenizer::from_json(tokenizer)?;
+    let store = TensorStore::from_source(weights, &device)?;
+    // Building the model checks every name and shape against the config.
+    crate::model::XlmRobertaForSequenceClassification::new(&parsed, &store, &device)?;
+
+    let mut entries: Vec<(&str, &Stored)> = store.iter().collect();
+    entries.sort_unstable_by_key(|(name, _)| *name);
+    let mut tensors = Vec::with_capacity(entries.len());
+    let mut summary: Vec<(String, usize, usize)> = Vec::new();
+    for (name, stored) in entries {
+        let tensor = match stored {
+            Stored::Dense(t) => t.clone(),
+            Stored::Quantized(q) => q.dequantize(&device)?,
+        };
+        let dims = tensor.dims().to_vec();
+        let dtype = if is_matrix(name, &dims) {
+            precision.matrix_dtype(dims[1])
+        } else if dims.len() == 2 {
+            precision.table_dtype()
+        } else {
+            GgmlDType::F32
+        };
+        let params = tensor.elem_count();
+        let label = format!("{dtype:?}");
+        match summary.iter_mut().find(|(t, _, _)| *t == label) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += params;
+            }
+            None => summary.push((label, 1, params)),
+        }
+        tensors.push((name.to_string(), QTensor::quantize(&tensor, dtype)?));
+    }
+    drop(store);
+
+    let text = |bytes: &[u8], what: &str| {
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| Error::InvalidOption(format!("{what} is not UTF-8")))
+    };
+    let mut metadata = vec![
+        (VERSION_KEY, gguf_file::Value::U32(VERSION)),
+        (
+            "general.architecture",
+            gguf_file::Value::String("xlm-roberta".into()),
+        ),
+        (
+            PRECISION_KEY,
+            gguf_file::Value::String(precision.to_string()),
+        ),
+        (
+            CONFIG_KEY,
+            gguf_file::Value::String(text(config, "config.json")?),
+        ),
+        (
+            TOKENIZER_KEY,
+            gguf_file::Value::String(text(tokenizer, "tokenizer.json")?),
+        ),
+    ];
+    if let Some(id) = &source.model_id {
+        metadata.push((MODEL_ID_KEY, gguf_file::Value::String(id.clone())));
+    }
+    if let Some(revision) = &source.revision {
+        metadata.push((REVISION_KEY, gguf_file::Value::String(revision.clone())));
+    }
+    let metadata_refs: Vec<(&str, &gguf_file::Value)> =
+        metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    gguf_file::write(out, &metadata_refs, &tensor_refs)?;
+    Ok(PackSummary { by_type: summary })
+}
+
+/// A bundle, read: its files and its tensors.
+pub(crate) struct Bundle {
+    pub config: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+    pub store: TensorStore,
+    pub info: BundleInfo,
+}
+
+/// What a bundle says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleInfo {
+    /// The precision it was packed at.
+    pub precision: String,
+    /// Where its weights came from, when known.
+    pub source: BundleSource,
+}
+
+/// Reads a bundle written by [`write_bundle`].
+pub(crate) fn read_bundle(source: &dyn WeightsSource, device: &Device) -> Result<Bundle> {
+    let file = gguf::read(source, device)?;
+    let text = |key: &str| match file.metadata.get(key) {
+        Some(gguf::MetaValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let not_ours = |what: &str| Error::CorruptWeights {
+        format: "gguf",
+        reason: format!("this GGUF file is not an xlmr-sentiment bundle: it has no {what}"),
+    };
+    match file.metadata.get(VERSION_KEY) {
+        Some(gguf::MetaValue::Int(v)) if *v == i128::from(VERSION) => {}
+        Some(gguf::MetaValue::Int(v)) => {
+            return Err(Error::CorruptWeights {
+                format: "gguf",
+                reason: format!("bundle version {v}; this version reads {VERSION}"),
+            })
+        }
+        _ => return Err(not_ours(VERSION_KEY)),
+    }
+    let config = text(CONFIG_KEY).ok_or_else(|| not_ours(CONFIG_KEY))?;
+    let tokenizer = text(TOKENIZER_KEY).ok_or_else(|| not_ours(TOKENIZER_KEY))?;
+    let info = BundleInfo {
+        precision: text(PRECISION_KEY).unwrap_or_else(|| "unknown".into()),
+        source: BundleSource {
+            model_id: text(MODEL_ID_KEY),
+            revision: text(REVISION_KEY),
+        },
+    };
+    Ok(Bundle {
+        config: config.into_bytes(),
+        tokenizer: tokenizer.into_bytes(),
+        store: TensorStore::from_tensors(file.tensors),
+        info,
+    })
+}

@@ -1,0 +1,395 @@
+//! A GGUF reader with every length checked against the file.
+//!
+//! GGUF (ggml's container: a header of key/value metadata and tensor descriptions, then aligned
+//! tensor data) is how a model bundle travels: the tensors, quantized or not, plus `config.json`
+//! and `tokenizer.json` as metadata strings. candle's `gguf_file::Content::read` allocates
+//! whatever a length field claims (`vec![0u8; len]`), so a damaged file can abort the process
+//! with an allocation failure; this reader refuses any length larger than what is left of the
+//! file before allocating, and reads tensor data straight into candle's quantized storage.
+//! Layout: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
+
+use std::collections::HashMap;
+
+#[cfg(test)]
+use candle_core::quantized::QTensor;
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
+use candle_core::{DType, Device};
+
+use super::source::{read_f32_tensor, WeightsSource};
+use super::Stored;
+use crate::error::{Error, Result};
+
+/// `GGUF` read as a little-endian u32.
+const MAGIC: u32 = 0x4655_4747;
+const DEFAULT_ALIGNMENT: u64 = 32;
+/// Metadata arrays nest; real files use one level. Bounds the recursion on damaged input.
+const MAX_DEPTH: u32 = 4;
+
+fn corrupt(reason: impl Into<String>) -> Error {
+    Error::CorruptWeights {
+        format: "gguf",
+        reason: reason.into(),
+    }
+}
+
+/// A metadata value; only what the bundle reader uses is kept in full.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaValue {
+    /// A UTF-8 string.
+    String(String),
+    /// Any integer type, widened.
+    Int(i128),
+    /// Anything else (floats, booleans, arrays): present but not interpreted.
+    Other,
+}
+
+/// The parts of a GGUF file.
+pub struct GgufFile {
+    /// Key/value metadata.
+    pub metadata: HashMap<String, MetaValue>,
+    /// Tensors by name: f32/f16 ones as f32 tensors, quantized ones as candle `QTensor`s.
+    pub tensors: Vec<(String, Stored)>,
+}
+
+/// Reads sequentially from a source, refusing to run past its end.
+struct Cursor<'a> {
+    source: &'a dyn WeightsSource,
+    position: u64,
+}
+
+impl Cursor<'_> {
+    fn left(&self) -> u64 {
+        self.source.len().saturating_sub(self.position)
+    }
+
+    fn bytes(&mut self, n: u64, what: &str) -> Result<Vec<u8>> {
+        if n > self.left() {
+            return Err(corrupt(format!(
+                "{what} claims {n} bytes at offset {} but only {} remain: truncated?",
+                self.position,
+                self.left()
+            )));
+        }
+        let mut buf = vec![0u8; n as usize];
+        self.source
+            .read_at(self.position, &mut buf)
+            .map_err(|e| corrupt(e.to_string()))?;
+        self.position += n;
+        Ok(buf)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        let bytes = self.bytes(N as u64, what)?;
+        Ok(bytes.try_into().expect("N bytes"))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn string(&mut self, what: &str) -> Result<String> {
+        let len = self.u64(what)?;
+        String::from_utf8(self.bytes(len, what)?)
+            .map_err(|_| corrupt(format!("{what} is not valid UTF-8")))
+    }
+
+    /// A count of items each at least `min_item` bytes long, checked against what is left.
+    fn count(&mut self, min_item: u64, what: &str) -> Result<u64> {
+        let n = self.u64(what)?;
+        if n.saturating_mul(min_item) > self.left() {
+            return Err(corrupt(format!(
+                "{what} claims {n} entries, more than the {} bytes left can hold",
+                self.left()
+            )));
+        }
+        Ok(n)
+    }
+
+    fn value(&mut self, kind: u32, key: &str, depth: u32) -> Result<MetaValue> {
+        let int = |bytes: &[u8], signed: bool| -> i128 {
+            let mut wide = [0u8; 16];
+            wide[..bytes.len()].copy_from_slice(bytes);
+            if signed && bytes.last().is_some_and(|b| b & 0x80 != 0) {
+                wide[bytes.len()..].fill(0xff);
+            }
+            i128::from_le_bytes(wide)
+        };
+        Ok(match kind {
+            0 => MetaValue::Int(int(&self.bytes(1, key)?, false)),
+            1 => MetaValue::Int(int(&self.bytes(1, key)?, true)),
+            2 => MetaValue::Int(int(&self.bytes(2, key)?, false)),
+            3 => MetaValue::Int(int(&self.bytes(2, key)?, true)),
+            4 => MetaValue::Int(int(&self.bytes(4, key)?, false)),
+            5 => MetaValue::Int(int(&self.bytes(4, key)?, true)),
+            6 => {
+                self.bytes(4, key)?;
+                MetaValue::Other
+            }
+            7 => {
+                self.bytes(1, key)?;
+                MetaValue::Other
+            }
+            8 => MetaValue::String(self.string(key)?),
+            9 => {
+                if depth >= MAX_DEPTH {
+                    return Err(corrupt(format!("`{key}` nests arrays too deeply")));
+                }
+                let item_kind = self.u32(key)?;
+                let n = self.count(1, key)?;
+                for _ in 0..n {
+                    self.value(item_kind, key, depth + 1)?;
+                }
+                MetaValue::Other
+            }
+            10 => MetaValue::Int(int(&self.bytes(8, key)?, false)),
+            11 => MetaValue::Int(int(&self.bytes(8, key)?, true)),
+            12 => {
+                self.bytes(8, key)?;
+                MetaValue::Other
+            }
+            other => return Err(corrupt(format!("`{key}` has unknown value type {other}"))),
+        })
+    }
+}
+
+/// The GGUF type codes this reader accepts (ggml's `enum ggml_type`).
+fn dtype_of(code: u32) -> Option<GgmlDType> {
+    Some(match code {
+        0 => GgmlDType::F32,
+        1 => GgmlDType::F16,
+        2 => GgmlDType::Q4_0,
+        3 => GgmlDType::Q4_1,
+        6 => GgmlDType::Q5_0,
+        7 => GgmlDType::Q5_1,
+        8 => GgmlDType::Q8_0,
+        12 => GgmlDType::Q4K,
+        13 => GgmlDType::Q5K,
+        14 => GgmlDType::Q6K,
+        30 => GgmlDType::BF16,
+        _ => return None,
+    })
+}
+
+/// Whether the bytes start like a GGUF file.
+pub fn is_gguf(head: &[u8]) -> bool {
+    head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) == MAGIC
+}
+
+struct TensorInfo {
+    name: String,
+    /// Row-major dimensions (GGUF lists them innermost first; reversed here).
+    dims: Vec<usize>,
+    dtype: GgmlDType,
+    offset: u64,
+}
+
+/// Reads a GGUF file: metadata, then every tensor.
+pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
+    let mut cursor = Cursor {
+        source,
+        position: 0,
+    };
+    if cursor.u32("the magic number")? != MAGIC {
+        return Err(corrupt("the file does not start with GGUF"));
+    }
+    let version = cursor.u32("the version")?;
+    if !(2..=3).contains(&version) {
+        return Err(corrupt(format!(
+            "GGUF version {version} is not supported (2 or 3)"
+        )));
+    }
+    // Each tensor description is at least 8 + 4 + 4 + 8 bytes; each key/value at least 8 + 4.
+    let tensor_count = cursor.count(24, "the tensor count")?;
+    let kv_count = cursor.count(12, "the metadata count")?;
+
+    let mut metadata = HashMap::new();
+    for _ in 0..kv_count {
+        let key = cursor.string("a metadata key")?;
+        let kind = cursor.u32(&key)?;
+        let value = cursor.value(kind, &key, 0)?;
+        metadata.insert(key, value);
+    }
+    let alignment = match metadata.get("general.alignment") {
+        None => DEFAULT_ALIGNMENT,
+        Some(MetaValue::Int(a)) if *a > 0 && (*a as u64).is_power_of_two() && *a <= 1 << 20 => {
+            *a as u64
+        }
+        Some(other) => return Err(corrupt(format!("general.alignment is {other:?}"))),
+    };
+
+    let mut infos = Vec::with_capacity(tensor_count as usize);
+    for _ in 0..tensor_count {
+        let name = cursor.string("a tensor name")?;
+        let n_dims = cursor.u32(&name)?;
+        if n_dims == 0 || n_dims > 4 {
+            return Err(corrupt(format!("`{name}` has {n_dims} dimensions")));
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            dims.push(cursor.u64(&name)?);
+        }
+        dims.reverse();
+        let code = cursor.u32(&name)?;
+        let dtype = dtype_of(code)
+            .ok_or_else(|| corrupt(format!("`{name}` has unsupported tensor type {code}")))?;
+        let offset = cursor.u64(&name)?;
+        let dims = dims
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {dims:?}")))?;
+        infos.push(TensorInfo {
+            name,
+            dims,
+            dtype,
+            offset,
+        });
+    }
+    let data_start = cursor.position.div_ceil(alignment) * alignment;
+
+    let mut tensors = Vec::with_capacity(infos.len());
+    for info in infos {
+        let name = info.name;
+        let elements = info
+            .dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {:?}", info.dims)))?;
+        let block = info.dtype.block_size() as u64;
+        let last = *info.dims.last().expect("at least one dimension") as u64;
+        if last % block != 0 {
+            return Err(corrupt(format!(
+                "`{name}`: rows of {last} values do not divide into {:?} blocks of {block}",
+                info.dtype
+            )));
+        }
+        let size = (elements / block)
+            .checked_mul(info.dtype.type_size() as u64)
+            .ok_or_else(|| corrupt(format!("`{name}` is impossibly large")))?;
+        let start = data_start
+            .checked_add(info.offset)
+            .filter(|start| {
+                start
+                    .checked_add(size)
+                    .is_some_and(|end| end <= source.len())
+            })
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "`{name}` lies past the end of the file (offset {}, {size} bytes): truncated?",
+                    info.offset
+                ))
+            })?;
+        let stored = match info.dtype {
+            GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+                let dtype = match info.dtype {
+                    GgmlDType::F32 => DType::F32,
+                    GgmlDType::F16 => DType::F16,
+                    _ => DType::BF16,
+                };
+                let tensor = read_f32_tensor(source, "gguf", start, dtype, &info.dims, device)?
+                    .expect("floating-point types give a tensor");
+                Stored::Dense(tensor)
+            }
+            dtype => {
+                let mut raw = vec![0u8; size as usize];
+                source
+                    .read_at(start, &mut raw)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                let tensor = qtensor_from_ggml(dtype, &raw, info.dims.clone(), device)?;
+                Stored::Quantized(std::sync::Arc::new(tensor))
+            }
+        };
+        tensors.push((name, stored));
+    }
+    Ok(GgufFile { metadata, tensors })
+}
+
+/// Builds a GGUF file in memory; used by tests to craft damaged files.
+#[cfg(test)]
+pub(crate) fn write_for_test(metadata: &[(&str, &str)], tensors: &[(&str, &QTensor)]) -> Vec<u8> {
+    use candle_core::quantized::gguf_file;
+    let values: Vec<(String, gguf_file::Value)> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), gguf_file::Value::String(v.to_string())))
+        .collect();
+    let refs: Vec<(&str, &gguf_file::Value)> =
+        values.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &refs, tensors).unwrap();
+    out.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+
+    fn sample() -> Vec<u8> {
+        let dense = Tensor::arange(0f32, 64., &Device::Cpu)
+            .unwrap()
+            .reshape((2, 32))
+            .unwrap();
+        let f32_tensor = QTensor::quantize(&dense, GgmlDType::F32).unwrap();
+        let q8 = QTensor::quantize(&dense, GgmlDType::Q8_0).unwrap();
+        write_for_test(&[("k", "v")], &[("a", &f32_tensor), ("b", &q8)])
+    }
+
+    #[test]
+    fn reads_what_candle_writes() {
+        let bytes = sample();
+        let file = read(&bytes.as_slice(), &Device::Cpu).unwrap();
+        assert_eq!(file.metadata["k"], MetaValue::String("v".into()));
+        let Stored::Dense(a) = &file.tensors[0].1 else {
+            panic!("a is f32")
+        };
+        assert_eq!(a.dims(), [2, 32]);
+        assert_eq!(a.to_vec2::<f32>().unwrap()[1][31], 63.0);
+        let Stored::Quantized(b) = &file.tensors[1].1 else {
+            panic!("b is quantized")
+        };
+        assert_eq!(b.dtype(), GgmlDType::Q8_0);
+        let back = b
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert!((back[1][31] - 63.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn refuses_truncation_anywhere_without_panicking() {
+        let bytes = sample();
+        // The writer pads the last tensor's data to 32 bytes; only that padding may go.
+        for cut in 0..bytes.len() - 31 {
+            assert!(
+                matches!(
+                    read(&&bytes[..cut], &Device::Cpu),
+                    Err(Error::CorruptWeights { .. })
+                ),
+                "accepted a file cut at {cut} of {}",
+                bytes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_huge_lengths_before_allocating() {
+        let mut bytes = sample();
+        // The first metadata key's length field: right after magic, version and two counts.
+        bytes[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            read(&bytes.as_slice(), &Device::Cpu),
+            Err(Error::CorruptWeights { .. })
+        ));
+        let mut bytes = sample();
+        bytes[8..16].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(matches!(
+            read(&bytes.as_slice(), &Device::Cpu),
+            Err(Error::CorruptWeights { .. })
+        ));
+    }
+}

@@ -1,0 +1,195 @@
+//! Bundles (`write_bundle` / `Classifier::load_bundle`): every fixture model packed at every
+//! precision loads and classifies; f32 bundles are exact, compact ones stay close to f32; damaged
+//! bundles give typed errors, never a panic.
+
+mod common;
+
+use std::io::Cursor;
+
+use common::{golden, load, read, weight_files, MODELS};
+use xlmr_sentiment_core::{
+    write_bundle, BundleSource, Classifier, ClassifyOptions, Error, Precision,
+};
+
+fn pack(model: &str, precision: Precision) -> Vec<u8> {
+    let weights = read(model, weight_files(model)[0]);
+    let mut out = Cursor::new(Vec::new());
+    let source = BundleSource {
+        model_id: Some(format!("tests/{model}")),
+        revision: Some("0".repeat(40)),
+    };
+    write_bundle(
+        &mut out,
+        &read(model, "config.json"),
+        &read(model, "tokenizer.json"),
+        &weights,
+        precision,
+        &source,
+    )
+    .unwrap_or_else(|e| panic!("{model} at {precision}: {e}"));
+    out.into_inner()
+}
+
+/// The largest probability difference and the share of texts whose top label agrees.
+fn compare(a: &Classifier, b: &Classifier, texts: &[String]) -> (f32, f64) {
+    let options = ClassifyOptions::default();
+    let (pa, pb) = (
+        a.classify(texts, &options).unwrap(),
+        b.classify(texts, &options).unwrap(),
+    );
+    let mut worst = 0f32;
+    let mut agree = 0;
+    for (x, y) in pa.iter().zip(&pb) {
+        agree += usize::from(x.label == y.label);
+        for (s, t) in x.scores.iter().zip(&y.scores) {
+            worst = worst.max((s.score - t.score).abs());
+        }
+    }
+    (worst, agree as f64 / texts.len() as f64)
+}
+
+fn texts(model: &str) -> Vec<String> {
+    golden(model).texts.into_iter().map(|t| t.text).collect()
+}
+
+#[test]
+fn f32_bundles_give_the_golden_results() {
+    for model in MODELS {
+        let bundle = pack(model, Precision::F32);
+        let classifier = Classifier::load_bundle(&bundle.as_slice()).unwrap();
+        let info = classifier.bundle_info().unwrap();
+        assert_eq!(info.precision, "f32");
+        assert_eq!(
+            info.source.model_id.as_deref(),
+            Some(format!("tests/{model}").as_str())
+        );
+        let g = golden(model);
+        let predictions = classifier
+            .classify(&texts(model), &ClassifyOptions::default())
+            .unwrap();
+        for (p, row) in predictions.iter().zip(&g.texts) {
+            for (got, want) in p.scores.iter().zip(&row.scores) {
+                assert!((got.score - want).abs() < 1e-4, "{model}: {:?}", row.text);
+            }
+        }
+    }
+}
+
+#[test]
+fn compact_bundles_stay_close_to_f32() {
+    // The fixtures are tiny random networks with large weights (so that their outputs spread):
+    // far more sensitive to rounding than a trained model. Measured here: f16 moves a
+    // probability by at most 0.0044, q8_0 by 0.135 (98% same top label), q4 by 0.72 (83%).
+    // tiny-multilabel and tiny-score have 24-wide rows, which no block size divides, so every
+    // precision stores them as f16. The bounds leave room for other seeds and still fail on a
+    // wrong kernel, a row mix-up or a lost scale (those give chance-level agreement).
+    for model in MODELS {
+        let reference = load(model, weight_files(model)[0]);
+        let texts = texts(model);
+        for (precision, max_change, min_agreement) in [
+            (Precision::F16, 0.01, 1.0),
+            (Precision::Q8_0, 0.25, 0.95),
+            (Precision::Q4, 0.9, 0.7),
+        ] {
+            let bundle = pack(model, precision);
+            let classifier = Classifier::load_bundle(&bundle.as_slice()).unwrap();
+            let (worst, agreement) = compare(&reference, &classifier, &texts);
+            assert!(
+                worst < max_change && agreement >= min_agreement,
+                "{model} at {precision}: a probability moved by {worst}, top labels agree on \
+                 {agreement}"
+            );
+        }
+    }
+}
+
+#[test]
+fn compact_bundles_are_smaller() {
+    let model = "tiny-sentiment";
+    let sizes: Vec<usize> = [
+        Precision::F32,
+        Precision::F16,
+        Precision::Q8_0,
+        Precision::Q4,
+    ]
+    .iter()
+    .map(|&p| pack(model, p).len())
+    .collect();
+    assert!(sizes.windows(2).all(|w| w[1] < w[0]), "sizes {sizes:?}");
+}
+
+#[test]
+fn a_bundle_also_loads_as_plain_weights() {
+    // The GGUF tensors carry the Hugging Face names, so the file also works as a weights file
+    // beside a config.json and tokenizer.json.
+    let model = "tiny-sentiment";
+    let bundle = pack(model, Precision::Q8_0);
+    let plain = Classifier::load_from_source(
+        &read(model, "config.json"),
+        &read(model, "tokenizer.json"),
+        &bundle.as_slice(),
+    )
+    .unwrap();
+    let packed = Classifier::load_bundle(&bundle.as_slice()).unwrap();
+    let (worst, agreement) = compare(&plain, &packed, &texts(model));
+    assert_eq!((worst, agreement), (0.0, 1.0));
+}
+
+#[test]
+fn damaged_bundles_give_typed_errors() {
+    let bundle = pack("tiny-sentiment", Precision::Q8_0);
+    // Every cut through the header and a stride through the data.
+    let cuts = (0..4096.min(bundle.len())).chain((4096..bundle.len()).step_by(997));
+    for cut in cuts {
+        match Classifier::load_bundle(&&bundle[..cut]) {
+            Err(Error::CorruptWeights { format: "gguf", .. }) => {}
+            Err(other) => panic!("cut at {cut}: unexpected error {other}"),
+            Ok(_) => panic!("cut at {cut}: loaded a truncated bundle"),
+        }
+    }
+    // Random byte damage: any typed error or a working classifier, never a panic.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..200 {
+        let mut damaged = bundle.clone();
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state as usize) % damaged.len().min(8192);
+            damaged[at] = (state >> 32) as u8;
+        }
+        if let Ok(c) = Classifier::load_bundle(&damaged.as_slice()) {
+            let _ = c.classify(&["ok".to_string()], &ClassifyOptions::default());
+        }
+    }
+}
+
+#[test]
+fn foreign_gguf_files_are_named_as_such() {
+    let model = "tiny-sentiment";
+    let weights = read(model, weight_files(model)[0]);
+    let bundle = pack(model, Precision::F32);
+    // Rename the version key in place (same length), as another program's GGUF would lack it.
+    let key = b"xlmr_sentiment.bundle_version";
+    let at = bundle
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("key present");
+    let mut renamed = bundle.clone();
+    renamed[at..at + key.len()].copy_from_slice(b"someone_else__.bundle_version");
+    let err = Classifier::load_bundle(&renamed.as_slice())
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("not an xlmr-sentiment bundle"),
+        "{err}"
+    );
+    let err = Classifier::load_bundle(&weights.as_slice())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, Error::CorruptWeights { .. }), "{err}");
+    assert!(matches!(
+        "q3".parse::<Precision>(),
+        Err(Error::InvalidOption(_))
+    ));
+}
