@@ -8,6 +8,7 @@ pub mod input;
 pub mod manifest;
 pub mod model_dir;
 pub mod output;
+pub mod pack;
 
 use std::path::PathBuf;
 

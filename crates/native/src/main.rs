@@ -48,10 +48,38 @@ enum Command {
     /// download resumes when the command is run again; a file appears under its own name only
     /// once complete and checked.
     Fetch(FetchArgs),
-    /// Check a model folder against the manifest `fetch` wrote: every file's size and SHA-256.
+    /// Check a model folder against the manifest `fetch` wrote (every file's size and SHA-256),
+    /// or a bundle against its FILE.sha256.
     ///
     /// Exit code 0 if all match, 1 if any file differs or is missing (each is named).
     Verify(VerifyArgs),
+    /// Pack a model folder into one bundle file (GGUF): the tensors at f32, f16, q8_0 or q4,
+    /// plus config.json and tokenizer.json, for the browser package and the server.
+    ///
+    /// Writes FILE and FILE.sha256, then prints the size and, on a set of texts (the fixtures'
+    /// 118 golden texts unless --texts), the largest probability change and the share of
+    /// unchanged top labels against the folder's own f32 model.
+    Pack(PackArgs),
+}
+
+#[derive(clap::Args)]
+struct PackArgs {
+    /// The model folder to pack (as for classify --model).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Storage of the weight matrices: f32 (exact), f16, q8_0 (8.5 bits per weight), q4 (Q4_K,
+    /// 4.5 bits per weight). Biases and LayerNorm stay f32.
+    #[arg(long, value_name = "PRECISION")]
+    precision: String,
+    /// The bundle file to write (written whole or not at all).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Compare on these texts, one per line, instead of the built-in set.
+    #[arg(long, value_name = "FILE")]
+    texts: Option<PathBuf>,
+    /// Pack even if the folder's files differ from its manifest.
+    #[arg(long)]
+    no_verify: bool,
 }
 
 #[derive(clap::Args)]
@@ -71,7 +99,7 @@ struct FetchArgs {
 
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// The model folder.
+    /// The model folder, or a bundle file.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
 }
@@ -79,9 +107,9 @@ struct VerifyArgs {
 /// The model folder and how texts are classified: shared by `classify` and `eval`.
 #[derive(clap::Args)]
 struct ModelArgs {
-    /// Hugging Face model folder: config.json, tokenizer.json, and model.safetensors or
-    /// pytorch_model.bin.
-    #[arg(long = "model", value_name = "DIR")]
+    /// Hugging Face model folder (config.json, tokenizer.json or sentencepiece.bpe.model, and
+    /// model.safetensors or pytorch_model.bin), or a bundle file written by `pack`.
+    #[arg(long = "model", value_name = "DIR|FILE")]
     dir: PathBuf,
     /// Do not apply the model card's tweet preprocessing (@handle -> @user, links -> http).
     #[arg(long)]
@@ -212,7 +240,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval(args),
         Command::Fetch(args) => fetch(args),
         Command::Verify(args) => verify(args),
+        Command::Pack(args) => pack(args),
     }
+}
+
+fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
+    let precision: xlmr_sentiment_core::Precision = args.precision.parse()?;
+    let texts = match &args.texts {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("{}", path.display()))?
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        None => xlmr_sentiment::pack::default_texts(),
+    };
+    let report =
+        xlmr_sentiment::pack::pack(&args.dir, precision, &args.out, &texts, !args.no_verify)
+            .context("cannot pack the model")?;
+    xlmr_sentiment::pack::print_report(
+        &mut std::io::stdout().lock(),
+        &args.out,
+        precision,
+        &report,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
@@ -252,6 +303,28 @@ fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if args.dir.is_file() {
+        // A bundle: its own SHA-256 is in FILE.sha256.
+        return match model_dir::check_bundle(&args.dir) {
+            Ok(true) => {
+                println!(
+                    "{}: matches {}",
+                    args.dir.display(),
+                    model_dir::checksum_path(&args.dir).display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(false) => anyhow::bail!(
+                "{}: no {} beside it to check against",
+                args.dir.display(),
+                model_dir::checksum_path(&args.dir).display()
+            ),
+            Err(e) => {
+                println!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
     let manifest = manifest::Manifest::read(&args.dir)?.with_context(|| {
         format!(
             "{}: no {} here (it is written by `xlmr-sentiment fetch`)",

@@ -1,5 +1,6 @@
-//! A Hugging Face model folder on disk: `config.json`, `tokenizer.json` (or only
-//! `sentencepiece.bpe.model`, converted on load), and `model.safetensors` or `pytorch_model.bin`.
+//! A model on disk: a Hugging Face folder (`config.json`, `tokenizer.json` or only
+//! `sentencepiece.bpe.model`, converted on load, and `model.safetensors` or `pytorch_model.bin`),
+//! or a bundle file written by `pack` (GGUF, with its SHA-256 in `FILE.sha256` beside it).
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,7 @@ pub fn tokenizer_json(dir: &Path) -> Result<Vec<u8>, Error> {
 /// A weights file read in place, one tensor's range at a time: the file is never held whole in
 /// memory beside the model (the page cache may keep it, but that memory is the kernel's to
 /// reclaim), so loading needs one copy of the weights, not two.
-struct WeightsFile {
+pub struct WeightsFile {
     file: File,
     len: u64,
 }
@@ -87,6 +88,58 @@ impl WeightsSource for WeightsFile {
         }
         read_exact_at(&self.file, offset, buf)
     }
+}
+
+impl WeightsFile {
+    /// Opens `path` for reading in place.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let io_error = |error| Error::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        let file = File::open(path).map_err(io_error)?;
+        let len = file.metadata().map_err(io_error)?.len();
+        Ok(Self { file, len })
+    }
+}
+
+/// The checksum file beside a bundle: `FILE.sha256`, in `sha256sum` format.
+pub fn checksum_path(bundle: &Path) -> PathBuf {
+    let mut name = bundle.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    bundle.with_file_name(name)
+}
+
+/// Checks a bundle against the SHA-256 in its checksum file, if it has one. `Ok(false)` when
+/// there is no checksum file.
+pub fn check_bundle(bundle: &Path) -> Result<bool, Error> {
+    let sums = checksum_path(bundle);
+    let text = match std::fs::read_to_string(&sums) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(Error::Io { path: sums, error }),
+    };
+    let expected = text
+        .split_whitespace()
+        .next()
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| Error::InvalidManifest {
+            path: sums.clone(),
+            reason: "it does not start with a SHA-256".into(),
+        })?
+        .to_ascii_lowercase();
+    let actual = crate::manifest::sha256_file(bundle)?;
+    if actual != expected {
+        return Err(Error::Integrity {
+            file: bundle.to_path_buf(),
+            reason: format!(
+                "SHA-256 {actual} where {} says {expected}: the file changed or is damaged \
+                 (pass --no-verify to load it anyway)",
+                sums.display()
+            ),
+        });
+    }
+    Ok(true)
 }
 
 #[cfg(unix)]
@@ -139,9 +192,20 @@ pub fn load(dir: &Path) -> Result<Classifier, Error> {
     load_with(dir, true)
 }
 
-/// Loads the classifier in `dir`; with `verify`, each file is first checked against the
-/// folder's manifest (written by `fetch`) when there is one. The weights are read in place.
+/// Loads the classifier in `dir` (a folder, or a bundle file); with `verify`, each file is first
+/// checked against the folder's manifest (written by `fetch`), or a bundle against its
+/// `.sha256` file, when there is one. The weights are read in place.
 pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
+    if dir.is_file() {
+        if verify {
+            check_bundle(dir)?;
+        }
+        let bundle = WeightsFile::open(dir)?;
+        return Classifier::load_bundle(&bundle).map_err(|error| Error::Model {
+            dir: dir.to_path_buf(),
+            error,
+        });
+    }
     let weights_path = weights_path(dir)?;
     let config_path = dir.join("config.json");
     if verify {
@@ -157,13 +221,7 @@ pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
     }
     let tokenizer = tokenizer_json(dir)?;
     let config = read(config_path)?;
-    let io_error = |error| Error::Io {
-        path: weights_path.clone(),
-        error,
-    };
-    let file = File::open(&weights_path).map_err(io_error)?;
-    let len = file.metadata().map_err(io_error)?.len();
-    let weights = WeightsFile { file, len };
+    let weights = WeightsFile::open(&weights_path)?;
     Classifier::load_from_source(&config, &tokenizer, &weights).map_err(|error| Error::Model {
         dir: dir.to_path_buf(),
         error,
