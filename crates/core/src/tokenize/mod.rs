@@ -1,13 +1,22 @@
 //! The model's `tokenizer.json`, run as written by the `tokenizers` crate (the behaviour of every
 //! deployed fast tokenizer and of `transformers` 4.x), with truncation done per call; or built from
 //! a SentencePiece model (`sentencepiece.rs`) for folders that ship no `tokenizer.json`.
+//!
+//! A Unigram model (XLM-R's) runs on [`CompactUnigram`] (`unigram.rs`) inside `tokenizers`' own
+//! pipeline, so its 250,002 pieces take tens of MB instead of hundreds; other models load with
+//! `Tokenizer::from_bytes` as they are.
 
 mod charsmap;
 mod sentencepiece;
+mod unigram;
 
 pub use sentencepiece::tokenizer_json_from_sentencepiece;
+pub use unigram::CompactUnigram;
 
-use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
+use tokenizers::{
+    AddedToken, DecoderWrapper, Encoding, Model, NormalizerWrapper, PostProcessor,
+    PostProcessorWrapper, PreTokenizerWrapper, Tokenizer, TokenizerImpl, TruncationDirection,
+};
 
 use crate::error::{Error, Result};
 
@@ -27,17 +36,145 @@ fn check_normalizers(value: &serde_json::Value) -> Result<()> {
     }
 }
 
-/// Only the normalizer of `tokenizer.json`; the (large) vocabulary is skipped.
+/// The parts of `tokenizer.json` read before `tokenizers` sees the file: the normalizer (its
+/// charsmap is checked), the model's type (which loader to use) and the added tokens with their
+/// ids (checked afterwards). The (large) vocabulary is skipped without being stored.
 #[derive(serde::Deserialize)]
-struct NormalizerOnly {
+struct Head {
     #[serde(default)]
     normalizer: Option<serde_json::Value>,
+    #[serde(default)]
+    model: Option<ModelHead>,
+    #[serde(default)]
+    added_tokens: Vec<AddedTokenWithId>,
+}
+
+/// The model's `type`, which picks the loader; its other keys are skipped.
+#[derive(serde::Deserialize)]
+struct ModelHead {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+/// One entry of `added_tokens`, as `tokenizers`' (private) `AddedTokenWithId` reads it.
+#[derive(serde::Deserialize)]
+struct AddedTokenWithId {
+    id: u32,
+    #[serde(flatten)]
+    token: AddedToken,
+}
+
+impl Head {
+    /// Parses the head and checks every charsmap, so a damaged one fails here instead of
+    /// panicking inside `tokenizers`.
+    fn parse(bytes: &[u8]) -> Result<Self> {
+        let head: Head =
+            serde_json::from_slice(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
+        if let Some(normalizer) = &head.normalizer {
+            check_normalizers(normalizer)?;
+        }
+        Ok(head)
+    }
+
+    fn is_unigram(&self) -> bool {
+        let kind = self.model.as_ref().and_then(|m| m.kind.as_deref());
+        kind == Some("Unigram")
+    }
+
+    /// Checks that every added token got the id `tokenizer.json` gives it. `tokenizers` only
+    /// logs a warning when they differ (`tokenizer/serialization.rs`, `TokenizerVisitor`) and
+    /// numbers the token anew, which would silently feed the model other embedding rows.
+    fn check_added_ids(&self, assigned: impl Fn(u32) -> Option<AddedToken>) -> Result<()> {
+        for AddedTokenWithId { id, token } in &self.added_tokens {
+            if assigned(*id).as_ref() != Some(token) {
+                return Err(Error::InvalidTokenizer(format!(
+                    "added token {:?} has id {id} in tokenizer.json, but that id holds {} once \
+                     the vocabulary is loaded",
+                    token.content,
+                    match assigned(*id) {
+                        Some(other) => format!("{:?}", other.content),
+                        None => "no added token".into(),
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `tokenizer.json` with a Unigram model, run by `tokenizers` with [`CompactUnigram`] as the
+/// model and `tokenizers`' own normalizer, pre-tokenizer, post-processor, decoder and added tokens.
+pub type UnigramTokenizer = TokenizerImpl<
+    CompactUnigram,
+    NormalizerWrapper,
+    PreTokenizerWrapper,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
+
+/// Loads a `tokenizer.json` whose model is Unigram without ever building `tokenizers`' own
+/// `Unigram`: `tokenizers`' deserializer assembles the tokenizer (normalizer, pre-tokenizer,
+/// post-processor, decoder, truncation, padding, then the added tokens, as
+/// `Tokenizer::from_bytes` does), while the `model` section streams into a [`CompactUnigram`].
+/// Gives the ids of `Tokenizer::from_bytes` on every input.
+///
+/// Fails with [`Error::InvalidTokenizer`] when the JSON is malformed, a charsmap is damaged, the
+/// model is not Unigram, or an added token would not get the id the file gives it.
+pub fn unigram_tokenizer_from_json(bytes: &[u8]) -> Result<UnigramTokenizer> {
+    let head = Head::parse(bytes)?;
+    if !head.is_unigram() {
+        return Err(Error::InvalidTokenizer(
+            "the model is not a Unigram model (\"type\": \"Unigram\")".into(),
+        ));
+    }
+    load_unigram(bytes, &head)
+}
+
+fn load_unigram(bytes: &[u8], head: &Head) -> Result<UnigramTokenizer> {
+    let tokenizer =
+        UnigramTokenizer::from_bytes(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
+    let decoder = tokenizer.get_added_tokens_decoder();
+    head.check_added_ids(|id| decoder.get(&id).cloned())?;
+    Ok(tokenizer)
+}
+
+/// The tokenizer behind [`TextTokenizer`]: compact for Unigram models, `tokenizers`' own for the
+/// rest (BPE, WordPiece, WordLevel).
+#[derive(Debug, Clone)]
+enum Inner {
+    Unigram(Box<UnigramTokenizer>),
+    Other(Box<Tokenizer>),
+}
+
+/// The calls [`TextTokenizer`] makes, for any model type.
+fn encode_with<M: Model>(
+    tokenizer: &TokenizerImpl<
+        M,
+        NormalizerWrapper,
+        PreTokenizerWrapper,
+        PostProcessorWrapper,
+        DecoderWrapper,
+    >,
+    text: &str,
+    budget: usize,
+) -> Result<(Encoding, bool)> {
+    let mut encoding = tokenizer
+        .encode(text, false)
+        .map_err(|e| Error::Tokenization(e.to_string()))?;
+    let truncated = encoding.len() > budget;
+    if truncated {
+        encoding.truncate(budget, 0, TruncationDirection::Right);
+    }
+    let encoding = tokenizer
+        .post_process(encoding, None, true)
+        .map_err(|e| Error::Tokenization(e.to_string()))?;
+    Ok((encoding, truncated))
 }
 
 /// A tokenizer that yields `<s> .. </s>` id sequences no longer than a given limit.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    inner: Inner,
     /// Special tokens the post-processor adds to one sequence (2 for `<s> A </s>`).
     added_tokens: usize,
 }
@@ -53,25 +190,35 @@ pub struct Encoded {
 
 impl TextTokenizer {
     /// Parses `tokenizer.json`. Truncation and padding settings stored in the file are ignored:
-    /// the classifier sets the limit per call and pads per batch.
+    /// the classifier sets the limit per call and pads per batch. A Unigram model loads through
+    /// [`unigram_tokenizer_from_json`] (same ids, a fraction of the memory), any other with
+    /// `tokenizers::Tokenizer::from_bytes`. Either way every added token must get the id the file
+    /// gives it.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let head: NormalizerOnly =
-            serde_json::from_slice(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
-        if let Some(normalizer) = &head.normalizer {
-            check_normalizers(normalizer)?;
-        }
-        let mut inner =
-            Tokenizer::from_bytes(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
-        inner
-            .with_truncation(None)
-            .map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
-        inner.with_padding(None);
-        let added_tokens = inner
-            .get_post_processor()
-            .map_or(0, |p| p.added_tokens(false));
+        let head = Head::parse(bytes)?;
+        let invalid = |e: tokenizers::Error| Error::InvalidTokenizer(e.to_string());
+        let (inner, added_tokens) = if head.is_unigram() {
+            let mut tokenizer = load_unigram(bytes, &head)?;
+            tokenizer.with_truncation(None).map_err(invalid)?;
+            tokenizer.with_padding(None);
+            let added = tokenizer
+                .get_post_processor()
+                .map(|p| p.added_tokens(false));
+            (Inner::Unigram(Box::new(tokenizer)), added)
+        } else {
+            let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(invalid)?;
+            tokenizer.with_truncation(None).map_err(invalid)?;
+            tokenizer.with_padding(None);
+            let decoder = tokenizer.get_added_tokens_decoder();
+            head.check_added_ids(|id| decoder.get(&id).cloned())?;
+            let added = tokenizer
+                .get_post_processor()
+                .map(|p| p.added_tokens(false));
+            (Inner::Other(Box::new(tokenizer)), added)
+        };
         Ok(Self {
             inner,
-            added_tokens,
+            added_tokens: added_tokens.unwrap_or(0),
         })
     }
 
@@ -87,7 +234,10 @@ impl TextTokenizer {
 
     /// Vocabulary size including added tokens: one more than the largest id it can emit.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        match &self.inner {
+            Inner::Unigram(t) => t.get_vocab_size(true),
+            Inner::Other(t) => t.get_vocab_size(true),
+        }
     }
 
     /// Number of special tokens wrapped around every text.
@@ -97,7 +247,10 @@ impl TextTokenizer {
 
     /// The id of a token string, if the vocabulary has it.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        match &self.inner {
+            Inner::Unigram(t) => t.token_to_id(token),
+            Inner::Other(t) => t.token_to_id(token),
+        }
     }
 
     /// Tokenizes `text` into at most `max_tokens` ids (special tokens included).
@@ -114,18 +267,10 @@ impl TextTokenizer {
                 self.added_tokens
             ))
         })?;
-        let mut encoding = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| Error::Tokenization(e.to_string()))?;
-        let truncated = encoding.len() > budget;
-        if truncated {
-            encoding.truncate(budget, 0, TruncationDirection::Right);
-        }
-        let encoding = self
-            .inner
-            .post_process(encoding, None, true)
-            .map_err(|e| Error::Tokenization(e.to_string()))?;
+        let (encoding, truncated) = match &self.inner {
+            Inner::Unigram(t) => encode_with(t, text, budget)?,
+            Inner::Other(t) => encode_with(t, text, budget)?,
+        };
         Ok(Encoded {
             ids: encoding.get_ids().to_vec(),
             truncated,
