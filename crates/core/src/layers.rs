@@ -7,7 +7,7 @@ use candle_core::quantized::{ggml_file::qtensor_from_ggml, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
 use crate::error::{Error, Result};
-use crate::weights::{Scope, Stored};
+use crate::weights::{QuantizedRows, Scope, Stored};
 
 /// `y = x W^T + b`, with `W` dense or quantized. candle's `QMatMul` multiplies quantized
 /// weights block by block (activations quantized to Q8 on the fly), never expanding them.
@@ -47,41 +47,54 @@ impl Linear {
 fn matmul_of(weight: Stored) -> Result<QMatMul> {
     Ok(match weight {
         Stored::Dense(tensor) => QMatMul::Tensor(tensor),
-        Stored::Quantized(q) => QMatMul::from_arc(q)?,
+        Stored::Quantized(q) => QMatMul::from_arc(single(&[q])?)?,
     })
+}
+
+/// Parts stacked into one quantized tensor (a no-op for a single part).
+fn single(tensors: &[QuantizedRows]) -> Result<Arc<QTensor>> {
+    let parts: Vec<&Arc<QTensor>> = tensors.iter().flat_map(|t| &t.parts).collect();
+    if let [only] = parts.as_slice() {
+        return Ok(Arc::clone(only));
+    }
+    let (dtype, cols) = (parts[0].dtype(), tensors[0].dims[1]);
+    let rows: usize = tensors.iter().map(|t| t.dims[0]).sum();
+    let mut bytes = Vec::new();
+    for part in &parts {
+        bytes.extend_from_slice(&part.data()?);
+    }
+    let device = parts[0].device();
+    Ok(Arc::new(qtensor_from_ggml(
+        dtype,
+        &bytes,
+        vec![rows, cols],
+        &device,
+    )?))
 }
 
 /// Stacks matrices with the same number of columns along their rows (`[a, n]`, `[b, n]` ->
 /// `[a + b, n]`), as `Tensor::cat(.., 0)` does. Quantized blocks never straddle rows, so rows of
 /// the same quantized type stack by concatenating their bytes; mixed types are expanded.
 pub(crate) fn stack_rows(parts: &[Stored]) -> Result<Stored> {
-    let quantized: Option<Vec<&Arc<QTensor>>> = parts
+    let quantized: Option<Vec<QuantizedRows>> = parts
         .iter()
         .map(|p| match p {
-            Stored::Quantized(q) => Some(q),
+            Stored::Quantized(q) => Some(q.clone()),
             Stored::Dense(_) => None,
         })
         .collect();
     if let Some(qs) = quantized {
-        let dtype = qs[0].dtype();
-        if qs.iter().all(|q| q.dtype() == dtype) {
-            let cols = qs[0].shape().dims()[1];
-            let rows: usize = qs.iter().map(|q| q.shape().dims()[0]).sum();
-            let mut bytes = Vec::new();
-            for q in &qs {
-                bytes.extend_from_slice(&q.data()?);
-            }
-            let device = qs[0].device();
-            let stacked = qtensor_from_ggml(dtype, &bytes, vec![rows, cols], &device)?;
-            return Ok(Stored::Quantized(Arc::new(stacked)));
+        if qs.iter().all(|q| q.dtype() == qs[0].dtype()) {
+            let stacked = single(&qs)?;
+            return Ok(Stored::Quantized(QuantizedRows {
+                dims: stacked.shape().dims().to_vec(),
+                parts: vec![stacked],
+            }));
         }
     }
     let dense = parts
         .iter()
-        .map(|p| match p {
-            Stored::Dense(t) => Ok(t.clone()),
-            Stored::Quantized(q) => Ok(q.dequantize(&q.device())?),
-        })
+        .map(Stored::to_dense)
         .collect::<Result<Vec<_>>>()?;
     Ok(Stored::Dense(Tensor::cat(&dense, 0)?))
 }
@@ -93,14 +106,26 @@ pub(crate) enum WordEmbedding {
     Dense(Tensor),
     /// Quantized rows (most of the model's size: 192M of XLM-R base's 278M parameters): only
     /// the rows of the batch's tokens are expanded, each forward pass.
-    Quantized(Arc<QTensor>),
+    Quantized {
+        table: QuantizedRows,
+        /// The first row of each part.
+        starts: Vec<usize>,
+    },
 }
 
 impl WordEmbedding {
     pub(crate) fn new(table: Stored) -> Self {
         match table {
             Stored::Dense(t) => Self::Dense(t),
-            Stored::Quantized(q) => Self::Quantized(q),
+            Stored::Quantized(table) => {
+                let mut starts = Vec::with_capacity(table.parts.len());
+                let mut row = 0;
+                for part in &table.parts {
+                    starts.push(row);
+                    row += part.shape().dims()[0];
+                }
+                Self::Quantized { table, starts }
+            }
         }
     }
 
@@ -108,19 +133,28 @@ impl WordEmbedding {
     pub(crate) fn forward(&self, ids: &Tensor, device: &Device) -> Result<Tensor> {
         match self {
             Self::Dense(table) => Ok(table.index_select(ids, 0)?),
-            Self::Quantized(table) => {
-                let (rows, hidden) = table.shape().dims2()?;
-                let data = table.data()?;
-                let row_bytes = data.len() / rows;
+            Self::Quantized { table, starts } => {
+                let (rows, hidden) = (table.dims[0], table.dims[1]);
+                let data = table
+                    .parts
+                    .iter()
+                    .map(|p| p.data())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let row_bytes = data[0].len() / table.parts[0].shape().dims()[0];
                 let ids = ids.to_vec1::<u32>()?;
                 let mut gathered = Vec::with_capacity(ids.len() * row_bytes);
                 for &id in &ids {
-                    let start = id as usize * row_bytes;
-                    let row = data.get(start..start + row_bytes).ok_or_else(|| {
-                        Error::Inference(candle_core::Error::Msg(format!(
-                            "token id {id} has no embedding row"
-                        )))
-                    })?;
+                    let id_row = id as usize;
+                    let part = starts.partition_point(|&s| s <= id_row).saturating_sub(1);
+                    let start = (id_row - starts[part]) * row_bytes;
+                    let row = (id_row < rows)
+                        .then(|| data[part].get(start..start + row_bytes))
+                        .flatten()
+                        .ok_or_else(|| {
+                            Error::Inference(candle_core::Error::Msg(format!(
+                                "token id {id} has no embedding row"
+                            )))
+                        })?;
                     gathered.extend_from_slice(row);
                 }
                 let picked =
@@ -144,13 +178,13 @@ mod tests {
     }
 
     fn quantized(t: &Tensor, dtype: GgmlDType) -> Stored {
-        Stored::Quantized(Arc::new(QTensor::quantize(t, dtype).unwrap()))
+        Stored::Quantized(QuantizedRows::whole(QTensor::quantize(t, dtype).unwrap()))
     }
 
     fn expand(s: &Stored) -> Vec<Vec<f32>> {
         match s {
             Stored::Dense(t) => t.to_vec2().unwrap(),
-            Stored::Quantized(q) => q.dequantize(&Device::Cpu).unwrap().to_vec2().unwrap(),
+            Stored::Quantized(q) => q.dequantize().unwrap().to_vec2().unwrap(),
         }
     }
 
@@ -187,6 +221,48 @@ mod tests {
         assert!(WordEmbedding::new(q)
             .forward(&out_of_range, &Device::Cpu)
             .is_err());
+    }
+
+    #[test]
+    fn a_table_in_parts_looks_up_like_a_whole_one() {
+        let table = matrix(10, 32, 0.9);
+        let whole = QTensor::quantize(&table, GgmlDType::Q8_0).unwrap();
+        let parts = [(0, 4), (4, 4), (8, 2)]
+            .map(|(start, n)| {
+                Arc::new(
+                    QTensor::quantize(
+                        // A fresh tensor: candle's quantize reads the whole storage of a view.
+                        &Tensor::new(
+                            table.narrow(0, start, n).unwrap().to_vec2::<f32>().unwrap(),
+                            &Device::Cpu,
+                        )
+                        .unwrap(),
+                        GgmlDType::Q8_0,
+                    )
+                    .unwrap(),
+                )
+            })
+            .to_vec();
+        let split = Stored::Quantized(QuantizedRows {
+            parts,
+            dims: vec![10, 32],
+        });
+        let ids = Tensor::new(&[9u32, 0, 4, 3, 8, 7], &Device::Cpu).unwrap();
+        let a: Vec<Vec<f32>> = WordEmbedding::new(Stored::Quantized(QuantizedRows::whole(whole)))
+            .forward(&ids, &Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let b: Vec<Vec<f32>> = WordEmbedding::new(split.clone())
+            .forward(&ids, &Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            expand(&stack_rows(&[split]).unwrap()),
+            expand(&quantized(&table, GgmlDType::Q8_0))
+        );
     }
 
     #[test]

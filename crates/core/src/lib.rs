@@ -36,5 +36,8 @@ pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
 pub use model::{ModelInput, XlmRobertaForSequenceClassification};
 pub use preprocess::preprocess_tweet;
-pub use tokenize::{tokenizer_json_from_sentencepiece, Encoded, TextTokenizer};
-pub use weights::{past_end, TensorStore, WeightsFormat, WeightsSource};
+pub use tokenize::{
+    tokenizer_json_from_sentencepiece, unigram_tokenizer_from_json, CompactUnigram, Encoded,
+    TextTokenizer, UnigramTokenizer,
+};
+pub use weights::{past_end, ChunkedBytes, TensorStore, WeightsFormat, WeightsSource};

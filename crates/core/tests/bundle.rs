@@ -8,7 +8,7 @@ use std::io::Cursor;
 
 use common::{golden, load, read, weight_files, MODELS};
 use xlmr_sentiment_core::{
-    write_bundle, BundleSource, Classifier, ClassifyOptions, Error, Precision,
+    write_bundle, BundleSource, ChunkedBytes, Classifier, ClassifyOptions, Error, Precision,
 };
 
 fn pack(model: &str, precision: Precision) -> Vec<u8> {
@@ -133,6 +133,26 @@ fn a_bundle_also_loads_as_plain_weights() {
     let packed = Classifier::load_bundle(&bundle.as_slice()).unwrap();
     let (worst, agreement) = compare(&plain, &packed, &texts(model));
     assert_eq!((worst, agreement), (0.0, 1.0));
+}
+
+#[test]
+fn a_bundle_arriving_in_pieces_loads_the_same() {
+    // As the browser streams a download into wasm memory: odd-sized pieces, freed as read.
+    let model = "tiny-sentiment";
+    let bundle = pack(model, Precision::Q8_0);
+    let mut pieces = ChunkedBytes::new();
+    for piece in bundle.chunks(997) {
+        pieces.push(piece.to_vec());
+    }
+    let streamed = Classifier::load_bundle(&pieces).unwrap();
+    let whole = Classifier::load_bundle(&bundle.as_slice()).unwrap();
+    assert_eq!(compare(&whole, &streamed, &texts(model)), (0.0, 1.0));
+    let mut short = ChunkedBytes::new();
+    short.push(bundle[..bundle.len() / 2].to_vec());
+    assert!(matches!(
+        Classifier::load_bundle(&short),
+        Err(Error::CorruptWeights { .. })
+    ));
 }
 
 #[test]

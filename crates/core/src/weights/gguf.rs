@@ -10,13 +10,13 @@
 
 use std::collections::HashMap;
 
-#[cfg(test)]
-use candle_core::quantized::QTensor;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
 use candle_core::{DType, Device};
 
+use std::sync::Arc;
+
 use super::source::{read_f32_tensor, WeightsSource};
-use super::Stored;
+use super::{QuantizedRows, Stored};
 use crate::error::{Error, Result};
 
 /// `GGUF` read as a little-endian u32.
@@ -39,6 +39,8 @@ pub enum MetaValue {
     String(String),
     /// Any integer type, widened.
     Int(i128),
+    /// An array of u8: bytes (read in one piece, not value by value).
+    Bytes(Vec<u8>),
     /// Anything else (floats, booleans, arrays): present but not interpreted.
     Other,
 }
@@ -140,6 +142,9 @@ impl Cursor<'_> {
                 }
                 let item_kind = self.u32(key)?;
                 let n = self.count(1, key)?;
+                if item_kind == 0 {
+                    return Ok(MetaValue::Bytes(self.bytes(n, key)?));
+                }
                 for _ in 0..n {
                     self.value(item_kind, key, depth + 1)?;
                 }
@@ -250,6 +255,8 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
         });
     }
     let data_start = cursor.position.div_ceil(alignment) * alignment;
+    // Front to back, so a source held in memory can free what has been read (`discard_before`).
+    infos.sort_by_key(|info| info.offset);
 
     let mut tensors = Vec::with_capacity(infos.len());
     for info in infos {
@@ -294,18 +301,58 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
                     .expect("floating-point types give a tensor");
                 Stored::Dense(tensor)
             }
-            dtype => {
-                let mut raw = vec![0u8; size as usize];
-                source
-                    .read_at(start, &mut raw)
-                    .map_err(|e| corrupt(e.to_string()))?;
-                let tensor = qtensor_from_ggml(dtype, &raw, info.dims.clone(), device)?;
-                Stored::Quantized(std::sync::Arc::new(tensor))
-            }
+            dtype => Stored::Quantized(read_rows(source, start, size, dtype, &info.dims, device)?),
         };
         tensors.push((name, stored));
+        source.discard_before(start + size);
     }
     Ok(GgufFile { metadata, tensors })
+}
+
+/// Quantized tensors larger than this are read in parts of about this size (whole rows).
+const PART_BYTES: u64 = 4 << 20;
+
+/// Reads a quantized tensor of `size` bytes at `start` into candle storage, in parts of whole
+/// rows so that a large table is never held twice (raw bytes and blocks) while loading.
+fn read_rows(
+    source: &dyn WeightsSource,
+    start: u64,
+    size: u64,
+    dtype: GgmlDType,
+    dims: &[usize],
+    device: &Device,
+) -> Result<QuantizedRows> {
+    let read = |offset: u64, bytes: u64, part_dims: Vec<usize>| -> Result<Arc<QTensor>> {
+        let mut raw = vec![0u8; bytes as usize];
+        source
+            .read_at(offset, &mut raw)
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Arc::new(qtensor_from_ggml(dtype, &raw, part_dims, device)?))
+    };
+    let rows = dims[0] as u64;
+    if dims.len() != 2 || size <= PART_BYTES || rows == 0 {
+        return Ok(QuantizedRows {
+            parts: vec![read(start, size, dims.to_vec())?],
+            dims: dims.to_vec(),
+        });
+    }
+    let row_bytes = size / rows;
+    let rows_per_part = (PART_BYTES / row_bytes).max(1);
+    let mut parts = Vec::new();
+    let mut row = 0;
+    while row < rows {
+        let n = rows_per_part.min(rows - row);
+        parts.push(read(
+            start + row * row_bytes,
+            n * row_bytes,
+            vec![n as usize, dims[1]],
+        )?);
+        row += n;
+    }
+    Ok(QuantizedRows {
+        parts,
+        dims: dims.to_vec(),
+    })
 }
 
 /// Builds a GGUF file in memory; used by tests to craft damaged files.
@@ -352,11 +399,7 @@ mod tests {
             panic!("b is quantized")
         };
         assert_eq!(b.dtype(), GgmlDType::Q8_0);
-        let back = b
-            .dequantize(&Device::Cpu)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        let back = b.dequantize().unwrap().to_vec2::<f32>().unwrap();
         assert!((back[1][31] - 63.0).abs() < 0.5);
     }
 

@@ -7,7 +7,7 @@ mod pytorch;
 mod safetensors;
 mod source;
 
-pub use source::{past_end, WeightsSource};
+pub use source::{past_end, ChunkedBytes, WeightsSource};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,15 +62,60 @@ pub enum Stored {
     /// An f32 tensor.
     Dense(Tensor),
     /// ggml blocks (Q8_0, Q4_K, ...), multiplied without being expanded (candle's `QMatMul`).
-    Quantized(Arc<QTensor>),
+    Quantized(QuantizedRows),
 }
 
 impl Stored {
     fn dims(&self) -> &[usize] {
         match self {
             Stored::Dense(t) => t.dims(),
-            Stored::Quantized(q) => q.shape().dims(),
+            Stored::Quantized(q) => &q.dims,
         }
+    }
+
+    /// The values as an f32 tensor (expanded if quantized).
+    pub fn to_dense(&self) -> Result<Tensor> {
+        match self {
+            Stored::Dense(t) => Ok(t.clone()),
+            Stored::Quantized(q) => q.dequantize(),
+        }
+    }
+}
+
+/// A quantized tensor, kept as consecutive runs of whole rows. A large table (the word
+/// embeddings: 204 MB at Q8_0) is read a few megabytes at a time, so loading never holds it
+/// twice; it is used a row at a time anyway. Smaller tensors are a single part.
+#[derive(Debug, Clone)]
+pub struct QuantizedRows {
+    /// The parts, top to bottom; all of the same type and row length.
+    pub parts: Vec<Arc<QTensor>>,
+    /// The whole tensor's dimensions.
+    pub dims: Vec<usize>,
+}
+
+impl QuantizedRows {
+    /// One part holding the whole tensor.
+    pub fn whole(tensor: QTensor) -> Self {
+        let dims = tensor.shape().dims().to_vec();
+        Self {
+            parts: vec![Arc::new(tensor)],
+            dims,
+        }
+    }
+
+    /// The block type.
+    pub fn dtype(&self) -> candle_core::quantized::GgmlDType {
+        self.parts[0].dtype()
+    }
+
+    /// The whole tensor as f32.
+    pub fn dequantize(&self) -> Result<Tensor> {
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| p.dequantize(&p.device()))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&parts, 0)?)
     }
 }
 
@@ -145,7 +190,7 @@ impl TensorStore {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         match self.get_stored(name, shape)? {
             Stored::Dense(tensor) => Ok(tensor),
-            Stored::Quantized(q) => Ok(q.dequantize(&q.device())?),
+            Stored::Quantized(q) => q.dequantize(),
         }
     }
 }

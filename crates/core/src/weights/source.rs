@@ -29,6 +29,82 @@ pub trait WeightsSource {
     /// Fills `buf` with the bytes at `offset..offset + buf.len()`; an error if the range is
     /// not inside the file.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// A hint from a reader that reads front to back: nothing before `offset` will be read
+    /// again, so a source that holds the file in memory may free that part.
+    fn discard_before(&self, _offset: u64) {}
+}
+
+/// A file held in memory as the pieces it arrived in (a download, read chunk by chunk), which
+/// frees each piece once a front-to-back reader is past it. Loading a bundle from it needs
+/// about one file's worth of memory, not two: the tensors take the place of the pieces.
+#[derive(Debug, Default)]
+pub struct ChunkedBytes {
+    chunks: std::cell::RefCell<Vec<Vec<u8>>>,
+    /// The file offset where each chunk starts.
+    starts: Vec<u64>,
+    len: u64,
+}
+
+impl ChunkedBytes {
+    /// An empty file.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the next piece of the file.
+    pub fn push(&mut self, chunk: Vec<u8>) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.starts.push(self.len);
+        self.len += chunk.len() as u64;
+        self.chunks.get_mut().push(chunk);
+    }
+}
+
+impl WeightsSource for ChunkedBytes {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&end| end <= self.len)
+            .ok_or_else(|| past_end(offset, buf.len(), self.len))?;
+        let chunks = self.chunks.borrow();
+        let mut at = offset;
+        let mut index = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        while at < end {
+            let chunk = &chunks[index];
+            let within = (at - self.starts[index]) as usize;
+            if within >= chunk.len() {
+                return Err(io::Error::other(format!(
+                    "bytes at {at} were already released (read out of order)"
+                )));
+            }
+            let n = (chunk.len() - within).min((end - at) as usize);
+            let filled = (at - offset) as usize;
+            buf[filled..filled + n].copy_from_slice(&chunk[within..within + n]);
+            at += n as u64;
+            index += 1;
+        }
+        Ok(())
+    }
+
+    fn discard_before(&self, offset: u64) {
+        let mut chunks = self.chunks.borrow_mut();
+        for (chunk, start) in chunks.iter_mut().zip(&self.starts) {
+            if start + chunk.len() as u64 > offset {
+                break;
+            }
+            *chunk = Vec::new();
+        }
+    }
 }
 
 impl WeightsSource for &[u8] {
@@ -174,6 +250,24 @@ mod tests {
         assert_eq!(buf, [3, 4]);
         assert!(bytes.read_at(3, &mut buf).is_err());
         assert!(bytes.read_at(u64::MAX, &mut buf).is_err());
+    }
+
+    #[test]
+    fn chunked_bytes_read_across_pieces_and_free_them() {
+        let mut file = ChunkedBytes::new();
+        for piece in [&b"hel"[..], b"", b"lo w", b"orld"] {
+            file.push(piece.to_vec());
+        }
+        assert_eq!(WeightsSource::len(&file), 11);
+        let mut buf = [0u8; 7];
+        file.read_at(2, &mut buf).unwrap();
+        assert_eq!(&buf, b"llo wor");
+        assert!(file.read_at(8, &mut [0u8; 4]).is_err());
+        file.discard_before(7);
+        assert!(file.read_at(0, &mut [0u8; 1]).is_err(), "released");
+        let mut tail = [0u8; 4];
+        file.read_at(7, &mut tail).unwrap();
+        assert_eq!(&tail, b"orld");
     }
 
     #[test]
