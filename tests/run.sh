@@ -27,6 +27,13 @@ fi
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
 
+step "fixture bundles for the npm tests: xlmr-sentiment pack at every precision"
+mkdir -p target/bundles
+for precision in f32 f16 q8_0 q4; do
+    target/debug/xlmr-sentiment pack tests/fixtures/models/tiny-sentiment --precision "$precision" \
+        --out "target/bundles/tiny-sentiment-$precision.gguf" > /dev/null
+done
+
 step "npm package build: core + wasm crate for wasm32 (simd128), wasm-bindgen, wasm-opt, tsc"
 www/xlmr-sentiment/build.sh
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use xlmr_sentiment_core::{past_end, ClassifyOptions, ScoreFunction, WeightsSource};
+use xlmr_sentiment_core::{past_end, ChunkedBytes, ClassifyOptions, ScoreFunction, WeightsSource};
 
 /// Options as the npm package passes them (camelCase); every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +89,42 @@ impl WeightsSource for JsWeights {
     }
 }
 
+/// Receives a bundle piece by piece as it downloads, so the page never holds the whole file:
+/// each piece is copied into wasm memory, and `finish` turns the pieces into a classifier,
+/// freeing each one as it is read. A load then needs about one bundle's worth of memory.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct BundleLoader {
+    bytes: ChunkedBytes,
+}
+
+#[wasm_bindgen]
+impl BundleLoader {
+    /// An empty loader.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> BundleLoader {
+        Self::default()
+    }
+
+    /// Appends the next piece of the bundle (copied; the caller may reuse the array).
+    pub fn push(&mut self, piece: js_sys::Uint8Array) {
+        self.bytes.push(piece.to_vec());
+    }
+
+    /// Bytes received so far.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> f64 {
+        WeightsSource::len(&self.bytes) as f64
+    }
+
+    /// Loads the classifier from the pieces received. Throws an `Error` naming what is wrong
+    /// (a truncated or damaged bundle, or a file that is not one).
+    pub fn finish(self) -> Result<Classifier, JsError> {
+        let inner = xlmr_sentiment_core::Classifier::load_bundle(&self.bytes).map_err(js_error)?;
+        Ok(Classifier { inner })
+    }
+}
+
 /// A loaded XLM-R sequence classifier.
 #[wasm_bindgen]
 pub struct Classifier {
@@ -117,6 +153,23 @@ impl Classifier {
         )
         .map_err(js_error)?;
         Ok(Self { inner })
+    }
+
+    /// Loads a bundle written by `xlmr-sentiment pack` (one GGUF file holding the weights,
+    /// possibly quantized, with `config.json` and `tokenizer.json`). Quantized weights stay
+    /// quantized in memory. The array is only read: the caller may drop it once this returns.
+    #[wasm_bindgen(js_name = fromBundle)]
+    pub fn from_bundle(bundle: js_sys::Uint8Array) -> Result<Classifier, JsError> {
+        let inner =
+            xlmr_sentiment_core::Classifier::load_bundle(&JsWeights(bundle)).map_err(js_error)?;
+        Ok(Self { inner })
+    }
+
+    /// For a bundle: the precision it was packed at (`f32`, `f16`, `q8_0`, `q4`); else
+    /// `undefined`.
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> Option<String> {
+        self.inner.bundle_info().map(|b| b.precision.clone())
     }
 
     /// Label names in the model's order.

@@ -4,16 +4,24 @@
 // caller drops its file buffers.
 //
 //   node --expose-gc bench/load-memory.mjs DIR [weights-file-name]
+//   node --expose-gc bench/load-memory.mjs FILE.gguf [--from-bytes]
+//
+// A bundle is served from a local HTTP server and loaded with `load(url)`, which streams it into
+// wasm memory as the browser does; --from-bytes reads it whole and uses `loadFromBytes`.
 //
 // DIR is a model folder (config.json, tokenizer.json, model.safetensors or pytorch_model.bin),
 // such as tests/fixtures/models/tiny-sentiment or the full-size random model that
-// bench/full_size_model.py writes to target/full-size-model. Run after www/xlmr-sentiment/build.sh.
+// bench/full_size_model.py writes to target/full-size-model; FILE.gguf is a bundle written by
+// `xlmr-sentiment pack`. Run after www/xlmr-sentiment/build.sh.
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { loadFromBytes } from "../dist/index.js";
+import { createServer } from "node:http";
+import { createReadStream } from "node:fs";
+import { load, loadFromBytes } from "../dist/index.js";
 import { initWasm } from "../dist/wasm.js";
 
 const [dir, weightsName] = process.argv.slice(2);
+const streamed = dir?.endsWith(".gguf") && weightsName !== "--from-bytes";
 if (!dir) {
   console.error("usage: node --expose-gc bench/load-memory.mjs DIR [weights-file-name]");
   process.exit(2);
@@ -38,15 +46,33 @@ const wasmBytes = () => wasm.memory.buffer.byteLength;
 gc();
 const before = { rss: process.memoryUsage().rss, wasm: wasmBytes() };
 
-const name = await pickWeights();
-let files = {
-  config: new Uint8Array(await readFile(join(dir, "config.json"))),
-  tokenizer: new Uint8Array(await readFile(join(dir, "tokenizer.json"))),
-  weights: new Uint8Array(await readFile(join(dir, name))),
-};
-const fileBytes = files.config.byteLength + files.tokenizer.byteLength + files.weights.byteLength;
+const isBundle = dir.endsWith(".gguf");
+const name = isBundle ? dir : await pickWeights();
+let files = streamed
+  ? {}
+  : isBundle
+  ? { bundle: new Uint8Array(await readFile(dir)) }
+  : {
+      config: new Uint8Array(await readFile(join(dir, "config.json"))),
+      tokenizer: new Uint8Array(await readFile(join(dir, "tokenizer.json"))),
+      weights: new Uint8Array(await readFile(join(dir, name))),
+    };
+const fileBytes = Object.values(files).reduce((n, f) => n + f.byteLength, 0);
+const weightsBytes = (await stat(isBundle ? dir : join(dir, name))).size;
+let server;
+if (streamed) {
+  const size = (await stat(dir)).size;
+  server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
+    createReadStream(dir).pipe(res);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+}
 const started = performance.now();
-const classifier = await loadFromBytes(files);
+const classifier = streamed
+  ? await load(`http://127.0.0.1:${server.address().port}/bundle.gguf`)
+  : await loadFromBytes(files);
+server?.close();
 const loadMs = performance.now() - started;
 files = undefined; // the caller lets go of its buffers, as load() does
 gc();
@@ -55,8 +81,8 @@ gc();
 const after = process.memoryUsage();
 const result = await classifier.classify("I love this!");
 
-console.log(`model: ${dir} (${name})`);
-console.log(`files: ${MB(fileBytes)} (weights ${MB((await stat(join(dir, name))).size)})`);
+console.log(isBundle ? `bundle: ${dir} (${streamed ? "streamed from HTTP with load(url)" : "whole, with loadFromBytes"})` : `model: ${dir} (${name})`);
+console.log(`files: ${MB(streamed ? weightsBytes : fileBytes)} (weights ${MB(weightsBytes)})`);
 console.log(`load time: ${(loadMs / 1000).toFixed(2)} s`);
 console.log(`peak RSS of the process: ${MB(peakRss())} (RSS before reading the files: ${MB(before.rss)})`);
 console.log(`wasm memory: ${MB(before.wasm)} before load, ${MB(wasmBytes())} after load and one classify`);

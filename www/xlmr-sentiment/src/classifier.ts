@@ -1,8 +1,8 @@
 /** The classifier in the calling thread: a thin shell over the wasm `Classifier`. */
 
-import { initWasm, WasmClassifier } from "./wasm.js";
-import { fetchModel } from "./loader.js";
-import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction } from "./types.js";
+import { initWasm, WasmBundleLoader, WasmClassifier } from "./wasm.js";
+import { fetchModel, isBundleUrl, streamBundle } from "./loader.js";
+import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
 /** Shapes predictions like transformers.js' text-classification pipeline. */
 export function shapeOutput(
@@ -64,6 +64,11 @@ export class SentimentClassifier {
     return this.#model().maxInputTokens;
   }
 
+  /** For a bundle: the precision it was packed at (`f32`, `f16`, `q8_0`, `q4`). */
+  get precision(): string | undefined {
+    return this.#model().precision;
+  }
+
   /**
    * Classifies one text or many. Like transformers.js: a string gives `[{label, score}]` (the
    * `topK` best, 1 by default, all with `null`); an array gives one `{label, score}` per text
@@ -98,7 +103,7 @@ export class SentimentClassifier {
 }
 
 /** A file as a `Uint8Array`: typed arrays, Node `Buffer`s and `ArrayBuffer`s are accepted. */
-function asBytes(name: keyof ModelBytes, value: unknown): Uint8Array {
+function asBytes(name: string, value: unknown): Uint8Array {
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
@@ -114,7 +119,14 @@ export async function loadFromBytes(
   files: ModelBytes,
   options: Pick<LoadOptions, "wasm"> = {},
 ): Promise<SentimentClassifier> {
-  if (files === null || typeof files !== "object") throw new TypeError("files must be { config, tokenizer, weights }");
+  if (files === null || typeof files !== "object") {
+    throw new TypeError("files must be { config, tokenizer, weights } or { bundle }");
+  }
+  if ("bundle" in files) {
+    const bundle = asBytes("bundle", files.bundle);
+    await initWasm(options.wasm);
+    return new SentimentClassifier(WasmClassifier.fromBundle(bundle));
+  }
   const config = asBytes("config", files.config);
   const tokenizer = asBytes("tokenizer", files.tokenizer);
   const weights = asBytes("weights", files.weights);
@@ -123,13 +135,27 @@ export async function loadFromBytes(
 }
 
 /**
- * Loads `config.json`, `tokenizer.json` and the weights from `baseUrl`, with progress events and
+ * Loads a model from `url`: a bundle when it names a `.gguf` file (written by `xlmr-sentiment
+ * pack`), else the folder's `config.json`, `tokenizer.json` and weights; with progress events and
  * Cache Storage (see `LoadOptions`).
  */
 export async function load(baseUrl: string | URL, options: LoadOptions = {}): Promise<SentimentClassifier> {
+  if (isBundleUrl(baseUrl)) {
+    // Streamed into wasm memory piece by piece: the page never holds the whole bundle.
+    await initWasm(options.wasm);
+    let bytes = 0;
+    const onProgress = (e: ProgressEvent) => {
+      if (e.status === "done") bytes = e.loaded;
+      options.onProgress?.(e);
+    };
+    const inner = await streamBundle(baseUrl, { ...options, onProgress }, () => new WasmBundleLoader());
+    const classifier = new SentimentClassifier(inner);
+    options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
+    return classifier;
+  }
   const [, files] = await Promise.all([initWasm(options.wasm), fetchModel(baseUrl, options)]);
   const classifier = await loadFromBytes(files, options);
-  const total = files.config.byteLength + files.tokenizer.byteLength + files.weights.byteLength;
+  const total = Object.values(files).reduce((sum: number, f: Uint8Array | ArrayBuffer) => sum + f.byteLength, 0);
   options.onProgress?.({ status: "ready", loaded: total, total, overall: { loaded: total, total } });
   return classifier;
 }

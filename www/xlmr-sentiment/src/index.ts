@@ -10,4 +10,4 @@
 
 export { SentimentClassifier, load, loadFromBytes } from "./classifier.js";
 export { clearCache } from "./loader.js";
-export type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+export type { ClassifyOptions, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";

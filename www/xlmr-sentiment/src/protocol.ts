@@ -14,6 +14,8 @@ export type WorkerRequest =
 /** What a successful load answers. */
 export interface LoadedInfo {
   labels: string[];
+  /** For a bundle: the precision it was packed at. */
+  precision?: string;
   maxInputTokens: number;
 }
 

@@ -33,13 +33,21 @@ export interface Prediction {
   tokens: number;
 }
 
-/** The three files of a model, as bytes. */
-export interface ModelBytes {
+/** The three files of a Hugging Face model folder, as bytes. */
+export interface ModelFiles {
   config: Uint8Array | ArrayBuffer;
   tokenizer: Uint8Array | ArrayBuffer;
   /** `model.safetensors` or `pytorch_model.bin`. */
   weights: Uint8Array | ArrayBuffer;
 }
+
+/** A bundle written by `xlmr-sentiment pack` (one `.gguf` file: weights, config and tokenizer). */
+export interface ModelBundle {
+  bundle: Uint8Array | ArrayBuffer;
+}
+
+/** A model as bytes: the three files of a folder, or one bundle. */
+export type ModelBytes = ModelFiles | ModelBundle;
 
 /** Loading progress. `loaded`/`total` are bytes (`total` is 0 while unknown). */
 export interface ProgressEvent {
@@ -64,7 +72,7 @@ export interface LoadOptions {
    * in memory only.
    */
   cache?: string | false;
-  /** Weights file name under the base URL. Default `model.safetensors`. */
+  /** Weights file name under the base URL (folders only). Default `model.safetensors`. */
   weights?: string;
   /** `fetch` to use (default: the global one). */
   fetch?: typeof fetch;

@@ -1,8 +1,8 @@
 /** Loads the WebAssembly module once, in browsers, workers, bundlers and Node. */
 
-import init, { Classifier as WasmClassifier } from "../wasm/xlmr_sentiment_wasm.js";
+import init, { BundleLoader as WasmBundleLoader, Classifier as WasmClassifier } from "../wasm/xlmr_sentiment_wasm.js";
 
-export { WasmClassifier };
+export { WasmBundleLoader, WasmClassifier };
 
 let ready: Promise<unknown> | undefined;
 

@@ -54,6 +54,8 @@ class Channel {
 /** A classifier whose model lives in a Web Worker. Same `classify` as `SentimentClassifier`. */
 export class WorkerClassifier {
   readonly labels: string[];
+  /** For a bundle: the precision it was packed at (`f32`, `f16`, `q8_0`, `q4`). */
+  readonly precision: string | undefined;
   readonly maxInputTokens: number;
   #channel: Channel;
 
@@ -61,6 +63,7 @@ export class WorkerClassifier {
   constructor(channel: Channel, info: LoadedInfo) {
     this.#channel = channel;
     this.labels = info.labels;
+    this.precision = info.precision;
     this.maxInputTokens = info.maxInputTokens;
   }
 
@@ -124,11 +127,11 @@ export function loadInWorker(baseUrl: string | URL, options: LoadOptions = {}): 
 /** Starts a module worker and loads the model from bytes; the buffers are moved, not copied. */
 export function loadFromBytesInWorker(files: ModelBytes, options: LoadOptions = {}): Promise<WorkerClassifier> {
   const channel = new Channel(startWorker());
-  const buffers = [files.config, files.tokenizer, files.weights].map((f) => (f instanceof ArrayBuffer ? f : f?.buffer));
+  const buffers = Object.values(files).map((f: Uint8Array | ArrayBuffer) => (f instanceof ArrayBuffer ? f : f?.buffer));
   const transfer = buffers.filter(
     (b, i, all): b is ArrayBuffer => b instanceof ArrayBuffer && all.indexOf(b) === i,
   );
   return finish(channel, channel.request({ type: "loadBytes", files, options: wireOptions(options) }, undefined, transfer));
 }
 
-export type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+export type { ClassifyOptions, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";

@@ -28,7 +28,7 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
       return {
         id: request.id,
         type: "loaded",
-        info: { labels: classifier.labels, maxInputTokens: classifier.maxInputTokens },
+        info: { labels: classifier.labels, maxInputTokens: classifier.maxInputTokens, precision: classifier.precision },
       };
     }
     case "classify": {

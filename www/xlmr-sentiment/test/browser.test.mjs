@@ -12,6 +12,8 @@ import { launchChromium } from "../../../tests/chromium.mjs";
 
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
 const modelsDir = fileURLToPath(new URL("../../../tests/fixtures/models/", import.meta.url));
+// Written by `xlmr-sentiment pack` before the tests (tests/run.sh).
+const bundlesDir = fileURLToPath(new URL("../../../target/bundles/", import.meta.url));
 const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
 
 const requests = [];
@@ -22,6 +24,8 @@ function resolvePath(url) {
   if (path === "/") return join(pkgDir, "test/browser.html");
   if (path.startsWith("/pkg/")) return join(pkgDir, normalize(path.slice(5)));
   if (path.startsWith("/models/")) return join(modelsDir, normalize(path.slice(8)));
+  if (path === "/bundles/not-a-bundle.gguf") return join(modelsDir, "tiny-sentiment/model.safetensors");
+  if (path.startsWith("/bundles/")) return join(bundlesDir, normalize(path.slice(9)));
   return undefined;
 }
 
@@ -105,5 +109,37 @@ test("worker form: a missing model rejects with a readable error", async () => {
   const { page } = await openPage();
   const message = await page.evaluate((b) => window.loadError(b), `${origin}/models/no-such-model/`);
   assert.match(message, /HTTP 404/);
+  await page.close();
+});
+
+test("worker form: a bundle streams in with progress, matches, and comes from the cache next time", async () => {
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.map((t) => t.text);
+  const url = `${origin}/bundles/tiny-sentiment-f32.gguf`;
+
+  requests.length = 0;
+  const first = await openPage();
+  const run = await first.page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts]);
+  const statuses = new Set(run.events.map((e) => e.status));
+  for (const s of ["initiate", "download", "progress", "done", "ready"]) assert.ok(statuses.has(s), `${s} event`);
+  assert.ok(run.events.filter((e) => e.status === "progress").every((e) => e.file === "tiny-sentiment-f32.gguf"));
+  assert.ok(run.events.at(-1).loaded > 0);
+  g.texts.forEach((row, i) => {
+    run.predictions[i].scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, JSON.stringify(row.text)));
+  });
+  assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), ["/bundles/tiny-sentiment-f32.gguf"]);
+  await first.page.close();
+
+  requests.length = 0;
+  const second = await openPage();
+  const again = await second.page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 3)]);
+  assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), [], "second load makes no bundle request");
+  assert.ok(again.events.some((e) => e.status === "done" && e.cached === true));
+  assert.equal(again.predictions[0].label, run.predictions[0].label);
+  await second.page.close();
+
+  const { page } = await openPage();
+  assert.match(await page.evaluate((b) => window.loadError(b), `${origin}/bundles/missing.gguf`), /HTTP 404/);
+  assert.match(await page.evaluate((b) => window.loadError(b), `${origin}/bundles/not-a-bundle.gguf`), /is not a model bundle/);
   await page.close();
 });

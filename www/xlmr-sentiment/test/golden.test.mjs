@@ -161,3 +161,59 @@ test("the wasm class itself takes a string or an array of strings", async () => 
   assert.throws(() => raw.classify("ok", { batchSize: "many" }), /invalid options/);
   raw.free();
 });
+
+// Bundles are written by `xlmr-sentiment pack` before these tests run (tests/run.sh).
+const bundles = new URL("../../../target/bundles/", import.meta.url);
+async function bundleBytes(name) {
+  try {
+    return new Uint8Array(await readFile(new URL(name, bundles)));
+  } catch (e) {
+    throw new Error(`${name}: missing; tests/run.sh packs the fixture bundles first (${e.message})`);
+  }
+}
+
+test("an f32 bundle matches transformers on every golden text; compact ones load", async () => {
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.map((t) => t.text);
+  const exact = await loadFromBytes({ bundle: await bundleBytes("tiny-sentiment-f32.gguf") });
+  assert.equal(exact.precision, "f32");
+  assert.deepEqual(exact.labels, g.labels);
+  exact.classifyDetailed(texts).forEach((p, i) => {
+    p.scores.forEach((s, j) => assert.ok(Math.abs(s.score - g.texts[i].scores[j]) <= 1e-4, `text ${i}`));
+  });
+  for (const precision of ["f16", "q8_0", "q4"]) {
+    const compact = await loadFromBytes({ bundle: (await bundleBytes(`tiny-sentiment-${precision}.gguf`)).buffer });
+    assert.equal(compact.precision, precision);
+    const agree = compact.classifyDetailed(texts).filter((p, i) => p.label === exact.classifyDetailed([texts[i]])[0].label).length;
+    // The tiny random fixture is very sensitive to rounding (see crates/core/tests/bundle.rs).
+    assert.ok(agree / texts.length >= 0.7, `${precision}: ${agree} of ${texts.length} top labels agree`);
+  }
+  const truncated = await bundleBytes("tiny-sentiment-q8_0.gguf");
+  await assert.rejects(loadFromBytes({ bundle: truncated.subarray(0, 5000) }), /corrupt gguf weights/);
+  await assert.rejects(loadFromBytes({ bundle: await bytes("tiny-sentiment", "model.safetensors") }), /corrupt gguf|not an xlmr-sentiment bundle/);
+});
+
+test("load(url of a .gguf) fetches the one file with progress events", async () => {
+  const body = await bundleBytes("tiny-sentiment-q8_0.gguf");
+  const server = await serve((url) =>
+    url === "/b/model-q8_0.gguf" ? { type: "application/octet-stream", body }
+    : url === "/b/page.gguf" ? { type: "text/html", body: Buffer.from("<!doctype html><p>app") }
+    : url === "/b/other.gguf" ? { type: "application/octet-stream", body: Buffer.from("PK\x03\x04 not a bundle") }
+    : undefined);
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const events = [];
+    const classifier = await load(`${base}/b/model-q8_0.gguf`, { onProgress: (e) => events.push(e), cache: false });
+    assert.equal(classifier.precision, "q8_0");
+    const done = events.find((e) => e.status === "done");
+    assert.equal(done.file, "model-q8_0.gguf");
+    assert.equal(done.loaded, body.byteLength);
+    assert.equal(events.at(-1).status, "ready");
+    assert.equal((await classifier.classify("I love this!")).length, 1);
+    await assert.rejects(load(`${base}/b/page.gguf`), /answered with an HTML page/);
+    await assert.rejects(load(`${base}/b/other.gguf`), /is not a model bundle/);
+    await assert.rejects(load(`${base}/b/missing.gguf`), /HTTP 404/);
+  } finally {
+    server.close();
+  }
+});

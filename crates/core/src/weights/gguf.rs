@@ -348,6 +348,8 @@ fn read_rows(
             vec![n as usize, dims[1]],
         )?);
         row += n;
+        // Free each part's bytes as soon as it is built, not after the whole table.
+        source.discard_before(start + row * row_bytes);
     }
     Ok(QuantizedRows {
         parts,
