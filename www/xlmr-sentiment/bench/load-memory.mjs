@@ -51,11 +51,11 @@ const name = isBundle ? dir : await pickWeights();
 let files = streamed
   ? {}
   : isBundle
-  ? { bundle: new Uint8Array(await readFile(dir)) }
+  ? { bundle: await readFile(dir) }
   : {
-      config: new Uint8Array(await readFile(join(dir, "config.json"))),
-      tokenizer: new Uint8Array(await readFile(join(dir, "tokenizer.json"))),
-      weights: new Uint8Array(await readFile(join(dir, name))),
+      config: await readFile(join(dir, "config.json")),
+      tokenizer: await readFile(join(dir, "tokenizer.json")),
+      weights: await readFile(join(dir, name)),
     };
 const fileBytes = Object.values(files).reduce((n, f) => n + f.byteLength, 0);
 const weightsBytes = (await stat(isBundle ? dir : join(dir, name))).size;
