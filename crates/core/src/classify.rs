@@ -223,13 +223,36 @@ impl Classifier {
         options: &ClassifyOptions,
     ) -> Result<Vec<Prediction>> {
         self.check_options(options)?;
-        let function = options
-            .function
-            .unwrap_or_else(|| self.config.default_score_function());
         let encoded = texts
             .iter()
             .map(|t| self.encode(t.as_ref(), options))
             .collect::<Result<Vec<_>>>()?;
+        self.classify_encoded(&encoded, options)
+    }
+
+    /// Classifies texts already encoded with [`Classifier::encode`] (so a server can tokenize on
+    /// request threads and batch on its model thread); one prediction per sequence, in order.
+    /// Uses `options.batch_size`, `max_batch_tokens` and `function`.
+    pub fn classify_encoded(
+        &self,
+        encoded: &[Encoded],
+        options: &ClassifyOptions,
+    ) -> Result<Vec<Prediction>> {
+        self.check_options(options)?;
+        let function = options
+            .function
+            .unwrap_or_else(|| self.config.default_score_function());
+        let max_ids = self.config.vocab_size as u32;
+        if let Some(bad) = encoded.iter().find(|e| {
+            e.ids.is_empty()
+                || e.ids.len() > self.config.max_input_tokens()
+                || e.ids.iter().any(|&id| id >= max_ids)
+        }) {
+            return Err(Error::InvalidOption(format!(
+                "an encoded sequence of {} ids is not one this model's tokenizer produces",
+                bad.ids.len()
+            )));
+        }
         let mut order: Vec<usize> = (0..encoded.len()).collect();
         order.sort_by_key(|&i| encoded[i].ids.len());
 

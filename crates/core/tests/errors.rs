@@ -289,3 +289,25 @@ fn damaged_files_never_panic() {
         assert!(outcome.is_ok(), "round {round} panicked");
     }
 }
+
+#[test]
+fn encoded_sequences_are_checked_before_the_model_sees_them() {
+    let classifier = common::load("tiny-sentiment", "model.safetensors");
+    let options = xlmr_sentiment_core::ClassifyOptions::default();
+    let good = classifier.encode("I love this!", &options).unwrap();
+    let direct = classifier.classify(&["I love this!"], &options).unwrap();
+    let via_encoded = classifier
+        .classify_encoded(&[good.clone()], &options)
+        .unwrap();
+    assert_eq!(direct, via_encoded);
+    for ids in [vec![], vec![0, 999_999, 2], vec![0; 600]] {
+        let bad = xlmr_sentiment_core::Encoded {
+            ids,
+            truncated: false,
+        };
+        assert!(matches!(
+            classifier.classify_encoded(&[good.clone(), bad], &options),
+            Err(Error::InvalidOption(_))
+        ));
+    }
+}
