@@ -213,6 +213,18 @@ impl Classifier {
         }
     }
 
+    /// How many tokens `text` has under `options` before any truncation, `<s>` and `</s>`
+    /// included: what a server reports when it refuses an over-long input instead of cutting it.
+    pub fn token_count(&self, text: &str, options: &ClassifyOptions) -> Result<usize> {
+        self.token_limit(options)?;
+        let encoded = if options.preprocess {
+            self.tokenizer.encode(&preprocess_tweet(text), usize::MAX)
+        } else {
+            self.tokenizer.encode(text, usize::MAX)
+        }?;
+        Ok(encoded.ids.len())
+    }
+
     /// Classifies texts; the result has one prediction per text, in input order.
     ///
     /// Texts are sorted by token count and padded per batch, so short texts do not pay for long

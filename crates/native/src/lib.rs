@@ -2,6 +2,7 @@
 //! lines, writing predictions as JSON lines, and evaluating on labelled data. The
 //! `xlmr-sentiment` binary is a thin CLI on top.
 
+pub mod batch;
 pub mod eval;
 pub mod hub;
 pub mod input;
@@ -9,6 +10,7 @@ pub mod manifest;
 pub mod model_dir;
 pub mod output;
 pub mod pack;
+pub mod server;
 
 use std::path::PathBuf;
 

@@ -60,6 +60,37 @@ enum Command {
     /// 118 golden texts unless --texts), the largest probability change and the share of
     /// unchanged top labels against the folder's own f32 model.
     Pack(PackArgs),
+    /// Serve the model over HTTP: text-embeddings-inference's POST /predict, the Hugging Face
+    /// inference API's POST /, GET /health, /info and /metrics (Prometheus).
+    ///
+    /// Requests are tokenized on a small pool, queued (bounded), and batched on one model
+    /// thread. SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
+    /// then exits 0.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Address to listen on (port 0: a free port; the address is printed on stderr).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Require `Authorization: Bearer KEY` on every route but GET /health.
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = 2_000_000)]
+    payload_limit: usize,
+    /// Most tokens per model batch (the sum of the texts' token counts).
+    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..))]
+    max_batch_tokens: u32,
+    /// Most texts per request (422 above).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    max_client_batch_size: u32,
+    /// Most requests served at once; more get 429 at once, never waiting.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_requests: u32,
 }
 
 #[derive(clap::Args)]
@@ -157,6 +188,43 @@ struct ClassifyArgs {
     /// Texts to classify.
     #[arg(value_name = "TEXT")]
     texts: Vec<String>,
+    #[command(flatten)]
+    batch: BatchArgs,
+}
+
+/// `classify --input FILE --output FILE`: a restartable batch job (see the README's "Batch jobs").
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// Write results to FILE (JSON lines, or CSV for a .csv name) instead of standard output: a
+    /// batch job with a progress bar, resumed where it stopped when run again after a crash.
+    #[arg(long, short, value_name = "FILE", requires = "input")]
+    output: Option<PathBuf>,
+    /// Input format [default: from the extension: .jsonl/.ndjson, .csv, else lines].
+    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = ["lines", "jsonl", "ndjson", "csv"])]
+    format: Option<String>,
+    /// Output format [default: csv for a .csv output, else jsonl].
+    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = ["jsonl", "ndjson", "csv"])]
+    output_format: Option<String>,
+    /// JSONL field or CSV column holding the text [default: text].
+    #[arg(
+        long,
+        value_name = "NAME",
+        visible_alias = "text-column",
+        requires = "output"
+    )]
+    text_field: Option<String>,
+    /// JSONL field or CSV column holding the id written with each result [default: the line
+    /// number].
+    #[arg(
+        long,
+        value_name = "NAME",
+        visible_alias = "id-column",
+        requires = "output"
+    )]
+    id_field: Option<String>,
+    /// Replace an existing output, or start an interrupted job over.
+    #[arg(long, requires = "output")]
+    overwrite: bool,
 }
 
 #[derive(clap::Args)]
@@ -241,7 +309,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch(args),
         Command::Verify(args) => verify(args),
         Command::Pack(args) => pack(args),
+        Command::Serve(args) => serve(args),
     }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (classifier, options) = args.model.load()?;
+    let info = xlmr_sentiment::server::model_info(&args.model.dir, &classifier)?;
+    let config = xlmr_sentiment::server::ServeConfig {
+        addr: args.addr,
+        api_key: args.api_key,
+        payload_limit: args.payload_limit,
+        max_batch_tokens: args.max_batch_tokens as usize,
+        max_client_batch_size: args.max_client_batch_size as usize,
+        max_concurrent_requests: args.max_concurrent_requests as usize,
+    };
+    xlmr_sentiment::server::serve(classifier, options, info, config)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
@@ -359,6 +443,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(input), Some(output)) = (&args.input, &args.batch.output) {
+        return batch_job(&args, input, output);
+    }
     let (classifier, options) = args.model.load()?;
     let top_k = args.top_k.map(|k| k as usize);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -407,6 +494,60 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
             writer.failed
         );
         return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn batch_job(
+    args: &ClassifyArgs,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    use xlmr_sentiment::batch::{self, reader, writer};
+    let b = &args.batch;
+    let input_format = match &b.format {
+        Some(f) => f.parse().map_err(anyhow::Error::msg)?,
+        None => reader::InputFormat::from_path(input),
+    };
+    if input_format == reader::InputFormat::Lines
+        && (b.text_field.is_some() || b.id_field.is_some())
+    {
+        anyhow::bail!(
+            "invalid option: --text-field and --id-field apply to JSONL and CSV input, and {} is \
+             read as plain lines (pass --format jsonl or --format csv)",
+            input.display()
+        );
+    }
+    let job = batch::Job {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        input_format,
+        output_format: match &b.output_format {
+            Some(f) => f.parse().map_err(anyhow::Error::msg)?,
+            None => writer::OutputFormat::from_path(output),
+        },
+        fields: reader::Fields {
+            text: b.text_field.clone().unwrap_or_else(|| "text".into()),
+            id: b.id_field.clone(),
+        },
+        top_k: args.top_k.map(|k| k as usize),
+        overwrite: b.overwrite,
+        progress: std::io::stderr().is_terminal(),
+        model: args.model.dir.clone(),
+    };
+    let (classifier, options) = args.model.load()?;
+    let report = batch::run(&classifier, &options, &job)?;
+    if report.failed > 0 {
+        eprintln!(
+            "{} of {} input row(s) could not be classified; see their \"error\" in {}",
+            report.failed,
+            report.rows,
+            output.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if job.progress {
+        eprintln!("{} rows written to {}", report.rows, output.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,148 @@
+//! Output rows of a batch job, JSON lines or CSV, rendered a chunk at a time into memory so the
+//! job can append a chunk to the file in one write and checkpoint after it.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde_json::{json, Map, Value};
+use xlmr_sentiment_core::Prediction;
+
+/// The layout of the output file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One JSON object per input record.
+    Jsonl,
+    /// A header row, then one row per input record.
+    Csv,
+}
+
+impl OutputFormat {
+    /// The format a file name implies: `.csv` (any case), else JSON lines.
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("csv") => Self::Csv,
+            _ => Self::Jsonl,
+        }
+    }
+
+    /// The name `--output-format` takes and the checkpoint records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+        }
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "jsonl" | "ndjson" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            _ => Err(format!("unknown output format `{s}` (jsonl or csv)")),
+        }
+    }
+}
+
+/// The result for one input record: its prediction, or why there is none.
+pub type Outcome<'a> = Result<&'a Prediction, &'a str>;
+
+/// Renders output rows.
+#[derive(Debug, Clone)]
+pub struct RowWriter {
+    format: OutputFormat,
+    labels: Vec<String>,
+    top_k: Option<usize>,
+}
+
+impl RowWriter {
+    /// A writer for a model with these labels (CSV has a score column per label, in this order);
+    /// `top_k` limits the JSON `scores` object to the k highest labels.
+    pub fn new(format: OutputFormat, labels: &[String], top_k: Option<usize>) -> Self {
+        Self {
+            format,
+            labels: labels.to_vec(),
+            top_k,
+        }
+    }
+
+    /// The bytes that start a new output file: the CSV header row, nothing for JSON lines.
+    pub fn header(&self) -> Vec<u8> {
+        match self.format {
+            OutputFormat::Jsonl => Vec::new(),
+            OutputFormat::Csv => {
+                let mut columns = vec!["id".to_owned(), "label".into(), "score".into()];
+                // Prefixed so a label named `id` or `error` cannot collide with a fixed column.
+                columns.extend(self.labels.iter().map(|l| format!("score_{l}")));
+                columns.extend(["truncated".into(), "error".into()]);
+                csv_row(&columns)
+            }
+        }
+    }
+
+    /// Appends the row for record `id` (at 1-based `line`) to `out`.
+    pub fn row(&self, out: &mut Vec<u8>, id: &Value, line: u64, outcome: Outcome<'_>) {
+        match self.format {
+            OutputFormat::Jsonl => {
+                let value = match outcome {
+                    Ok(p) => {
+                        let scores: Map<String, Value> = p
+                            .top_k(self.top_k)
+                            .into_iter()
+                            .map(|s| (s.label, json!(s.score)))
+                            .collect();
+                        json!({
+                            "id": id,
+                            "label": p.label,
+                            "score": p.score,
+                            "scores": scores,
+                            "truncated": p.truncated,
+                        })
+                    }
+                    Err(error) => json!({ "id": id, "line": line, "error": error }),
+                };
+                serde_json::to_writer(&mut *out, &value).expect("writing to memory");
+                out.push(b'\n');
+            }
+            OutputFormat::Csv => {
+                let id = match id {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let mut fields = vec![id];
+                match outcome {
+                    Ok(p) => {
+                        fields.push(p.label.clone());
+                        fields.push(p.score.to_string());
+                        // Every label, in the model's order, whatever --top-k says: columns are
+                        // fixed by the header.
+                        fields.extend(self.labels.iter().map(|label| {
+                            p.scores
+                                .iter()
+                                .find(|s| &s.label == label)
+                                .map_or(String::new(), |s| s.score.to_string())
+                        }));
+                        fields.push(p.truncated.to_string());
+                        fields.push(String::new());
+                    }
+                    Err(error) => {
+                        fields.extend(std::iter::repeat_n(String::new(), self.labels.len() + 3));
+                        fields.push(format!("line {line}: {error}"));
+                    }
+                }
+                out.extend(csv_row(&fields));
+            }
+        }
+    }
+}
+
+fn csv_row(fields: &[String]) -> Vec<u8> {
+    // A small buffer: one row at a time, not the 8 KiB default per row.
+    let mut writer = csv::WriterBuilder::new()
+        .buffer_capacity(256)
+        .from_writer(Vec::new());
+    writer.write_record(fields).expect("writing to memory");
+    writer.into_inner().expect("writing to memory")
+}

@@ -1,0 +1,234 @@
+//! `xlmr-sentiment serve`: classification over HTTP, compatible with text-embeddings-inference
+//! (`POST /predict`) and the Hugging Face inference API (`POST /`).
+//!
+//! Split as in TEI: `routes` (handlers, JSON, errors to statuses), `queue` (the bounded queue and
+//! the batcher on the one model thread), `metrics` (Prometheus text); this module holds the
+//! configuration, startup and graceful shutdown.
+//!
+//! A request flows: body limit -> API key -> concurrency permit (or 429 at once) -> JSON ->
+//! tokenization on tokio's blocking pool -> bounded queue -> model thread (batches up to
+//! `max_batch_tokens`) -> oneshot answer -> JSON.
+
+pub mod metrics;
+pub mod queue;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use xlmr_sentiment_core::{Classifier, ClassifyOptions};
+
+use crate::manifest::{self, Manifest};
+use crate::model_dir;
+
+/// Server settings (the command-line options of `serve`).
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port (printed at startup).
+    pub addr: SocketAddr,
+    /// Required `Authorization: Bearer` key for every route but `/health`.
+    pub api_key: Option<String>,
+    /// Largest request body in bytes (413 above).
+    pub payload_limit: usize,
+    /// Most tokens (sum of the texts' lengths) per model batch.
+    pub max_batch_tokens: usize,
+    /// Most texts per request (422 above).
+    pub max_client_batch_size: usize,
+    /// Most requests served at once (429 above, at once); also the queue's capacity.
+    pub max_concurrent_requests: usize,
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    /// The settings.
+    pub config: ServeConfig,
+    /// The model; handlers only tokenize with it (`encode`), the model thread classifies.
+    pub classifier: Arc<Classifier>,
+    /// Tokenization and batching options (preprocessing, token limit, max batch tokens).
+    pub options: ClassifyOptions,
+    /// The way to the model thread.
+    pub queue: queue::Queue,
+    /// One permit per request being served.
+    pub permits: Arc<Semaphore>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The `/info` answer.
+    pub info: Value,
+    /// Whether the model thread runs.
+    pub alive: Arc<AtomicBool>,
+}
+
+/// What `/info` says about the model: where it came from and the SHA-256 of its weights (from
+/// the folder's manifest or the bundle's `.sha256` when present, else computed now, once).
+pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<Value> {
+    let fallback_id = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let (model_id, revision, sha256, precision) = if path.is_file() {
+        let sha = match std::fs::read_to_string(model_dir::checksum_path(path)) {
+            Ok(text) => text.split_whitespace().next().map(str::to_ascii_lowercase),
+            Err(_) => None,
+        };
+        let sha = match sha {
+            Some(sha) => sha,
+            None => manifest::sha256_file(path)?,
+        };
+        let bundle = classifier.bundle_info();
+        (
+            bundle
+                .and_then(|b| b.source.model_id.clone())
+                .unwrap_or(fallback_id),
+            bundle.and_then(|b| b.source.revision.clone()),
+            sha,
+            bundle.map_or("f32".to_string(), |b| b.precision.clone()),
+        )
+    } else {
+        let weights = model_dir::weights_path(path)?;
+        let name = weights
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let manifest = Manifest::read(path)?;
+        let listed = manifest
+            .as_ref()
+            .and_then(|m| m.files.get(&name))
+            .map(|f| f.sha256.clone());
+        let sha = match listed {
+            Some(sha) => sha,
+            None => manifest::sha256_file(&weights)?,
+        };
+        (
+            manifest
+                .as_ref()
+                .map_or(fallback_id, |m| m.model_id.clone()),
+            manifest.map(|m| m.revision),
+            sha,
+            "f32".to_string(),
+        )
+    };
+    let id2label: serde_json::Map<String, Value> = classifier
+        .labels()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), Value::String(l.clone())))
+        .collect();
+    Ok(json!({
+        "model_id": model_id,
+        "model_path": path.display().to_string(),
+        "revision": revision,
+        "model_sha": revision,
+        "labels": classifier.labels(),
+        "model_type": {"classifier": {"id2label": id2label}},
+        "max_input_length": classifier.max_input_tokens(),
+        "weights_sha256": sha256,
+        "precision": precision,
+    }))
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then stops accepting connections, finishes the
+/// requests in flight, drains the queue, and returns.
+pub fn serve(
+    classifier: Classifier,
+    options: ClassifyOptions,
+    mut info: Value,
+    config: ServeConfig,
+) -> anyhow::Result<()> {
+    let options = ClassifyOptions {
+        max_batch_tokens: config.max_batch_tokens,
+        // Batches are bounded by tokens; the count of texts follows.
+        batch_size: config.max_batch_tokens.max(1),
+        ..options
+    };
+    classifier.check_options(&options)?;
+    let max_length = options
+        .max_length
+        .unwrap_or_else(|| classifier.max_input_tokens());
+    if let Some(object) = info.as_object_mut() {
+        object.insert("max_input_length".into(), json!(max_length));
+        object.insert("max_batch_tokens".into(), json!(config.max_batch_tokens));
+        object.insert(
+            "max_client_batch_size".into(),
+            json!(config.max_client_batch_size),
+        );
+        object.insert(
+            "max_concurrent_requests".into(),
+            json!(config.max_concurrent_requests),
+        );
+        object.insert("preprocess".into(), json!(options.preprocess));
+        object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    }
+    let classifier = Arc::new(classifier);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let alive = Arc::new(AtomicBool::new(false));
+    let (queue, model_thread) = queue::spawn(
+        classifier.clone(),
+        options.clone(),
+        config.max_concurrent_requests,
+        metrics.clone(),
+        alive.clone(),
+    )
+    .context("cannot start the model thread")?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(threads)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let state = Arc::new(AppState {
+        permits: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+        config,
+        classifier,
+        options,
+        queue,
+        metrics,
+        info,
+        alive,
+    });
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(state.config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", state.config.addr))?;
+        let local = listener.local_addr()?;
+        eprintln!("listening on http://{local}");
+        let app = routes::router(state);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server error")
+    })?;
+    // Every queue sender was in the router, now dropped: the model thread drains and ends.
+    drop(runtime);
+    let _ = model_thread.join();
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    eprintln!("shutting down: no new connections; finishing the requests in flight");
+}

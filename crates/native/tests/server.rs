@@ -1,0 +1,550 @@
+//! `xlmr-sentiment serve` as a client sees it: the built binary on a free port of 127.0.0.1
+//! with the tiny fixture model; answers checked against the golden outputs, every error case
+//! with its status and body, overload (429 at once, nothing lost), the API key, and SIGTERM
+//! finishing the requests in flight.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
+}
+
+fn golden() -> Value {
+    serde_json::from_slice(&std::fs::read(model().join("golden.json")).unwrap()).unwrap()
+}
+
+/// Labels in id order, from config.json's id2label.
+fn labels() -> Vec<String> {
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(model().join("config.json")).unwrap()).unwrap();
+    let id2label = config["id2label"].as_object().unwrap();
+    (0..id2label.len())
+        .map(|i| id2label[&i.to_string()].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A running server; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
+            .arg("serve")
+            .arg("--model")
+            .arg(model())
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut base = None;
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                base = Some(addr.to_string());
+                break;
+            }
+        }
+        let base = base.unwrap_or_else(|| panic!("no address printed: {}", log.lock().unwrap()));
+        // Keep reading stderr so the server never blocks on a full pipe.
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Server {
+            child,
+            base,
+            stderr: log,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        self.post_with(path, body, None)
+    }
+
+    fn post_with(&self, path: &str, body: &str, key: Option<&str>) -> (u16, Value) {
+        let mut request = agent()
+            .post(&self.url(path))
+            .header("Content-Type", "application/json");
+        if let Some(key) = key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        answer(request.send(body))
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut response = agent().get(&self.url(path)).call().expect("request");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    let mut response = result.expect("request");
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(50_000_000)
+        .read_to_string()
+        .unwrap();
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, value)
+}
+
+/// Checks one `[{"score","label"}]` answer against a golden row's values, highest first.
+fn assert_scores(answer: &Value, want: &[f64], labels: &[String]) {
+    let items = answer.as_array().expect("a list of scores");
+    assert_eq!(items.len(), labels.len(), "{answer}");
+    let scores: Vec<f64> = items.iter().map(|s| s["score"].as_f64().unwrap()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "not highest first: {answer}"
+    );
+    for item in items {
+        let label = item["label"].as_str().unwrap();
+        let i = labels.iter().position(|l| l == label).unwrap();
+        let got = item["score"].as_f64().unwrap();
+        assert!(
+            (got - want[i]).abs() < 1e-4,
+            "{label}: {got} vs golden {}",
+            want[i]
+        );
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// Golden rows with a non-empty text (an empty text is a 400 here).
+fn rows() -> Vec<Value> {
+    golden()["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["text"].as_str().unwrap().is_empty())
+        .cloned()
+        .collect()
+}
+
+fn assert_error(answer: (u16, Value), status: u16, error_type: &str, contains: &str) {
+    let (got_status, body) = answer;
+    assert_eq!(got_status, status, "{body}");
+    assert_eq!(body["error_type"], error_type, "{body}");
+    let message = body["error"].as_str().expect("an error message");
+    assert!(message.contains(contains), "`{message}` lacks `{contains}`");
+    assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+}
+
+#[test]
+fn predict_matches_golden_single_batch_and_raw() {
+    let server = Server::start(&[]);
+    let labels = labels();
+    let rows = rows();
+    // One text per request.
+    for row in rows.iter().take(20) {
+        let body = json!({"inputs": row["text"], "truncate": true}).to_string();
+        let (status, answer) = server.post("/predict", &body);
+        assert_eq!(status, 200, "{answer}");
+        assert_scores(&answer, &floats(&row["scores"]), &labels);
+    }
+    // Every golden text, in batches of 32 (`[["a"], ["b"]]`).
+    for chunk in rows.chunks(32) {
+        let inputs: Vec<Value> = chunk.iter().map(|r| json!([r["text"]])).collect();
+        let body = json!({"inputs": inputs, "truncate": true}).to_string();
+        let (status, answer) = server.post("/predict", &body);
+        assert_eq!(status, 200, "{answer}");
+        let answers = answer.as_array().unwrap();
+        assert_eq!(answers.len(), chunk.len());
+        for (a, row) in answers.iter().zip(chunk) {
+            assert_scores(a, &floats(&row["scores"]), &labels);
+        }
+    }
+    // Raw scores are the logits.
+    let batch: Vec<Value> = rows.iter().take(8).map(|r| json!([r["text"]])).collect();
+    let body = json!({"inputs": batch, "raw_scores": true, "truncate": true}).to_string();
+    let (status, answer) = server.post("/predict", &body);
+    assert_eq!(status, 200, "{answer}");
+    for (a, row) in answer.as_array().unwrap().iter().zip(&rows) {
+        assert_scores(a, &floats(&row["logits"]), &labels);
+    }
+    // `["a"]` is one text, like TEI: a flat answer.
+    let body = json!({"inputs": [rows[0]["text"]]}).to_string();
+    let (status, answer) = server.post("/predict", &body);
+    assert_eq!(status, 200);
+    assert_scores(&answer, &floats(&rows[0]["scores"]), &labels);
+}
+
+#[test]
+fn hugging_face_shape() {
+    let server = Server::start(&[]);
+    let labels = labels();
+    let rows = rows();
+    // A single text: a list holding one list, every label.
+    let (status, answer) = server.post("/", &json!({"inputs": rows[0]["text"]}).to_string());
+    assert_eq!(status, 200, "{answer}");
+    let outer = answer.as_array().unwrap();
+    assert_eq!(outer.len(), 1);
+    assert_scores(&outer[0], &floats(&rows[0]["scores"]), &labels);
+    assert!(outer[0][0].get("label").is_some() && outer[0][0].get("score").is_some());
+    // A list of strings is a batch; truncation is on by default (row 94 is over 512 tokens).
+    let texts: Vec<&Value> = rows.iter().take(3).map(|r| &r["text"]).collect();
+    let (status, answer) = server.post("/", &json!({"inputs": texts}).to_string());
+    assert_eq!(status, 200, "{answer}");
+    for (a, row) in answer.as_array().unwrap().iter().zip(&rows) {
+        assert_scores(a, &floats(&row["scores"]), &labels);
+    }
+    let long = golden()["texts"][94].clone();
+    assert_eq!(long["truncated"], true);
+    let (status, answer) = server.post("/", &json!({"inputs": long["text"]}).to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert_scores(&answer[0], &floats(&long["scores"]), &labels);
+    // top_k and function_to_apply.
+    let body = json!({"inputs": [rows[0]["text"], rows[1]["text"]],
+        "parameters": {"top_k": 1, "function_to_apply": "none"}});
+    let (status, answer) = server.post("/", &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    for (a, row) in answer.as_array().unwrap().iter().zip(&rows) {
+        let items = a.as_array().unwrap();
+        assert_eq!(items.len(), 1);
+        let logits = floats(&row["logits"]);
+        let best = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        assert!((items[0]["score"].as_f64().unwrap() - best).abs() < 1e-4);
+    }
+    let body = json!({"inputs": "x", "parameters": {"function_to_apply": "relu"}});
+    assert_error(
+        server.post("/", &body.to_string()),
+        422,
+        "Validation",
+        "relu",
+    );
+    assert_error(server.post("/", r#"{"inputs": []}"#), 400, "Empty", "empty");
+}
+
+#[test]
+fn errors_have_their_status_and_body() {
+    let server = Server::start(&["--payload-limit", "20000"]);
+    // A TEI pair is refused with the convention explained.
+    let answer = server.post("/predict", r#"{"inputs": ["I love it", "I hate it"]}"#);
+    assert_error(answer, 422, "Validation", r#"[["a"], ["b"]]"#);
+    let answer = server.post("/predict", r#"{"inputs": [["ok"], ["a", "b"]]}"#);
+    assert_error(answer, 422, "Validation", "POST /");
+    // Too long without truncate: the count and the limit are named.
+    let long = golden()["texts"][94]["text"].clone();
+    let answer = server.post("/predict", &json!({"inputs": long}).to_string());
+    assert_error(answer, 422, "Validation", "limit of 512");
+    let (_, body) = server.post("/predict", &json!({"inputs": long}).to_string());
+    let message = body["error"].as_str().unwrap();
+    let count: usize = message
+        .split_whitespace()
+        .skip_while(|w| *w != "has")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no token count in `{message}`"));
+    assert!(count > 512, "{message}");
+    let (status, _) = server.post(
+        "/predict",
+        &json!({"inputs": long, "truncate": true}).to_string(),
+    );
+    assert_eq!(status, 200);
+    // Empty input.
+    assert_error(
+        server.post("/predict", r#"{"inputs": ""}"#),
+        400,
+        "Empty",
+        "empty",
+    );
+    assert_error(
+        server.post("/predict", r#"{"inputs": []}"#),
+        400,
+        "Empty",
+        "empty",
+    );
+    assert_error(
+        server.post("/predict", r#"{"inputs": [["a"], [""]]}"#),
+        400,
+        "Empty",
+        "text 1",
+    );
+    // Malformed JSON and wrong types.
+    assert_error(
+        server.post("/predict", r#"{"inputs": "#),
+        422,
+        "Validation",
+        "JSON",
+    );
+    assert_error(
+        server.post("/predict", "not json"),
+        422,
+        "Validation",
+        "JSON",
+    );
+    assert_error(
+        server.post("/predict", r#"{"text": "x"}"#),
+        422,
+        "Validation",
+        "inputs",
+    );
+    let answer = server.post("/predict", r#"{"inputs": "x", "truncate": "yes"}"#);
+    assert_error(answer, 422, "Validation", "truncate");
+    let answer = server.post(
+        "/predict",
+        r#"{"inputs": "x", "truncation_direction": "left"}"#,
+    );
+    assert_error(answer, 422, "Validation", "left");
+    let (status, _) = server.post(
+        "/predict",
+        r#"{"inputs": "x", "truncation_direction": "right"}"#,
+    );
+    assert_eq!(status, 200);
+    // Client batch too large (32 is the limit).
+    let batch: Vec<Value> = (0..33).map(|i| json!([format!("text {i}")])).collect();
+    let answer = server.post("/predict", &json!({"inputs": batch}).to_string());
+    assert_error(answer, 422, "Validation", "32");
+    // Oversized payload (limit 20000 bytes here).
+    let big = json!({"inputs": "a ".repeat(15_000)}).to_string();
+    assert_error(
+        server.post("/predict", &big),
+        413,
+        "Validation",
+        "payload limit",
+    );
+    // Unknown route: JSON too.
+    let (status, body) = server.post("/nope", "{}");
+    assert_eq!(status, 404);
+    assert!(body["error"].is_string());
+    // The server is still fine.
+    assert_eq!(server.get("/health").0, 200);
+}
+
+#[test]
+fn api_key_is_enforced_except_on_health() {
+    let server = Server::start(&["--api-key", "s3cret"]);
+    let body = r#"{"inputs": "hello"}"#;
+    assert_error(
+        server.post("/predict", body),
+        401,
+        "Unauthorized",
+        "missing API key",
+    );
+    assert_error(
+        server.post_with("/predict", body, Some("wrong")),
+        401,
+        "Unauthorized",
+        "wrong API key",
+    );
+    assert_error(server.post("/", body), 401, "Unauthorized", "API key");
+    let (status, _) = server.post_with("/predict", body, Some("s3cret"));
+    assert_eq!(status, 200);
+    let (status, _) = server.post_with("/", body, Some("s3cret"));
+    assert_eq!(status, 200);
+    assert_eq!(server.get("/info").0, 401);
+    assert_eq!(server.get("/health").0, 200);
+}
+
+#[test]
+fn health_info_and_metrics() {
+    let server = Server::start(&["--max-batch-tokens", "4096"]);
+    assert_eq!(server.get("/health").0, 200);
+    let (status, info) = server.get("/info");
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["labels"], json!(labels()));
+    assert_eq!(info["max_input_length"], 512);
+    assert_eq!(info["max_batch_tokens"], 4096);
+    assert_eq!(info["max_client_batch_size"], 32);
+    assert_eq!(info["max_concurrent_requests"], 512);
+    assert_eq!(info["model_id"], "tiny-sentiment");
+    let sha = info["weights_sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(
+        sha,
+        xlmr_sentiment::manifest::sha256_file(&model().join("model.safetensors")).unwrap()
+    );
+    server.post("/predict", r#"{"inputs": [["good"], ["bad"]]}"#);
+    server.post("/predict", r#"{"inputs": ""}"#);
+    let (status, text) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for needle in [
+        "te_request_count{method=\"predict\"} 2",
+        "te_request_success{method=\"predict\"} 1",
+        "te_request_failure{method=\"predict\",err=\"empty\"} 1",
+        "te_queue_size 0",
+        "te_batch_next_size_count 1",
+        "te_batch_next_tokens_bucket{le=\"+Inf\"} 1",
+        "te_predict_tokenization_duration_count 1",
+        "te_predict_queue_duration_count 1",
+        "te_predict_inference_duration_count 1",
+        "te_predict_duration_count 1",
+    ] {
+        assert!(text.contains(needle), "no `{needle}` in\n{text}");
+    }
+}
+
+/// A request of 32 long texts (each truncated to 512 tokens): heavy enough (about a second
+/// here) that concurrent requests overlap. Returns the body and the golden scores per text.
+fn heavy_batch() -> (String, Vec<Vec<f64>>) {
+    let long = &golden()["texts"][94];
+    assert_eq!(long["truncated"], true);
+    let inputs = vec![json!([long["text"]]); 32];
+    let body = json!({"inputs": inputs, "truncate": true}).to_string();
+    (body, vec![floats(&long["scores"]); 32])
+}
+
+/// Sends `n` heavy requests at once from `n` threads; returns (status, body) per request.
+fn burst(server: &Server, n: usize, body: &str) -> Vec<(u16, Value)> {
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            let url = server.url("/predict");
+            let body = body.to_string();
+            std::thread::spawn(move || {
+                barrier.wait();
+                answer(
+                    agent()
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .send(&body),
+                )
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn overload_is_429_at_once_and_nothing_is_lost() {
+    let server = Server::start(&["--max-concurrent-requests", "2"]);
+    let labels = labels();
+    let (body, want) = heavy_batch();
+    let mut rejected = 0;
+    let mut served = 0;
+    // A few rounds at most: one is nearly always enough to see 429s.
+    for _ in 0..5 {
+        for (status, answer) in burst(&server, 30, &body) {
+            match status {
+                200 => {
+                    served += 1;
+                    let answers = answer.as_array().unwrap();
+                    assert_eq!(answers.len(), 32);
+                    for (a, w) in answers.iter().zip(&want) {
+                        assert_scores(a, w, &labels);
+                    }
+                }
+                429 => {
+                    rejected += 1;
+                    assert_error((status, answer), 429, "Overloaded", "overloaded");
+                }
+                other => panic!("unexpected {other}: {answer}"),
+            }
+        }
+        if rejected > 0 {
+            break;
+        }
+    }
+    assert!(rejected > 0, "no request was refused");
+    assert!(served > 0, "no request was served");
+    assert_eq!(server.get("/health").0, 200);
+    let (status, answer) = server.post("/predict", &body);
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_requests_in_flight_then_exits_0() {
+    let mut server = Server::start(&[]);
+    let labels = labels();
+    let (body, want) = heavy_batch();
+    let n = 4;
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            let url = server.url("/predict");
+            let body = body.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let answer = answer(
+                    agent()
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .send(&body),
+                );
+                (answer, Instant::now())
+            })
+        })
+        .collect();
+    barrier.wait();
+    // Let the requests reach the server, then ask it to stop while they are queued.
+    std::thread::sleep(Duration::from_millis(150));
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let killed = Instant::now();
+    let mut after_kill = 0;
+    for handle in handles {
+        let ((status, answer), done) = handle.join().unwrap();
+        after_kill += usize::from(done > killed);
+        assert_eq!(status, 200, "{answer}");
+        for (a, w) in answer.as_array().unwrap().iter().zip(&want) {
+            assert_scores(a, w, &labels);
+        }
+    }
+    assert!(
+        after_kill > 0,
+        "every request ended before SIGTERM: nothing was in flight"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0), "{}", server.stderr.lock().unwrap());
+    let log = server.stderr.lock().unwrap().clone();
+    assert!(log.contains("shutting down"), "{log}");
+}
