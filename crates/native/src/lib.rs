@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod eval;
+pub mod formats;
 pub mod hub;
 pub mod input;
 pub mod manifest;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 /// Errors of the native adapters; the binary maps them to exit codes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or folder could not be read.
+    /// A file or folder could not be read or written.
     #[error("{path}: {error}")]
     Io {
         /// The path that failed.
@@ -74,7 +75,8 @@ pub enum Error {
     /// Offline mode (`HF_HUB_OFFLINE`) and the files are not here.
     #[error("{0}")]
     Offline(String),
-    /// A data file cannot be used as a whole: unknown format, a missing column, no rows.
+    /// A data file (`eval` data, a batch job's input) cannot be used as a whole: unknown
+    /// format, a missing column, no rows, fewer rows than a batch checkpoint covers.
     #[error("{path}: {what}")]
     BadData {
         /// The data file.
@@ -110,4 +112,8 @@ pub enum Error {
         /// A hint for a likely cause, starting with "; ", or empty.
         hint: &'static str,
     },
+    /// A batch job would clobber or mix up an output: it exists without a checkpoint, the
+    /// checkpoint belongs to another input or other options, or the output is the input.
+    #[error("{0}")]
+    Refused(String),
 }

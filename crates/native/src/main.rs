@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use xlmr_sentiment::eval::{data::Fields, evaluate, report, EvalConfig};
+use xlmr_sentiment::eval::data::{Fields, Format};
+use xlmr_sentiment::eval::{evaluate, report, EvalConfig};
+use xlmr_sentiment::formats::FileFormat;
 use xlmr_sentiment::input::{Line, Lines};
 use xlmr_sentiment::{hub, manifest, model_dir, output};
 use xlmr_sentiment_core::{Classifier, ClassifyOptions};
@@ -506,7 +508,7 @@ fn batch_job(
     use xlmr_sentiment::batch::{self, reader, writer};
     let b = &args.batch;
     let input_format = match &b.format {
-        Some(f) => f.parse().map_err(anyhow::Error::msg)?,
+        Some(f) => reader::InputFormat::from_name(f).map_err(anyhow::Error::msg)?,
         None => reader::InputFormat::from_path(input),
     };
     if input_format == reader::InputFormat::Lines
@@ -523,7 +525,7 @@ fn batch_job(
         output: output.to_path_buf(),
         input_format,
         output_format: match &b.output_format {
-            Some(f) => f.parse().map_err(anyhow::Error::msg)?,
+            Some(f) => writer::OutputFormat::from_name(f).map_err(anyhow::Error::msg)?,
             None => writer::OutputFormat::from_path(output),
         },
         fields: reader::Fields {
@@ -559,7 +561,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         data: args.data,
         format: args
             .format
-            .map(|f| f.parse())
+            .map(|f| Format::from_name(&f))
             .transpose()
             .map_err(anyhow::Error::msg)?,
         fields: Fields {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::Error;
+use crate::Error;
 
 /// Bytes at the start of the input that are hashed to recognise it.
 const HASHED_PREFIX: u64 = 64 * 1024;

@@ -26,30 +26,8 @@ use checkpoint::{Checkpoint, InputIdentity};
 use reader::{Fields, InputFormat, Reader, Record};
 use writer::{OutputFormat, RowWriter};
 
-/// Why a batch job could not run or finish (bad rows are not errors: they go to the output).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Reading the input or writing the output failed.
-    #[error("{path}: {error}")]
-    Io {
-        /// The file concerned.
-        path: PathBuf,
-        /// The OS error.
-        error: std::io::Error,
-    },
-    /// The input cannot be used as a whole (a missing CSV column, fewer rows than checkpointed).
-    #[error("{path}: {what}")]
-    BadInput {
-        /// The input file.
-        path: PathBuf,
-        /// What is wrong, in words.
-        what: String,
-    },
-    /// The job would clobber or mix up an output: it exists without a checkpoint, or the
-    /// checkpoint belongs to another input or other options.
-    #[error("{0}")]
-    Refused(String),
-}
+use crate::formats::FileFormat;
+use crate::Error;
 
 /// What a batch job reads, writes and how.
 #[derive(Debug, Clone)]

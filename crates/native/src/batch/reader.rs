@@ -3,14 +3,14 @@
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::Error;
+use crate::formats::{csv_error, FileFormat};
 use crate::input::Lines;
+use crate::Error;
 
 /// The layout of the input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,41 +23,22 @@ pub enum InputFormat {
     Csv,
 }
 
+impl FileFormat for InputFormat {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("lines", Self::Lines),
+        ("txt", Self::Lines),
+        ("jsonl", Self::Jsonl),
+        ("ndjson", Self::Jsonl),
+        ("csv", Self::Csv),
+    ];
+    const OF: &'static str = "input";
+    const CHOICES: &'static str = "lines, jsonl or csv";
+}
+
 impl InputFormat {
     /// The format a file name implies: `.jsonl`/`.ndjson`, `.csv` (any case), else lines.
     pub fn from_path(path: &Path) -> Self {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("jsonl" | "ndjson") => Self::Jsonl,
-            Some("csv") => Self::Csv,
-            _ => Self::Lines,
-        }
-    }
-
-    /// The name `--format` takes and the checkpoint records.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Lines => "lines",
-            Self::Jsonl => "jsonl",
-            Self::Csv => "csv",
-        }
-    }
-}
-
-impl FromStr for InputFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "lines" | "txt" => Ok(Self::Lines),
-            "jsonl" | "ndjson" => Ok(Self::Jsonl),
-            "csv" => Ok(Self::Csv),
-            _ => Err(format!("unknown input format `{s}` (lines, jsonl or csv)")),
-        }
+        Self::from_extension(path).unwrap_or(Self::Lines)
     }
 }
 
@@ -140,7 +121,7 @@ impl Reader {
                     headers
                         .iter()
                         .position(|h| h == name)
-                        .ok_or_else(|| Error::BadInput {
+                        .ok_or_else(|| Error::BadData {
                             path: path.to_path_buf(),
                             what: format!(
                                 "no `{name}` column in the header row (its columns: {})",
@@ -192,7 +173,7 @@ impl Reader {
                     .map_err(|e| csv_error(&self.path, e))?,
             };
             if !more {
-                return Err(Error::BadInput {
+                return Err(Error::BadData {
                     path: self.path.clone(),
                     what: format!(
                         "the checkpoint says {n} rows were done but the input has only {}",
@@ -333,15 +314,6 @@ fn csv_record(
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    let path = path.to_path_buf();
-    let what = format!("cannot read as CSV: {e}");
-    match e.into_kind() {
-        csv::ErrorKind::Io(error) => Error::Io { path, error },
-        _ => Error::BadInput { path, what },
-    }
-}
-
 /// Counts the bytes taken from the file, for the progress bar.
 struct CountingReader {
     inner: Box<dyn Read + Send>,
@@ -430,6 +402,13 @@ mod tests {
         assert_eq!(
             InputFormat::from_path(Path::new("a.txt")),
             InputFormat::Lines
+        );
+        let names =
+            [InputFormat::Lines, InputFormat::Jsonl, InputFormat::Csv].map(InputFormat::name);
+        assert_eq!(names, ["lines", "jsonl", "csv"]);
+        assert_eq!(
+            InputFormat::from_name("tsv"),
+            Err("unknown input format `tsv` (lines, jsonl or csv)".into())
         );
     }
 }

@@ -2,10 +2,11 @@
 //! job can append a chunk to the file in one write and checkpoint after it.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use serde_json::{json, Map, Value};
 use xlmr_sentiment_core::Prediction;
+
+use crate::formats::FileFormat;
 
 /// The layout of the output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,33 +17,20 @@ pub enum OutputFormat {
     Csv,
 }
 
+impl FileFormat for OutputFormat {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("jsonl", Self::Jsonl),
+        ("ndjson", Self::Jsonl),
+        ("csv", Self::Csv),
+    ];
+    const OF: &'static str = "output";
+    const CHOICES: &'static str = "jsonl or csv";
+}
+
 impl OutputFormat {
     /// The format a file name implies: `.csv` (any case), else JSON lines.
     pub fn from_path(path: &Path) -> Self {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some(ext) if ext.eq_ignore_ascii_case("csv") => Self::Csv,
-            _ => Self::Jsonl,
-        }
-    }
-
-    /// The name `--output-format` takes and the checkpoint records.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Jsonl => "jsonl",
-            Self::Csv => "csv",
-        }
-    }
-}
-
-impl FromStr for OutputFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "jsonl" | "ndjson" => Ok(Self::Jsonl),
-            "csv" => Ok(Self::Csv),
-            _ => Err(format!("unknown output format `{s}` (jsonl or csv)")),
-        }
+        Self::from_extension(path).unwrap_or(Self::Jsonl)
     }
 }
 
@@ -145,4 +133,24 @@ fn csv_row(fields: &[String]) -> Vec<u8> {
         .from_writer(Vec::new());
     writer.write_record(fields).expect("writing to memory");
     writer.into_inner().expect("writing to memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_from_path_and_name() {
+        assert_eq!(
+            OutputFormat::from_path(Path::new("a.CSV")),
+            OutputFormat::Csv
+        );
+        assert_eq!(
+            OutputFormat::from_path(Path::new("a.txt")),
+            OutputFormat::Jsonl
+        );
+        assert_eq!(OutputFormat::from_name("NDJSON"), Ok(OutputFormat::Jsonl));
+        let names = [OutputFormat::Jsonl, OutputFormat::Csv].map(OutputFormat::name);
+        assert_eq!(names, ["jsonl", "csv"]);
+    }
 }

@@ -3,10 +3,10 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde_json::Value;
 
+use crate::formats::{csv_error, FileFormat};
 use crate::input::Lines;
 use crate::Error;
 
@@ -20,36 +20,16 @@ pub enum Format {
     Jsonl,
 }
 
-impl Format {
-    /// The format a file name's extension implies: `.csv`, or `.jsonl` / `.ndjson` (any case).
-    pub fn from_extension(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "csv" => Some(Self::Csv),
-            "jsonl" | "ndjson" => Some(Self::Jsonl),
-            _ => None,
-        }
-    }
-
-    /// The name used by `--format` and in the JSON report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Csv => "csv",
-            Self::Jsonl => "jsonl",
-        }
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "csv" => Ok(Self::Csv),
-            "jsonl" | "ndjson" => Ok(Self::Jsonl),
-            _ => Err(format!("unknown data format `{s}` (csv or jsonl)")),
-        }
-    }
+/// `--format` and the JSON report name a format; `.csv`, `.jsonl` and `.ndjson` (any case)
+/// imply one.
+impl FileFormat for Format {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("csv", Self::Csv),
+        ("jsonl", Self::Jsonl),
+        ("ndjson", Self::Jsonl),
+    ];
+    const OF: &'static str = "data";
+    const CHOICES: &'static str = "csv or jsonl";
 }
 
 /// Which columns (CSV) or object fields (JSON lines) hold what.
@@ -301,15 +281,6 @@ impl Iterator for CsvRows {
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    let path = path.to_path_buf();
-    let what = format!("cannot read as CSV: {e}");
-    match e.into_kind() {
-        csv::ErrorKind::Io(error) => Error::Io { path, error },
-        _ => Error::BadData { path, what },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,8 +327,12 @@ mod tests {
         );
         assert_eq!(Format::from_extension(Path::new("b.json")), None);
         assert_eq!(Format::from_extension(Path::new("-")), None);
-        assert_eq!("JSONL".parse::<Format>(), Ok(Format::Jsonl));
-        assert!("tsv".parse::<Format>().is_err());
+        assert_eq!(Format::from_name("JSONL"), Ok(Format::Jsonl));
+        assert!(Format::from_name("tsv").is_err());
+        assert_eq!(
+            [Format::Csv, Format::Jsonl].map(Format::name),
+            ["csv", "jsonl"]
+        );
     }
 
     #[test]

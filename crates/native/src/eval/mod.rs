@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use xlmr_sentiment_core::{Classifier, ClassifyOptions, Prediction};
 
+use crate::formats::FileFormat;
 use crate::Error;
 use data::{BadRow, Fields, Format, Row};
 use metrics::Tally;

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::metrics::Metrics;
 use super::Evaluation;
+use crate::formats::FileFormat;
 
 /// The report as one JSON object:
 /// `{"model", "data", "format", "rows", "skipped_rows", "accuracy", "macro_f1", "labels",
