@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::read;
+use common::{read, Lcg};
 use xlmr_sentiment_core::{Classifier, ClassifyOptions, Error, ModelFiles};
 
 fn try_load(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Classifier, Error> {
@@ -236,19 +236,6 @@ fn bad_options_are_rejected() {
         .classify(&[] as &[&str], &ClassifyOptions::default())
         .unwrap()
         .is_empty());
-}
-
-/// A small deterministic generator, so failures reproduce.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % below.max(1)
-    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{golden, read};
+use common::{golden, read, Lcg};
 use serde_json::Value;
 use xlmr_sentiment_core::{
     tokenizer_json_from_sentencepiece, Classifier, ClassifyOptions, Error, ModelFiles,
@@ -174,19 +174,6 @@ fn a_damaged_charsmap_is_refused() {
         reason.contains("precompiled_charsmap is damaged"),
         "{reason}"
     );
-}
-
-/// A small deterministic generator, so failures reproduce.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % below.max(1)
-    }
 }
 
 #[test]

@@ -65,3 +65,17 @@ pub struct GoldenText {
 pub fn golden(name: &str) -> Golden {
     serde_json::from_slice(&read(name, "golden.json")).expect("golden.json parses")
 }
+
+/// A small deterministic generator for the damage tests, so failures reproduce.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A number in `0..below` (0 when `below` is 0).
+    pub fn next(&mut self, below: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % below.max(1)
+    }
+}
