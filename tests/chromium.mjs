@@ -2,9 +2,10 @@
 // playwright-core (passed in, since each test folder has its own node_modules), headless, with a
 // fresh profile (Playwright passes it as --user-data-dir) and flags that keep Chromium from
 // talking to anything but the test's own 127.0.0.1 server. `close()` also deletes the profile.
-import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 
 export const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,4 +27,31 @@ export async function launchChromium(chromium) {
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+const TYPES = {
+  ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json",
+  ".wasm": "application/wasm",
+};
+
+/**
+ * Serves files from 127.0.0.1 on a free port: `resolve(url)` names the file for a request path
+ * (undefined or a missing file gives a 404); `onRequest(url, status)` sees every answer. Resolves
+ * to `{ server, origin }`.
+ */
+export async function serveFiles(resolve, { onRequest = () => {}, headers = {} } = {}) {
+  const server = createServer(async (req, res) => {
+    const file = resolve(req.url);
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.byteLength, ...headers });
+      res.end(body);
+      onRequest(req.url, 200);
+    } catch {
+      res.writeHead(404).end("not found");
+      onRequest(req.url, 404);
+    }
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }

@@ -6,14 +6,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createServer } from "node:http";
 import { readFile, readdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, extname, normalize } from "node:path";
+import { join, normalize } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launchChromium } from "../chromium.mjs";
+import { launchChromium, serveFiles } from "../chromium.mjs";
 import { build } from "vite";
 
 const run = promisify(execFile);
@@ -21,7 +20,6 @@ const here = fileURLToPath(new URL("./", import.meta.url));
 const pkgDir = fileURLToPath(new URL("../../www/xlmr-sentiment/", import.meta.url));
 const modelsDir = fileURLToPath(new URL("../fixtures/models/", import.meta.url));
 const distDir = join(here, "dist");
-const TYPES = { ".js": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
 
 const served = []; // { path, status } of every request the server answered
 let packDir, browser, server, context, origin;
@@ -48,21 +46,11 @@ before(async () => {
   // The build a user runs: vite.config.js is absent on purpose, the defaults must work.
   await build({ root: here, logLevel: "warn" });
 
-  server = createServer(async (req, res) => {
-    const file = resolvePath(req.url);
-    try {
-      const body = await readFile(file);
-      // no-store: every page load must fetch the wasm again, so each one is checked.
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.byteLength, "cache-control": "no-store" });
-      res.end(body);
-      served.push({ path: req.url, status: 200 });
-    } catch {
-      res.writeHead(404).end("not found");
-      served.push({ path: req.url, status: 404 });
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  origin = `http://127.0.0.1:${server.address().port}`;
+  // no-store: every page load must fetch the wasm again, so each one is checked.
+  ({ server, origin } = await serveFiles(resolvePath, {
+    onRequest: (path, status) => served.push({ path, status }),
+    headers: { "cache-control": "no-store" },
+  }));
   browser = await launchChromium(chromium);
   context = browser.context;
 });

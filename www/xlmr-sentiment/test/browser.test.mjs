@@ -3,18 +3,16 @@
 // page load takes the model from Cache Storage and requests no model file.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
-import { join, extname, normalize } from "node:path";
+import { join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launchChromium } from "../../../tests/chromium.mjs";
+import { launchChromium, serveFiles } from "../../../tests/chromium.mjs";
 
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
 const modelsDir = fileURLToPath(new URL("../../../tests/fixtures/models/", import.meta.url));
 // Written by `xlmr-sentiment pack` before the tests (tests/run.sh).
 const bundlesDir = fileURLToPath(new URL("../../../target/bundles/", import.meta.url));
-const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
 
 const requests = [];
 let server, browser, context, origin;
@@ -30,19 +28,7 @@ function resolvePath(url) {
 }
 
 before(async () => {
-  server = createServer(async (req, res) => {
-    requests.push(req.url);
-    const file = resolvePath(req.url);
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.byteLength });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end("not found");
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  origin = `http://127.0.0.1:${server.address().port}`;
+  ({ server, origin } = await serveFiles(resolvePath, { onRequest: (url) => requests.push(url) }));
   // One profile for the run: both page loads share it, so the second sees what the first cached.
   browser = await launchChromium(chromium);
   context = browser.context;
