@@ -11,7 +11,7 @@ use candle_core::Device;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tokenize::TextTokenizer;
-use crate::weights::{gguf, Stored, TensorStore, WeightsSource};
+use crate::weights::{gguf, TensorStore, WeightsSource};
 
 /// Metadata key holding `config.json`.
 pub const CONFIG_KEY: &str = "xlmr_sentiment.config_json";
@@ -133,17 +133,21 @@ pub fn write_bundle<W: Write + Seek>(
     let parsed = Config::from_json(config)?;
     TextTokenizer::from_json(tokenizer)?;
     let store = TensorStore::from_source(weights, &device)?;
-    // Building the model checks every name and shape against the config.
-    crate::model::XlmRobertaForSequenceClassification::new(&parsed, &store, &device)?;
+    // Building the model checks every name and shape against the config. The model takes the
+    // tensors it uses out of its store, so it gets a second store sharing the same storage.
+    crate::model::XlmRobertaForSequenceClassification::new(
+        &parsed,
+        &TensorStore::from_tensors(store.entries()),
+    )?;
 
-    let mut entries: Vec<(&str, &Stored)> = store.iter().collect();
-    entries.sort_unstable_by_key(|(name, _)| *name);
+    let mut entries = store.entries();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut tensors = Vec::with_capacity(entries.len());
     let mut summary: Vec<(String, usize, usize)> = Vec::new();
     for (name, stored) in entries {
         let tensor = stored.to_dense()?;
         let dims = tensor.dims().to_vec();
-        let dtype = if is_matrix(name, &dims) {
+        let dtype = if is_matrix(&name, &dims) {
             precision.matrix_dtype(dims[1])
         } else if dims.len() == 2 {
             precision.table_dtype()
@@ -159,7 +163,7 @@ pub fn write_bundle<W: Write + Seek>(
             }
             None => summary.push((label, 1, params)),
         }
-        tensors.push((name.to_string(), QTensor::quantize(&tensor, dtype)?));
+        tensors.push((name, QTensor::quantize(&tensor, dtype)?));
     }
     drop(store);
 

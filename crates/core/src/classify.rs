@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::bundle::{read_bundle, BundleInfo};
 use crate::config::{Config, ScoreFunction};
 use crate::error::{Error, Result};
-use crate::model::{ModelInput, XlmRobertaForSequenceClassification};
+use crate::model::XlmRobertaForSequenceClassification;
 use crate::preprocess::preprocess_tweet;
 use crate::tokenize::{Encoded, TextTokenizer};
 use crate::weights::{TensorStore, WeightsSource};
@@ -137,8 +137,7 @@ impl Classifier {
     ) -> Result<Self> {
         let config = Config::from_json(config)?;
         let tokenizer = TextTokenizer::from_json(tokenizer)?;
-        let device = Device::Cpu;
-        let model = XlmRobertaForSequenceClassification::new(&config, &weights, &device)?;
+        let model = XlmRobertaForSequenceClassification::new(&config, &weights)?;
         // The embedding table now has exactly config.vocab_size rows.
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::VocabularyTooLarge {
@@ -281,12 +280,7 @@ impl Classifier {
             }
             let batch = &order[start..end];
             let sequences: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
-            let input = ModelInput::from_sequences(
-                &sequences,
-                self.config.pad_token_id,
-                self.model.device(),
-            )?;
-            let logits = self.model.forward(&input)?.to_vec2::<f32>()?;
+            let logits = self.model.forward(&sequences)?;
             for (&i, row) in batch.iter().zip(logits) {
                 predictions[i] = Some(self.prediction(&row, function, &encoded[i]));
             }

@@ -24,6 +24,7 @@ mod bundle;
 mod classify;
 mod config;
 mod error;
+mod kernels;
 mod layers;
 mod model;
 mod preprocess;
@@ -34,7 +35,8 @@ pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision}
 pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Prediction};
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
-pub use model::{ModelInput, XlmRobertaForSequenceClassification};
+pub use kernels::kernel_names;
+pub use model::XlmRobertaForSequenceClassification;
 pub use preprocess::preprocess_tweet;
 pub use tokenize::{
     tokenizer_json_from_sentencepiece, unigram_tokenizer_from_json, CompactUnigram, Encoded,

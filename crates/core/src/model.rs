@@ -1,84 +1,106 @@
-//! `XLMRobertaForSequenceClassification` in f32, after Hugging Face's
-//! `transformers/models/xlm_roberta/modeling_xlm_roberta.py` and in the shape of candle's
-//! `candle-transformers/src/models/*.rs` (`new(cfg, weights.pp(..))`, `forward -> Result<Tensor>`).
+//! `XLMRobertaForSequenceClassification`, after Hugging Face's
+//! `transformers/models/xlm_roberta/modeling_xlm_roberta.py`, in the shape of candle's
+//! `candle-transformers/src/models/*.rs` (`new(cfg, weights)`, `forward`), on the kernels of
+//! [`crate::kernels`].
 //!
-//! Our own rather than candle-transformers' `xlm_roberta` because we need typed errors for every
-//! missing or mis-shaped tensor, configs without `position_embedding_type` (transformers 5), and
-//! room for the speed work: Q, K and V are one fused matmul, and the last layer only computes the
-//! first token (`<s>`), the only one the classification head reads.
+//! Our own rather than candle-transformers' `xlm_roberta` for typed errors on every missing or
+//! mis-shaped tensor, configs without `position_embedding_type` (transformers 5), and speed:
+//! - the texts of a batch are packed one after another (`[tokens, hidden]`), never padded:
+//!   every dense layer runs on real tokens only and attention runs per text;
+//! - Q, K and V are one fused matrix product;
+//! - the last layer computes attention, feed-forward and norms for `<s>` only, the one token
+//!   the classification head reads;
+//! - quantized matrices of a bundle (Q8_0, 4-bit) run as int8 products.
 
-use candle_core::{Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm};
+use candle_core::quantized::GgmlDType;
+use candle_core::{Device, Tensor};
 
 use crate::config::{Activation, Config};
 use crate::error::{Error, Result};
-use crate::layers::{stack_rows, Linear, WordEmbedding};
-use crate::weights::{Scope, TensorStore};
+use crate::kernels::{self, Linear, Span};
+use crate::layers::WordEmbedding;
+use crate::weights::{Scope, Stored, TensorStore};
 
-/// A padded batch ready for [`XlmRobertaForSequenceClassification::forward`].
-#[derive(Debug)]
-pub struct ModelInput {
-    /// `[batch, seq]` token ids, padded on the right with `pad_token_id`.
-    pub input_ids: Tensor,
-    /// `[batch, seq]` position ids.
-    pub position_ids: Tensor,
-    /// `[batch, 1, 1, seq]`: 0 for real tokens, `f32::MIN` for padding, added to attention scores.
-    pub attention_bias: Tensor,
+fn values(tensor: Tensor) -> Result<Vec<f32>> {
+    Ok(tensor.flatten_all()?.to_vec1::<f32>()?)
 }
 
-impl ModelInput {
-    /// Pads token sequences (each already `<s> .. </s>`) into one batch.
-    ///
-    /// Position ids follow `create_position_ids_from_input_ids` in modeling_xlm_roberta.py:
-    /// `cumsum(ids != pad) * (ids != pad) + pad`, so real tokens count from `pad + 1` and any
-    /// `<pad>` id (padding, or a literal `<pad>` in the text) sits at position `pad`. The attention
-    /// mask is the tokenizer's: every real token, whatever its id, is attended to.
-    pub fn from_sequences(sequences: &[&[u32]], pad_id: u32, device: &Device) -> Result<Self> {
-        let batch = sequences.len();
-        let seq_len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut ids = vec![pad_id; batch * seq_len];
-        let mut positions = vec![pad_id; batch * seq_len];
-        let mut bias = vec![f32::MIN; batch * seq_len];
-        for (row, sequence) in sequences.iter().enumerate() {
-            let mut count = 0;
-            for (col, &id) in sequence.iter().enumerate() {
-                let at = row * seq_len + col;
-                ids[at] = id;
-                bias[at] = 0.0;
-                if id != pad_id {
-                    count += 1;
-                    positions[at] = pad_id + count;
-                }
-            }
+/// Whether a stored matrix runs as int8: the integer block types of a bundle do; f32 and the
+/// f16 of an `f16` bundle run in f32.
+fn runs_as_int8(stored: &Stored) -> bool {
+    match stored {
+        Stored::Dense(_) => false,
+        Stored::Quantized(q) => {
+            !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
         }
-        Ok(Self {
-            input_ids: Tensor::from_vec(ids, (batch, seq_len), device)?,
-            position_ids: Tensor::from_vec(positions, (batch, seq_len), device)?,
-            attention_bias: Tensor::from_vec(bias, (batch, 1, 1, seq_len), device)?,
-        })
+    }
+}
+
+/// One dense layer from its stored weight matrices (stacked top to bottom: a fused projection
+/// passes several) and their biases.
+fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result<Linear> {
+    let int8 = weights.iter().any(runs_as_int8);
+    let mut weight = Vec::new();
+    for stored in weights {
+        // Taken out of the store, so each matrix's f32 copy lives only until it is packed.
+        let dense = match stored {
+            Stored::Dense(t) => t,
+            Stored::Quantized(q) => q.dequantize()?,
+        };
+        weight.extend(values(dense)?);
+    }
+    let mut bias = Vec::new();
+    for b in biases {
+        bias.extend(values(b)?);
+    }
+    let out_dim = bias.len();
+    if int8 {
+        Linear::int8(&weight, bias, in_dim, out_dim)
+    } else {
+        Linear::f32(&weight, bias, in_dim, out_dim)
     }
 }
 
 fn linear(scope: &Scope, in_dim: usize, out_dim: usize) -> Result<Linear> {
-    Linear::load(scope, in_dim, out_dim)
+    let weight = scope.take_stored("weight", &[out_dim, in_dim])?;
+    let bias = scope.take("bias", &[out_dim])?;
+    linear_of(vec![weight], vec![bias], in_dim)
 }
 
-fn layer_norm(scope: &Scope, dim: usize, eps: f64) -> Result<LayerNorm> {
-    Ok(LayerNorm::new(
-        scope.get("weight", &[dim])?,
-        scope.get("bias", &[dim])?,
-        eps,
-    ))
+/// `torch.nn.LayerNorm` over the hidden size.
+#[derive(Debug)]
+struct LayerNorm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(scope: &Scope, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: values(scope.take("weight", &[dim])?)?,
+            bias: values(scope.take("bias", &[dim])?)?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &mut [f32]) {
+        kernels::layer_norm(x, self.weight.len(), &self.weight, &self.bias, self.eps);
+    }
 }
 
 /// Word + position (+ token type 0) embeddings, then LayerNorm.
 #[derive(Debug)]
 struct Embeddings {
     word: WordEmbedding,
-    /// Position table with token-type row 0 already added: token_type_ids are always 0 for XLM-R
-    /// (type_vocab_size 1), so the sum is the same for every token.
-    position_and_type: Embedding,
+    /// Position table with token-type row 0 already added (`[positions, hidden]`): token type
+    /// ids are always 0 for XLM-R (type_vocab_size 1), so the sum is the same for every token.
+    position_and_type: Vec<f32>,
+    /// Rows of the position table.
+    positions: usize,
     layer_norm: LayerNorm,
+    hidden: usize,
+    pad_id: u32,
 }
 
 impl Embeddings {
@@ -86,73 +108,93 @@ impl Embeddings {
         let h = cfg.hidden_size;
         let word = scope
             .pp("word_embeddings")
-            .get_stored("weight", &[cfg.vocab_size, h])?;
+            .take_stored("weight", &[cfg.vocab_size, h])?;
         let position = scope
             .pp("position_embeddings")
-            .get("weight", &[cfg.max_position_embeddings, h])?;
+            .take("weight", &[cfg.max_position_embeddings, h])?;
         let token_type = scope
             .pp("token_type_embeddings")
-            .get("weight", &[cfg.type_vocab_size, h])?;
-        let position_and_type = position.broadcast_add(&token_type.narrow(0, 0, 1)?)?;
+            .take("weight", &[cfg.type_vocab_size, h])?;
+        let position_and_type = values(position.broadcast_add(&token_type.narrow(0, 0, 1)?)?)?;
         Ok(Self {
             word: WordEmbedding::new(word),
-            position_and_type: Embedding::new(position_and_type, h),
-            layer_norm: layer_norm(&scope.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            position_and_type,
+            positions: cfg.max_position_embeddings,
+            layer_norm: LayerNorm::load(&scope.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            hidden: h,
+            pad_id: cfg.pad_token_id,
         })
     }
 
-    /// `[batch, seq]` ids and positions to `[batch * seq, hidden]`.
-    fn forward(&self, input_ids: &Tensor, position_ids: &Tensor) -> Result<Tensor> {
-        let ids = input_ids.flatten_all()?;
-        let positions = position_ids.flatten_all()?;
-        let x = (self.word.forward(&ids, input_ids.device())?
-            + self.position_and_type.forward(&positions)?)?;
-        Ok(self.layer_norm.forward(&x)?)
+    /// Packed `[tokens, hidden]` for the texts' ids, one text after another.
+    ///
+    /// Position ids follow `create_position_ids_from_input_ids` in modeling_xlm_roberta.py:
+    /// `cumsum(ids != pad) * (ids != pad) + pad`, so real tokens count from `pad + 1` and a `<pad>`
+    /// id (a literal `<pad>` in the text) sits at position `pad`.
+    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<f32>> {
+        let ids: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
+        let ids_tensor = Tensor::new(ids.as_slice(), &Device::Cpu)?;
+        let mut x = values(self.word.forward(&ids_tensor, &Device::Cpu)?)?;
+        let h = self.hidden;
+        let mut row = 0;
+        for sequence in sequences {
+            let mut count = 0;
+            for &id in sequence.iter() {
+                let position = if id == self.pad_id {
+                    self.pad_id
+                } else {
+                    count += 1;
+                    self.pad_id + count
+                } as usize;
+                let table = self
+                    .position_and_type
+                    .get(position * h..(position + 1) * h)
+                    .ok_or_else(|| {
+                        Error::Inference(candle_core::Error::Msg(format!(
+                            "position {position} is past the model's {} positions",
+                            self.positions
+                        )))
+                    })?;
+                for (v, p) in x[row * h..(row + 1) * h].iter_mut().zip(table) {
+                    *v += p;
+                }
+                row += 1;
+            }
+        }
+        self.layer_norm.forward(&mut x);
+        Ok(x)
     }
 }
 
 /// One encoder layer: self-attention and feed-forward, each with a residual LayerNorm.
 #[derive(Debug)]
 struct Layer {
-    /// Query, key and value weights stacked (`[3 * hidden, hidden]`), for one matmul.
+    /// Query, key and value projections stacked (`hidden -> 3 * hidden`), one product.
     qkv: Linear,
-    /// For the last layer, which needs the query of `<s>` only: the query alone, and keys and
-    /// values stacked. `None` for the other layers.
-    first_token: Option<(Linear, Linear)>,
     attention_output: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
     activation: Activation,
-    num_heads: usize,
-    head_dim: usize,
+    heads: usize,
 }
 
 impl Layer {
-    /// `last`: this is the final layer, where only `<s>` needs an output.
-    fn new(cfg: &Config, scope: Scope, last: bool) -> Result<Self> {
+    fn new(cfg: &Config, scope: Scope) -> Result<Self> {
         let h = cfg.hidden_size;
         let attention = scope.pp("attention");
         let own = attention.pp("self");
         let mut weights = Vec::with_capacity(3);
         let mut biases = Vec::with_capacity(3);
         for name in ["query", "key", "value"] {
-            weights.push(own.pp(name).get_stored("weight", &[h, h])?);
-            biases.push(own.pp(name).get("bias", &[h])?);
+            weights.push(own.pp(name).take_stored("weight", &[h, h])?);
+            biases.push(own.pp(name).take("bias", &[h])?);
         }
-        let first_token = if last {
-            let query = Linear::new(weights[0].clone(), biases[0].clone())?;
-            let key_value = Linear::new(stack_rows(&weights[1..])?, Tensor::cat(&biases[1..], 0)?)?;
-            Some((query, key_value))
-        } else {
-            None
-        };
         Ok(Self {
-            qkv: Linear::new(stack_rows(&weights)?, Tensor::cat(&biases, 0)?)?,
-            first_token,
+            qkv: linear_of(weights, biases, h)?,
             attention_output: linear(&attention.pp("output").pp("dense"), h, h)?,
-            attention_norm: layer_norm(
+            attention_norm: LayerNorm::load(
                 &attention.pp("output").pp("LayerNorm"),
                 h,
                 cfg.layer_norm_eps,
@@ -163,70 +205,51 @@ impl Layer {
                 cfg.intermediate_size,
             )?,
             output: linear(&scope.pp("output").pp("dense"), cfg.intermediate_size, h)?,
-            output_norm: layer_norm(&scope.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            output_norm: LayerNorm::load(
+                &scope.pp("output").pp("LayerNorm"),
+                h,
+                cfg.layer_norm_eps,
+            )?,
             activation: cfg.activation,
-            num_heads: cfg.num_attention_heads,
-            head_dim: h / cfg.num_attention_heads,
+            heads: cfg.num_attention_heads,
         })
     }
 
-    /// `[batch, seq, hidden]` (flattened to `[batch * seq, hidden]`) -> `[batch, heads, seq, dim]`.
-    fn split_heads(&self, x: &Tensor, batch: usize, seq: usize) -> Result<Tensor> {
-        Ok(x.reshape((batch, seq, self.num_heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    }
-
-    /// Runs the layer on `x` (`[batch * seq, hidden]`). With `first_token_only`, only the output
-    /// for position 0 is computed and the result is `[batch, hidden]`.
-    fn forward(
-        &self,
-        x: &Tensor,
-        attention_bias: &Tensor,
-        batch: usize,
-        seq: usize,
-        first_token_only: bool,
-    ) -> Result<Tensor> {
-        let h = self.num_heads * self.head_dim;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let (residual, query_len, q, k, v);
-        if let (true, Some((query, key_value))) = (first_token_only, &self.first_token) {
-            residual = x
-                .reshape((batch, seq, h))?
-                .narrow(1, 0, 1)?
-                .reshape((batch, h))?;
-            let q_flat = query.forward(&residual)?;
-            let kv = key_value.forward(x)?;
-            query_len = 1;
-            q = (self.split_heads(&q_flat, batch, 1)? * scale)?;
-            k = self.split_heads(&kv.narrow(1, 0, h)?, batch, seq)?;
-            v = self.split_heads(&kv.narrow(1, h, h)?, batch, seq)?;
+    /// Runs the layer on packed `x` (`[tokens, hidden]`). With `first_token_only`, only `<s>`'s
+    /// output is computed and the result is `[texts, hidden]`.
+    fn forward(&self, x: Vec<f32>, spans: &[Span], first_token_only: bool) -> Result<Vec<f32>> {
+        let h = self.attention_output.out_dim();
+        let tokens = x.len() / h;
+        let qkv = self.qkv.forward(&x, tokens)?;
+        let context = kernels::attention(&qkv, spans, h, self.heads, first_token_only)?;
+        drop(qkv);
+        let residual = if first_token_only {
+            let mut firsts = Vec::with_capacity(spans.len() * h);
+            for span in spans {
+                firsts.extend_from_slice(&x[span.start * h..(span.start + 1) * h]);
+            }
+            firsts
         } else {
-            residual = x.clone();
-            let qkv = self.qkv.forward(x)?;
-            query_len = seq;
-            q = (self.split_heads(&qkv.narrow(1, 0, h)?, batch, seq)? * scale)?;
-            k = self.split_heads(&qkv.narrow(1, h, h)?, batch, seq)?;
-            v = self.split_heads(&qkv.narrow(1, 2 * h, h)?, batch, seq)?;
-        }
-        let scores = q.matmul(&k.t()?)?.broadcast_add(attention_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch * query_len, h))?;
-        let attended = self
-            .attention_norm
-            .forward(&(self.attention_output.forward(&context)? + &residual)?)?;
-        let inner = self.intermediate.forward(&attended)?;
-        let inner = match self.activation {
-            Activation::GeluErf => inner.gelu_erf()?,
-            Activation::GeluTanh => inner.gelu()?,
-            Activation::Relu => inner.relu()?,
+            x
         };
-        Ok(self
-            .output_norm
-            .forward(&(self.output.forward(&inner)? + &attended)?)?)
+        let rows = residual.len() / h;
+        let mut attended = self.attention_output.forward(&context, rows)?;
+        for (a, r) in attended.iter_mut().zip(&residual) {
+            *a += r;
+        }
+        self.attention_norm.forward(&mut attended);
+        let mut inner = self.intermediate.forward(&attended, rows)?;
+        match self.activation {
+            Activation::GeluErf => kernels::gelu_erf(&mut inner),
+            Activation::GeluTanh => kernels::gelu_tanh(&mut inner),
+            Activation::Relu => kernels::relu(&mut inner),
+        }
+        let mut out = self.output.forward(&inner, rows)?;
+        for (o, a) in out.iter_mut().zip(&attended) {
+            *o += a;
+        }
+        self.output_norm.forward(&mut out);
+        Ok(out)
     }
 }
 
@@ -243,14 +266,13 @@ pub struct XlmRobertaForSequenceClassification {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     head: ClassificationHead,
-    device: Device,
 }
 
 impl XlmRobertaForSequenceClassification {
     /// Builds the model from tensors named as in a Hugging Face checkpoint
     /// (`roberta.embeddings.*`, `roberta.encoder.layer.N.*`, `classifier.*`), checking every shape
-    /// against `cfg`.
-    pub fn new(cfg: &Config, weights: &TensorStore, device: &Device) -> Result<Self> {
+    /// against `cfg`. Tensors are taken out of `weights` as they are converted.
+    pub fn new(cfg: &Config, weights: &TensorStore) -> Result<Self> {
         let h = cfg.hidden_size;
         let out_proj = "classifier.out_proj.weight";
         if let Some(shape) = weights.shape_of(out_proj) {
@@ -261,12 +283,6 @@ impl XlmRobertaForSequenceClassification {
                 });
             }
         }
-        let roberta = weights.pp("roberta");
-        let embeddings = Embeddings::new(cfg, roberta.pp("embeddings"))?;
-        let last = cfg.num_hidden_layers - 1;
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::new(cfg, roberta.pp("encoder").pp("layer").pp(i), i == last))
-            .collect::<Result<Vec<_>>>()?;
         let extra = format!("roberta.encoder.layer.{}.", cfg.num_hidden_layers);
         if weights.has_prefix(&extra) {
             return Err(Error::InvalidConfig(format!(
@@ -274,6 +290,11 @@ impl XlmRobertaForSequenceClassification {
                 cfg.num_hidden_layers
             )));
         }
+        let roberta = weights.pp("roberta");
+        let embeddings = Embeddings::new(cfg, roberta.pp("embeddings"))?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::new(cfg, roberta.pp("encoder").pp("layer").pp(i)))
+            .collect::<Result<Vec<_>>>()?;
         let classifier = weights.pp("classifier");
         let head = ClassificationHead {
             dense: linear(&classifier.pp("dense"), h, h)?,
@@ -283,53 +304,38 @@ impl XlmRobertaForSequenceClassification {
             embeddings,
             layers,
             head,
-            device: device.clone(),
         })
     }
 
-    /// The device the weights live on.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// Logits `[batch, num_labels]` for a padded batch.
-    pub fn forward(&self, input: &ModelInput) -> Result<Tensor> {
-        let (batch, seq) = input.input_ids.dims2()?;
-        let mut x = self
-            .embeddings
-            .forward(&input.input_ids, &input.position_ids)?;
+    /// Logits (one row of `num_labels` per text) for token sequences, each already
+    /// `<s> .. </s>` and at most the model's position limit long.
+    pub fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        if sequences.iter().any(|s| s.is_empty()) {
+            return Err(Error::InvalidOption("an empty token sequence".into()));
+        }
+        let mut spans = Vec::with_capacity(sequences.len());
+        let mut start = 0;
+        for s in sequences {
+            spans.push(Span {
+                start,
+                len: s.len(),
+            });
+            start += s.len();
+        }
+        let mut x = self.embeddings.forward(sequences)?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &input.attention_bias, batch, seq, i == last)?;
+            x = layer.forward(x, &spans, i == last)?;
         }
-        // x is now [batch, hidden]: the final hidden state of `<s>` for each text.
-        let pooled = self.head.dense.forward(&x)?.tanh()?;
-        Ok(self.head.out_proj.forward(&pooled)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn position_ids_start_after_pad_and_skip_padding() {
-        let a: &[u32] = &[0, 10, 11, 2];
-        let b: &[u32] = &[0, 1, 12, 2, 7, 2];
-        let input = ModelInput::from_sequences(&[a, b], 1, &Device::Cpu).unwrap();
-        let positions = input.position_ids.to_vec2::<u32>().unwrap();
-        assert_eq!(positions[0], [2, 3, 4, 5, 1, 1]);
-        // A literal <pad> inside a text keeps position `pad` and does not advance the count.
-        assert_eq!(positions[1], [2, 1, 3, 4, 5, 6]);
-        let ids = input.input_ids.to_vec2::<u32>().unwrap();
-        assert_eq!(ids[0], [0, 10, 11, 2, 1, 1]);
-        let bias = input
-            .attention_bias
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(&bias[..6], &[0., 0., 0., 0., f32::MIN, f32::MIN]);
-        assert!(bias[6..].iter().all(|&b| b == 0.0));
+        // x is now [texts, hidden]: the final hidden state of `<s>` for each text.
+        let mut pooled = self.head.dense.forward(&x, sequences.len())?;
+        for v in &mut pooled {
+            *v = v.tanh();
+        }
+        let logits = self.head.out_proj.forward(&pooled, sequences.len())?;
+        Ok(logits
+            .chunks_exact(self.head.out_proj.out_dim())
+            .map(<[f32]>::to_vec)
+            .collect())
     }
 }

@@ -3,6 +3,7 @@
 //! `xlmr-sentiment` binary is a thin CLI on top.
 
 pub mod batch;
+pub mod bench;
 pub mod eval;
 pub mod formats;
 pub mod hub;

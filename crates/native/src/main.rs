@@ -23,6 +23,10 @@ use xlmr_sentiment_core::{Classifier, ClassifyOptions};
     about = "On-device multilingual sentiment classification"
 )]
 struct Cli {
+    /// Threads for the model's computations [default: one per core]. Also read from
+    /// RAYON_NUM_THREADS.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +73,10 @@ enum Command {
     /// thread. SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
     /// then exits 0.
     Serve(ServeArgs),
+    /// Measure this machine's speed on a model: load time, the latency of one text (p50, p99),
+    /// texts per second in batches of 16, one 512-token text, and peak memory. Prints one JSON
+    /// row; `bench/native.sh` runs it beside ONNX Runtime and PyTorch on the same texts.
+    Bench(BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,6 +101,24 @@ struct ServeArgs {
     /// Most requests served at once; more get 429 at once, never waiting.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: u32,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// A model folder or a bundle file (as for classify --model).
+    #[arg(long = "model", value_name = "DIR|FILE")]
+    model: PathBuf,
+    /// The texts: JSON {"latency_text", "throughput_texts": [...], "long_text"}, as
+    /// bench/texts.py writes it.
+    #[arg(long, value_name = "FILE")]
+    texts: PathBuf,
+    /// After measuring, compare with this f32 model folder on the fixtures' golden texts: top-label
+    /// agreement and the largest probability change.
+    #[arg(long, value_name = "DIR")]
+    reference: Option<PathBuf>,
+    /// Fewer repetitions: checks that everything runs; not a measurement.
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(clap::Args)]
@@ -305,7 +331,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(threads) = cli.threads {
+        // The matrix products and attention run on rayon's global pool.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
     match cli.command {
+        Command::Bench(args) => bench(args),
         Command::Classify(args) => classify(args),
         Command::Eval(args) => eval(args),
         Command::Fetch(args) => fetch(args),
@@ -313,6 +347,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pack(args) => pack(args),
         Command::Serve(args) => serve(args),
     }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use xlmr_sentiment::bench;
+    let text = std::fs::read_to_string(&args.texts)
+        .with_context(|| format!("{}", args.texts.display()))?;
+    let texts: bench::BenchTexts = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a bench texts file", args.texts.display()))?;
+    let setup = bench::BenchSetup {
+        quick: args.quick,
+        threads: rayon::current_num_threads(),
+    };
+    // No manifest check: its hashing would count as load time.
+    let (classifier, mut row) = bench::run(
+        &args.model,
+        || model_dir::load_with(&args.model, false),
+        &texts,
+        &setup,
+    )?;
+    if let Some(reference) = &args.reference {
+        let f32_model = model_dir::load_with(reference, false)?;
+        let golden = xlmr_sentiment::pack::default_texts();
+        let (change, agreement) = xlmr_sentiment::pack::compare(&f32_model, &classifier, &golden)
+            .context("comparing with the reference")?;
+        row.agreement_with_f32 = Some(agreement);
+        row.max_prob_change = Some(change);
+    }
+    println!("{}", serde_json::to_string(&row)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -124,8 +124,9 @@ pub fn pack(
     })
 }
 
-/// The largest probability change and the top-label agreement between two models.
-fn compare(
+/// The largest probability change and the top-label agreement (a fraction) between two models
+/// on `texts`.
+pub fn compare(
     a: &Classifier,
     b: &Classifier,
     texts: &[String],

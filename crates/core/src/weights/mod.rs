@@ -10,7 +10,7 @@ mod source;
 pub use source::{past_end, ChunkedBytes, WeightsSource};
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
@@ -122,7 +122,9 @@ impl QuantizedRows {
 /// Named tensors read from a weights file: f32, or quantized for matrices of a GGUF bundle.
 #[derive(Debug)]
 pub struct TensorStore {
-    tensors: HashMap<String, Stored>,
+    /// Behind a lock so a model can take each tensor out as it converts it: the store's copy is
+    /// then freed at once, and loading never holds the weights twice.
+    tensors: Mutex<HashMap<String, Stored>>,
 }
 
 impl TensorStore {
@@ -146,12 +148,25 @@ impl TensorStore {
             .into_iter()
             .map(|(name, tensor)| (canonical_name(&name), tensor))
             .collect();
-        Self { tensors }
+        Self {
+            tensors: Mutex::new(tensors),
+        }
     }
 
-    /// Every tensor, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Stored)> {
-        self.tensors.iter().map(|(name, t)| (name.as_str(), t))
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stored>> {
+        // A panic while holding the lock cannot leave the map half-changed (every change is
+        // one insert or remove), so a poisoned lock is still sound to use.
+        self.tensors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every tensor still in the store, by name (cheap: tensors share their storage).
+    pub fn entries(&self) -> Vec<(String, Stored)> {
+        self.lock()
+            .iter()
+            .map(|(name, t)| (name.clone(), t.clone()))
+            .collect()
     }
 
     /// A view that prefixes every name with `prefix.`, like candle's `VarBuilder::pp`.
@@ -164,17 +179,18 @@ impl TensorStore {
 
     /// The shape of a tensor, if present.
     pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors.get(name).map(|t| t.dims().to_vec())
+        self.lock().get(name).map(|t| t.dims().to_vec())
     }
 
     /// Whether any tensor name starts with `prefix`.
     pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.tensors.keys().any(|k| k.starts_with(prefix))
+        self.lock().keys().any(|k| k.starts_with(prefix))
     }
 
-    fn get_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
-        let tensor = self
-            .tensors
+    /// The tensor `name`, checked against `shape`; with `take`, removed from the store.
+    fn get_stored(&self, name: &str, shape: &[usize], take: bool) -> Result<Stored> {
+        let mut tensors = self.lock();
+        let tensor = tensors
             .get(name)
             .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
         if tensor.dims() != shape {
@@ -184,11 +200,15 @@ impl TensorStore {
                 actual: tensor.dims().to_vec(),
             });
         }
-        Ok(tensor.clone())
+        Ok(if take {
+            tensors.remove(name).expect("present: just read")
+        } else {
+            tensor.clone()
+        })
     }
 
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        match self.get_stored(name, shape)? {
+    fn get(&self, name: &str, shape: &[usize], take: bool) -> Result<Tensor> {
+        match self.get_stored(name, shape, take)? {
             Stored::Dense(tensor) => Ok(tensor),
             Stored::Quantized(q) => q.dequantize(),
         }
@@ -231,12 +251,23 @@ impl<'a> Scope<'a> {
     /// The tensor `prefix.name`, which must have exactly `shape`, as f32 (expanded if it was
     /// stored quantized).
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.store.get(&self.pp(name).prefix, shape)
+        self.store.get(&self.pp(name).prefix, shape, false)
     }
 
     /// The tensor `prefix.name` as stored: matrices of a bundle stay quantized.
     pub fn get_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
-        self.store.get_stored(&self.pp(name).prefix, shape)
+        self.store.get_stored(&self.pp(name).prefix, shape, false)
+    }
+
+    /// Like [`Scope::get`], and removes the tensor from the store, so its memory goes as soon
+    /// as the caller has converted it.
+    pub fn take(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.store.get(&self.pp(name).prefix, shape, true)
+    }
+
+    /// Like [`Scope::get_stored`], and removes the tensor from the store.
+    pub fn take_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
+        self.store.get_stored(&self.pp(name).prefix, shape, true)
     }
 }
 

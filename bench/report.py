@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Assembles bench/native.sh's rows into the results file and prints them as a table.
+
+Each engine run of native.sh prints one JSON row (see bench/peers.py for the protocol); native.sh
+collects them, one per line, and this script writes them with what is needed to read them later:
+
+    {"machine": {"cpu", "cpu_family_model_stepping", "simd", "logical_cpus", "memory_gib",
+                 "kernel", "load_average_before", "cpu_busy_percent_before"},
+     "date": ISO 8601 UTC, "quick": bool,
+     "versions": {"xlmr-sentiment", "rustc", "candle-core", "python", "onnxruntime", "torch", ...},
+     "rows": [{"engine", "precision", "threads", "latency_p50_ms", "latency_p99_ms",
+               "texts_per_s", "long_ms", "load_s", "peak_rss_mb", ...}]}
+
+and prints a Markdown table to paste into the README, with each row's ratio to ONNX Runtime at
+the same precision and thread count (q4 is compared with int8): latency p50 over ONNX Runtime's
+(below 1 is faster) and texts/s over ONNX Runtime's (above 1 is faster). Rows may carry
+`agreement_with_f32` (a fraction) and `max_prob_change` (our int8/q4 bundles on the golden texts):
+they are kept and printed in a second table.
+
+    python bench/report.py --rows ROWS.jsonl --out FILE [--quick] [--ours-version V]
+        [--load-before L] [--busy-before PERCENT]
+    python bench/report.py --print FILE      (the tables of an existing results file)
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FIELDS = {
+    "engine": str,
+    "precision": str,
+    "threads": int,
+    "latency_p50_ms": (int, float),
+    "latency_p99_ms": (int, float),
+    "texts_per_s": (int, float),
+    "long_ms": (int, float),
+    "load_s": (int, float),
+    "peak_rss_mb": (int, float),
+}
+ENGINES = ["xlmr-sentiment", "onnxruntime", "pytorch"]
+PRECISIONS = ["f32", "int8", "q4"]
+SIMD_FLAGS = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8"]
+PYTHON_PACKAGES = ["onnxruntime", "onnx", "torch", "transformers", "tokenizers", "numpy"]
+
+
+def read_rows(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            for key, kind in FIELDS.items():
+                if not isinstance(row.get(key), kind):
+                    raise SystemExit(f"error: {path}:{n}: `{key}` missing or not {kind}: {line.strip()}")
+            if row["engine"] not in ENGINES or row["precision"] not in PRECISIONS:
+                raise SystemExit(f"error: {path}:{n}: unknown engine or precision: {line.strip()}")
+            rows.append(row)
+    rows.sort(key=lambda r: (r["threads"], ENGINES.index(r["engine"]), PRECISIONS.index(r["precision"])))
+    return rows
+
+
+def cpu_info():
+    """Model name, family/model/stepping (the name alone is often just "AMD EPYC" under a
+    hypervisor, while family 25 is Zen 3/4 and 26 Zen 5) and the SIMD extensions that decide
+    which kernels run."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    flags = set(fields.get("flags", "").split())
+    return {
+        "cpu": fields.get("model name") or platform.processor() or "unknown",
+        "cpu_family_model_stepping": "/".join(fields.get(k, "?") for k in ("cpu family", "model", "stepping")),
+        "simd": [f for f in SIMD_FLAGS if f in flags],
+    }
+
+
+def memory_gib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    return None
+
+
+def command_version(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def locked_version(crate):
+    """The version of `crate` in Cargo.lock (the first one, if several)."""
+    try:
+        with open(os.path.join(ROOT, "Cargo.lock"), encoding="utf-8") as f:
+            m = re.search(rf'name = "{re.escape(crate)}"\nversion = "([^"]+)"', f.read())
+        return m.group(1) if m else None
+    except OSError:
+        return None
+
+
+def versions(ours):
+    out = {
+        "xlmr-sentiment": ours,
+        "rustc": command_version("rustc", "--version"),
+        "candle-core": locked_version("candle-core"),
+        "python": platform.python_version(),
+    }
+    for name in PYTHON_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def reference(rows, row):
+    """ONNX Runtime's row at the same thread count and precision (int8 for q4)."""
+    want = "int8" if row["precision"] == "q4" else row["precision"]
+    for r in rows:
+        if r["engine"] == "onnxruntime" and r["precision"] == want and r["threads"] == row["threads"]:
+            return r
+    return None
+
+
+def tables(results):
+    rows = results["rows"]
+    m = results["machine"]
+    lines = [
+        f"{m['cpu']} (family/model/stepping {m['cpu_family_model_stepping']}, "
+        f"{' '.join(m['simd'])}), {m['logical_cpus']} logical CPUs, {results['date']}"
+        + (f", CPU {m['cpu_busy_percent_before']}% busy before the runs" if m.get("cpu_busy_percent_before") else "")
+        + (" (--quick: validation only, not a measurement)" if results.get("quick") else ""),
+        "",
+        "| engine | precision | threads | latency p50 ms | p99 ms | texts/s | 512 tokens ms | load s "
+        "| peak RSS MB | latency vs ORT | texts/s vs ORT |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ref = None if r["engine"] == "onnxruntime" else reference(rows, r)
+        lat = f"{r['latency_p50_ms'] / ref['latency_p50_ms']:.2f}x" if ref else ""
+        tput = f"{r['texts_per_s'] / ref['texts_per_s']:.2f}x" if ref else ""
+        lines.append(
+            f"| {r['engine']} | {r['precision']} | {r['threads']} | {r['latency_p50_ms']:.1f} "
+            f"| {r['latency_p99_ms']:.1f} | {r['texts_per_s']:.1f} | {r['long_ms']:.0f} "
+            f"| {r['load_s']:.2f} | {r['peak_rss_mb']:.0f} | {lat} | {tput} |"
+        )
+    lines += [
+        "",
+        "Ratios are to ONNX Runtime at the same thread count and precision (q4 to int8): latency "
+        "p50 over ONNX Runtime's (below 1 is faster), texts/s over ONNX Runtime's (above 1 is faster).",
+    ]
+    quality = [r for r in rows if "agreement_with_f32" in r or "max_prob_change" in r]
+    if quality:
+        lines += [
+            "",
+            "| engine | precision | threads | top label agrees with f32 (golden texts) | largest probability change |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r in quality:
+            agree = r.get("agreement_with_f32")
+            change = r.get("max_prob_change")
+            agree_s = "" if agree is None else f"{agree * 100:.1f}%" + (" (below 99.5%)" if agree < 0.995 else "")
+            change_s = "" if change is None else f"{change:.4f}"
+            lines.append(f"| {r['engine']} | {r['precision']} | {r['threads']} | {agree_s} | {change_s} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", help="one JSON row per line, as the engines printed them")
+    parser.add_argument("--out", help="the results file to write")
+    parser.add_argument("--quick", action="store_true", help="the rows came from --quick runs")
+    parser.add_argument("--ours-version", help="`xlmr-sentiment --version`")
+    parser.add_argument("--load-before", help="/proc/loadavg's three averages before the runs")
+    parser.add_argument("--busy-before", type=int, help="percent of CPU time busy just before the runs")
+    parser.add_argument("--print", metavar="FILE", dest="print_file", help="print an existing results file")
+    args = parser.parse_args()
+
+    if args.print_file:
+        with open(args.print_file, encoding="utf-8") as f:
+            print(tables(json.load(f)))
+        return
+    if not (args.rows and args.out):
+        parser.error("--rows and --out are required (or --print FILE)")
+    results = {
+        "machine": {
+            **cpu_info(),
+            "logical_cpus": os.cpu_count(),
+            "memory_gib": memory_gib(),
+            "kernel": platform.release(),
+            "load_average_before": args.load_before,
+            "cpu_busy_percent_before": args.busy_before,
+        },
+        "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "quick": args.quick,
+        "versions": versions(args.ours_version or None),
+        "rows": read_rows(args.rows),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    print(tables(results))
+    print(f"\nwritten: {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,544 @@
+//! The compute kernels the model runs on: dense layers (`Linear`, f32 or int8), the attention
+//! products, and the element-wise steps (LayerNorm, GELU, softmax).
+//!
+//! The matrix products are rten-gemm's: packed, register-tiled and cache-blocked kernels for
+//! f32 and for u8 x i8 -> i32, chosen at run time for the CPU (AVX-512 with or without VNNI,
+//! AVX2 + FMA, Arm NEON / dot / i8mm, wasm simd128) and split over rayon's threads. The model
+//! code only sees [`Linear`] and the functions here, not which kernel runs.
+//!
+//! Why our own forward pass rather than candle's tensor ops (see the native-speed issue): at
+//! 32 tokens candle's model spends more time outside the matrix products (reshapes, copies,
+//! broadcast masks, a libm `erf` per element) than in them, and pads every batch to its longest
+//! text. Here every text's tokens are packed one after another, attention runs per text and head
+//! on exactly its own tokens, and no padding is ever computed.
+
+mod ops;
+
+use ops::ROWS_PER_TASK;
+pub(crate) use ops::{gelu_erf, gelu_tanh, layer_norm, relu, softmax_in_place};
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use rten_gemm::{
+    BiasVector, GemmExecutor, GemmInputA, GemmInputB, GemmUninitOptions, PackedBMatrix,
+};
+use rten_tensor::{Matrix, NdTensorView};
+
+use crate::error::{Error, Result};
+
+thread_local! {
+    // An executor holds its kernel as a `Box<dyn Kernel>` that is neither Send nor Sync, so each
+    // thread makes its own (cheap: a CPU feature check). Every thread picks the same kernel, so
+    // matrices packed on one thread are multiplied correctly on any other.
+    static F32_GEMM: GemmExecutor<f32> = GemmExecutor::default();
+    static INT8_GEMM: GemmExecutor<u8, i8, i32> = GemmExecutor::default();
+}
+
+fn f32_gemm<R>(f: impl FnOnce(&GemmExecutor<f32>) -> R) -> R {
+    F32_GEMM.with(f)
+}
+
+fn int8_gemm<R>(f: impl FnOnce(&GemmExecutor<u8, i8, i32>) -> R) -> R {
+    INT8_GEMM.with(f)
+}
+
+/// The names of the f32 and int8 kernels this CPU runs (for benchmarks and `--verbose` output).
+pub fn kernel_names() -> (String, String) {
+    (
+        f32_gemm(|g| g.kernel_name().to_string()),
+        int8_gemm(|g| g.kernel_name().to_string()),
+    )
+}
+
+/// Largest activation code. The x86 int8 kernels without VNNI multiply with `vpmaddubsw`, which
+/// adds two u8 x i8 products into an i16 and saturates: with activations kept in 0..=127 the
+/// pair sum is at most 2 x 127 x 128 = 32,512 < 32,767, so it never does (rten-gemm's
+/// `may_saturate`; ONNX Runtime's `reduce_range` is the same trade on the weight side).
+fn activation_max() -> u8 {
+    static MAX: OnceLock<u8> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        if int8_gemm(|g| g.may_saturate()) {
+            127
+        } else {
+            255
+        }
+    })
+}
+
+fn gemm_error(error: impl std::fmt::Display) -> Error {
+    Error::Inference(candle_core::Error::Msg(format!("matrix product: {error}")))
+}
+
+/// `data` as a `rows x cols` row-major matrix (generic over f32, u8 and i8).
+fn matrix<T>(data: &[T], rows: usize, cols: usize) -> Result<Matrix<'_, T>> {
+    let values = data.get(..rows * cols).ok_or_else(|| {
+        gemm_error(format!(
+            "a {rows} x {cols} matrix needs {} values, not {}",
+            rows * cols,
+            data.len()
+        ))
+    })?;
+    Ok(NdTensorView::from_data([rows, cols], values))
+}
+
+/// `rows x cols` view of `data` starting at `offset`, with the given row and column strides.
+fn strided(
+    data: &[f32],
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    strides: [usize; 2],
+) -> Result<Matrix<'_>> {
+    NdTensorView::from_slice_with_strides([rows, cols], &data[offset..], strides)
+        .map_err(|e| gemm_error(format!("{rows} x {cols} view: {e:?}")))
+}
+
+enum Weight {
+    F32(PackedBMatrix<f32>),
+    /// Symmetric int8, one scale per output feature, and each feature's sum of codes (for the
+    /// activations' zero points).
+    Int8 {
+        packed: PackedBMatrix<i8>,
+        scales: Vec<f32>,
+        code_sums: Vec<i32>,
+    },
+}
+
+/// A dense layer `y = x W^T + b` with `W` stored as `[out, in]` (PyTorch's `nn.Linear`), packed
+/// once at load into the layout of the kernel that multiplies it.
+pub(crate) struct Linear {
+    weight: Weight,
+    bias: Vec<f32>,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+impl std::fmt::Debug for Linear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.weight {
+            Weight::F32(_) => "f32",
+            Weight::Int8 { .. } => "int8",
+        };
+        write!(f, "Linear({} -> {}, {kind})", self.in_dim, self.out_dim)
+    }
+}
+
+impl Linear {
+    /// An f32 layer from `weight` (`[out, in]`, row-major) and `bias` (`[out]`).
+    pub(crate) fn f32(
+        weight: &[f32],
+        bias: Vec<f32>,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Self> {
+        check_bias(&bias, out_dim)?;
+        let w = matrix(weight, out_dim, in_dim)?;
+        let packed = f32_gemm(|g| g.prepack_b(w.transposed()));
+        Ok(Self {
+            weight: Weight::F32(packed),
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    /// An int8 layer from f32 `weight` (`[out, in]`): each output feature's row is quantized
+    /// symmetrically to -127..=127 with its own scale (per-channel, as ONNX Runtime's and
+    /// PyTorch's dynamic quantization do for per-channel weights).
+    pub(crate) fn int8(
+        weight: &[f32],
+        bias: Vec<f32>,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Self> {
+        check_bias(&bias, out_dim)?;
+        if weight.len() != in_dim * out_dim {
+            return Err(gemm_error(format!(
+                "{out_dim} x {in_dim} weight has {} values",
+                weight.len()
+            )));
+        }
+        let mut codes = vec![0i8; weight.len()];
+        let mut scales = Vec::with_capacity(out_dim);
+        let mut code_sums = Vec::with_capacity(out_dim);
+        for (row, out) in weight
+            .chunks_exact(in_dim)
+            .zip(codes.chunks_exact_mut(in_dim))
+        {
+            let max = row.iter().fold(0f32, |m, &v| m.max(v.abs()));
+            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            for (q, &v) in out.iter_mut().zip(row) {
+                *q = (v / scale).round().clamp(-127.0, 127.0) as i8;
+            }
+            scales.push(scale);
+            code_sums.push(out.iter().map(|&q| q as i32).sum());
+        }
+        let w = matrix(&codes, out_dim, in_dim)?;
+        let packed = int8_gemm(|g| g.prepack_b(w.transposed()));
+        Ok(Self {
+            weight: Weight::Int8 {
+                packed,
+                scales,
+                code_sums,
+            },
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    pub(crate) fn out_dim(&self) -> usize {
+        self.out_dim
+    }
+
+    /// `x` is `[rows, in]`; returns `[rows, out]`.
+    pub(crate) fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+        if x.len() != rows * self.in_dim {
+            return Err(gemm_error(format!(
+                "input of {} values for {rows} rows of {}",
+                x.len(),
+                self.in_dim
+            )));
+        }
+        let mut out = Vec::with_capacity(rows * self.out_dim);
+        match &self.weight {
+            Weight::F32(packed) => {
+                let a = matrix(x, rows, self.in_dim)?;
+                f32_gemm(|g| {
+                    g.gemm_uninit(
+                        &mut out.spare_capacity_mut()[..rows * self.out_dim],
+                        GemmInputA::Unpacked(a),
+                        GemmInputB::Packed(packed),
+                        GemmUninitOptions {
+                            bias: Some(BiasVector::Row(&self.bias)),
+                            ..Default::default()
+                        },
+                    )
+                    .map(|_| ())
+                })
+                .map_err(gemm_error)?;
+                // SAFETY: gemm_uninit initialised all rows * out_dim values.
+                unsafe { out.set_len(rows * self.out_dim) };
+            }
+            Weight::Int8 {
+                packed,
+                scales,
+                code_sums,
+            } => {
+                let (codes, row_scales, zero_points) = quantize_rows(x, rows, self.in_dim);
+                let a = matrix(&codes, rows, self.in_dim)?;
+                let mut acc: Vec<i32> = Vec::with_capacity(rows * self.out_dim);
+                int8_gemm(|g| {
+                    g.gemm_uninit(
+                        &mut acc.spare_capacity_mut()[..rows * self.out_dim],
+                        GemmInputA::Unpacked(a),
+                        GemmInputB::Packed(packed),
+                        // No `a_quant`: rten-gemm 0.27 packs the zero points of every full
+                        // 6-row panel from the first panel's (`pack_a_impl` reads `zp[r]`, not
+                        // `zp[panel * MR + r]`), which gave wrong rows in tests. The zero points
+                        // are subtracted below instead: sum((q - z) w) = sum(q w) - z sum(w).
+                        GemmUninitOptions::default(),
+                    )
+                    .map(|_| ())
+                })
+                .map_err(gemm_error)?;
+                // SAFETY: gemm_uninit initialised all rows * out_dim values.
+                unsafe { acc.set_len(rows * self.out_dim) };
+                // Zero-filled, then every value overwritten: the epilogue applies the zero points,
+                // the row and feature scales and the bias.
+                out.resize(rows * self.out_dim, 0.0);
+                let n = self.out_dim;
+                out.par_chunks_mut(n * ROWS_PER_TASK)
+                    .zip(acc.par_chunks(n * ROWS_PER_TASK))
+                    .enumerate()
+                    .for_each(|(task, (out_rows, acc_rows))| {
+                        for (r, (out_row, acc_row)) in out_rows
+                            .chunks_exact_mut(n)
+                            .zip(acc_rows.chunks_exact(n))
+                            .enumerate()
+                        {
+                            let row = task * ROWS_PER_TASK + r;
+                            let (row_scale, zero) = (row_scales[row], zero_points[row] as i32);
+                            for ((((o, &v), &s), &sum), &b) in out_row
+                                .iter_mut()
+                                .zip(acc_row)
+                                .zip(scales)
+                                .zip(code_sums)
+                                .zip(&self.bias)
+                            {
+                                *o = (v - zero * sum) as f32 * (row_scale * s) + b;
+                            }
+                        }
+                    });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_bias(bias: &[f32], out_dim: usize) -> Result<()> {
+    if bias.len() != out_dim {
+        return Err(gemm_error(format!(
+            "bias of {} values for {out_dim} outputs",
+            bias.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Dynamic asymmetric quantization of activations, one scale and zero point per row (token):
+/// `x ~= (q - zero) * scale`, with 0.0 exactly representable so padding-free rows stay exact.
+fn quantize_rows(x: &[f32], rows: usize, cols: usize) -> (Vec<u8>, Vec<f32>, Vec<u8>) {
+    let top = activation_max() as f32;
+    let mut codes = vec![0u8; rows * cols];
+    let mut params = vec![(1f32, 0u8); rows];
+    codes
+        .par_chunks_mut(cols * ROWS_PER_TASK)
+        .zip(x.par_chunks(cols * ROWS_PER_TASK))
+        .zip(params.par_chunks_mut(ROWS_PER_TASK))
+        .for_each(|((codes, x), params)| {
+            for ((out, row), param) in codes
+                .chunks_exact_mut(cols)
+                .zip(x.chunks_exact(cols))
+                .zip(params.iter_mut())
+            {
+                let (lo, hi) = row
+                    .iter()
+                    .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let scale = if hi > lo { (hi - lo) / top } else { 1.0 };
+                // Rounding as `(x + 0.5) as u8` on values clamped to 0..=top: the same as
+                // `round()` there, but a plain conversion instead of a libm call per value on
+                // targets without SSE4.1's `roundps`.
+                let zero = ((-lo / scale).clamp(0.0, top) + 0.5) as u8;
+                let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
+                for (q, &v) in out.iter_mut().zip(row) {
+                    *q = (v * inverse + offset).clamp(0.0, top + 0.49) as u8;
+                }
+                *param = (scale, zero);
+            }
+        });
+    let (scales, zeros) = params.into_iter().unzip();
+    (codes, scales, zeros)
+}
+
+/// Where one text's tokens sit in a packed `[tokens, ...]` activation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub len: usize,
+}
+
+/// Multi-head self-attention over packed texts. `qkv` is `[tokens, 3 * hidden]` (queries, keys,
+/// values side by side, as the fused projection writes them). Each text attends to its own
+/// tokens only, so there is no padding and no mask. With `first_token_only`, only `<s>`'s
+/// output is computed (the classification head reads nothing else) and the result is
+/// `[texts, hidden]`; otherwise `[tokens, hidden]`.
+pub(crate) fn attention(
+    qkv: &[f32],
+    spans: &[Span],
+    hidden: usize,
+    heads: usize,
+    first_token_only: bool,
+) -> Result<Vec<f32>> {
+    let head_dim = hidden / heads;
+    let row = 3 * hidden;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let blocks: Vec<Vec<f32>> = (0..spans.len() * heads)
+        .into_par_iter()
+        .map(|job| -> Result<Vec<f32>> {
+            let (span, head) = (spans[job / heads], job % heads);
+            let queries = if first_token_only { 1 } else { span.len };
+            let base = span.start * row + head * head_dim;
+            let q = strided(qkv, base, queries, head_dim, [row, 1])?;
+            let k_t = strided(qkv, base + hidden, head_dim, span.len, [1, row])?;
+            let v = strided(qkv, base + 2 * hidden, span.len, head_dim, [row, 1])?;
+            let mut scores = Vec::with_capacity(queries * span.len);
+            f32_gemm(|g| {
+                g.gemm_uninit(
+                    &mut scores.spare_capacity_mut()[..queries * span.len],
+                    GemmInputA::Unpacked(q),
+                    GemmInputB::Unpacked(k_t),
+                    GemmUninitOptions {
+                        alpha: scale,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            })
+            .map_err(gemm_error)?;
+            // SAFETY: gemm_uninit initialised every value.
+            unsafe { scores.set_len(queries * span.len) };
+            for scores_row in scores.chunks_exact_mut(span.len) {
+                softmax_in_place(scores_row);
+            }
+            let mut context = Vec::with_capacity(queries * head_dim);
+            let p = matrix(&scores, queries, span.len)?;
+            f32_gemm(|g| {
+                g.gemm_uninit(
+                    &mut context.spare_capacity_mut()[..queries * head_dim],
+                    GemmInputA::Unpacked(p),
+                    GemmInputB::Unpacked(v),
+                    GemmUninitOptions::default(),
+                )
+                .map(|_| ())
+            })
+            .map_err(gemm_error)?;
+            // SAFETY: as above.
+            unsafe { context.set_len(queries * head_dim) };
+            Ok(context)
+        })
+        .collect::<Result<_>>()?;
+    let out_rows: usize = if first_token_only {
+        spans.len()
+    } else {
+        spans.iter().map(|s| s.len).sum()
+    };
+    let mut out = vec![0f32; out_rows * hidden];
+    let mut out_row = 0;
+    for (text, span) in spans.iter().enumerate() {
+        let queries = if first_token_only { 1 } else { span.len };
+        for head in 0..heads {
+            let block = &blocks[text * heads + head];
+            for q in 0..queries {
+                let at = (out_row + q) * hidden + head * head_dim;
+                out[at..at + head_dim].copy_from_slice(&block[q * head_dim..(q + 1) * head_dim]);
+            }
+        }
+        out_row += queries;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], w: &[f32], b: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; rows * n];
+        for r in 0..rows {
+            for c in 0..n {
+                let mut sum = b[c] as f64;
+                for i in 0..k {
+                    sum += x[r * k + i] as f64 * w[c * k + i] as f64;
+                }
+                out[r * n + c] = sum as f32;
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn f32_linear_matches_naive_product() {
+        for (rows, k, n) in [(1, 7, 3), (5, 64, 33), (37, 768, 96)] {
+            let (x, w, b) = (values(rows * k, 1), values(n * k, 2), values(n, 3));
+            let got = Linear::f32(&w, b.clone(), k, n)
+                .unwrap()
+                .forward(&x, rows)
+                .unwrap();
+            let want = naive(&x, &w, &b, rows, k, n);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+            }
+        }
+    }
+
+    /// The int8 layer against a scalar reference of the same scheme (per-row u8 activations,
+    /// per-channel symmetric i8 weights, exact i32 sums): identical results, on shapes that
+    /// are and are not multiples of the kernels' tiles.
+    #[test]
+    fn int8_linear_equals_scalar_reference_of_its_scheme() {
+        for (rows, k, n) in [(1, 3, 1), (9, 256, 40), (17, 100, 33), (64, 768, 96)] {
+            let (x, w, b) = (values(rows * k, 4), values(n * k, 5), values(n, 6));
+            let got = Linear::int8(&w, b.clone(), k, n)
+                .unwrap()
+                .forward(&x, rows)
+                .unwrap();
+            let (codes, row_scales, zeros) = quantize_rows(&x, rows, k);
+            let mut want = Vec::new();
+            for r in 0..rows {
+                for c in 0..n {
+                    let wrow = &w[c * k..(c + 1) * k];
+                    let max = wrow.iter().fold(0f32, |m, &v| m.max(v.abs()));
+                    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                    let sum: i32 = (0..k)
+                        .map(|i| {
+                            let q = (wrow[i] / scale).round().clamp(-127.0, 127.0) as i32;
+                            (codes[r * k + i] as i32 - zeros[r] as i32) * q
+                        })
+                        .sum();
+                    want.push(sum as f32 * (row_scales[r] * scale) + b[c]);
+                }
+            }
+            let differ: Vec<_> = got
+                .iter()
+                .zip(&want)
+                .enumerate()
+                .filter(|(_, (g, w))| g != w)
+                .take(5)
+                .collect();
+            assert!(differ.is_empty(), "{rows} x {k} x {n}: {differ:?}");
+            // And close to the f32 product: within a few hundredths on sums of hundreds of
+            // products of magnitude ~0.3.
+            let exact = naive(&x, &w, &b, rows, k, n);
+            let worst = got
+                .iter()
+                .zip(&exact)
+                .map(|(g, e)| (g - e).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 0.05 * (k as f32).sqrt(), "largest error {worst}");
+        }
+    }
+
+    #[test]
+    fn attention_per_text_matches_naive() {
+        let (hidden, heads) = (8, 2);
+        let spans = [Span { start: 0, len: 3 }, Span { start: 3, len: 2 }];
+        let qkv = values(5 * 3 * hidden, 7);
+        let got = attention(&qkv, &spans, hidden, heads, false).unwrap();
+        let first = attention(&qkv, &spans, hidden, heads, true).unwrap();
+        let d = hidden / heads;
+        for span in spans {
+            for head in 0..heads {
+                for i in 0..span.len {
+                    let q = |t: usize, j| qkv[(span.start + t) * 3 * hidden + head * d + j];
+                    let k =
+                        |t: usize, j| qkv[(span.start + t) * 3 * hidden + hidden + head * d + j];
+                    let v = |t: usize, j| {
+                        qkv[(span.start + t) * 3 * hidden + 2 * hidden + head * d + j]
+                    };
+                    let mut s: Vec<f32> = (0..span.len)
+                        .map(|t| (0..d).map(|j| q(i, j) * k(t, j)).sum::<f32>() / (d as f32).sqrt())
+                        .collect();
+                    let m = s.iter().cloned().fold(f32::MIN, f32::max);
+                    let z: f32 = s
+                        .iter_mut()
+                        .map(|x| {
+                            *x = (*x - m).exp();
+                            *x
+                        })
+                        .sum();
+                    for j in 0..d {
+                        let want: f32 = (0..span.len).map(|t| s[t] / z * v(t, j)).sum();
+                        let at = (span.start + i) * hidden + head * d + j;
+                        assert!((got[at] - want).abs() < 1e-5);
+                        if i == 0 {
+                            let text = if span.start == 0 { 0 } else { 1 };
+                            assert!((first[text * hidden + head * d + j] - want).abs() < 1e-5);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
