@@ -34,7 +34,8 @@ pub struct ClassifyOptions {
     pub max_length: Option<usize>,
     /// Most texts per forward pass.
     pub batch_size: usize,
-    /// Most padded tokens (texts x longest text) per forward pass; bounds activation memory.
+    /// Most tokens per forward pass, counted as texts x longest text (an upper bound of the
+    /// tokens actually computed: batches are packed, not padded); bounds activation memory.
     /// A single text longer than this still runs alone.
     pub max_batch_tokens: usize,
     /// Score function; `None` picks the pipeline's default for the model's config.
@@ -118,7 +119,8 @@ impl Classifier {
 
     /// Loads a bundle written by [`crate::write_bundle`] (`xlmr-sentiment pack`): one GGUF file
     /// with the tensors, quantized or not, and `config.json` and `tokenizer.json` inside.
-    /// Quantized matrices stay quantized in memory.
+    /// Quantized matrices stay small in memory: linear layers as int8, the word embeddings in
+    /// their blocks.
     pub fn load_bundle(bundle: &dyn WeightsSource) -> Result<Self> {
         let bundle = read_bundle(bundle, &Device::Cpu)?;
         Self::assemble(
@@ -226,8 +228,9 @@ impl Classifier {
 
     /// Classifies texts; the result has one prediction per text, in input order.
     ///
-    /// Texts are sorted by token count and padded per batch, so short texts do not pay for long
-    /// ones; padding is masked out, so a text's scores do not depend on its batch.
+    /// Texts are sorted by token count and batched; a batch's texts are packed one after another
+    /// (no padding) and attend only to themselves, so a text's scores do not depend on its batch
+    /// beyond the last bits of f32 rounding.
     pub fn classify<S: AsRef<str>>(
         &self,
         texts: &[S],

@@ -61,7 +61,8 @@ impl WeightsFormat {
 pub enum Stored {
     /// An f32 tensor.
     Dense(Tensor),
-    /// ggml blocks (Q8_0, Q4_K, ...), multiplied without being expanded (candle's `QMatMul`).
+    /// ggml blocks (Q8_0, Q4_K, ...): linear layers turn them into int8, the word embeddings
+    /// keep them and expand only the rows they look up.
     Quantized(QuantizedRows),
 }
 

@@ -18,9 +18,8 @@ use crate::Error;
 use data::{BadRow, Fields, Format, Row};
 use metrics::Tally;
 
-/// Texts handed to [`Classifier::classify`] at once (at least the batch size). The classifier
-/// sorts each chunk by length before batching, so a few hundred keeps padding low while memory
-/// stays bounded however large the file.
+/// Texts handed to [`Classifier::classify`] at once (at least the batch size): a few hundred
+/// fill whole batches while memory stays bounded however large the file.
 pub const CHUNK: usize = 256;
 
 /// Bad rows kept with their reasons in an [`Evaluation`]; the rest are only counted.
