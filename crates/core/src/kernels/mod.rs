@@ -13,12 +13,15 @@
 //! on exactly its own tokens, and no padding is ever computed.
 
 mod ops;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
 use ops::ROWS_PER_TASK;
 pub(crate) use ops::{gelu_erf, gelu_tanh, layer_norm, relu, softmax_in_place};
 
 use std::sync::OnceLock;
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 use rten_gemm::{
     BiasVector, GemmExecutor, GemmInputA, GemmInputB, GemmUninitOptions, PackedBMatrix,
@@ -45,6 +48,13 @@ fn int8_gemm<R>(f: impl FnOnce(&GemmExecutor<u8, i8, i32>) -> R) -> R {
 
 /// The names of the f32 and int8 kernels this CPU runs (for benchmarks and `--verbose` output).
 pub fn kernel_names() -> (String, String) {
+    #[cfg(target_arch = "x86_64")]
+    if x86_64::available() {
+        return (
+            f32_gemm(|g| g.kernel_name().to_string()),
+            "xlmr-sentiment-u8i8i32-avx2".to_string(),
+        );
+    }
     (
         f32_gemm(|g| g.kernel_name().to_string()),
         int8_gemm(|g| g.kernel_name().to_string()),
@@ -94,12 +104,21 @@ fn strided(
         .map_err(|e| gemm_error(format!("{rows} x {cols} view: {e:?}")))
 }
 
+/// int8 weights in the layout of the kernel that multiplies them.
+enum Int8Packing {
+    /// rten-gemm's kernels (wasm simd128, Arm, x86 without AVX2).
+    Rten(PackedBMatrix<i8>),
+    /// Our AVX2 kernel (`x86_64.rs`).
+    #[cfg(target_arch = "x86_64")]
+    Avx2(x86_64::PackedInt8),
+}
+
 enum Weight {
     F32(PackedBMatrix<f32>),
     /// Symmetric int8, one scale per output feature, and each feature's sum of codes (for the
     /// activations' zero points).
     Int8 {
-        packed: PackedBMatrix<i8>,
+        packed: Int8Packing,
         scales: Vec<f32>,
         code_sums: Vec<i32>,
     },
@@ -174,8 +193,18 @@ impl Linear {
             scales.push(scale);
             code_sums.push(out.iter().map(|&q| q as i32).sum());
         }
-        let w = matrix(&codes, out_dim, in_dim)?;
-        let packed = int8_gemm(|g| g.prepack_b(w.transposed()));
+        #[cfg(target_arch = "x86_64")]
+        let packed = if x86_64::available() {
+            Int8Packing::Avx2(x86_64::PackedInt8::new(&codes, out_dim, in_dim))
+        } else {
+            let w = matrix(&codes, out_dim, in_dim)?;
+            Int8Packing::Rten(int8_gemm(|g| g.prepack_b(w.transposed())))
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let packed = {
+            let w = matrix(&codes, out_dim, in_dim)?;
+            Int8Packing::Rten(int8_gemm(|g| g.prepack_b(w.transposed())))
+        };
         Ok(Self {
             weight: Weight::Int8 {
                 packed,
@@ -227,24 +256,46 @@ impl Linear {
                 code_sums,
             } => {
                 let (codes, row_scales, zero_points) = quantize_rows(x, rows, self.in_dim);
-                let a = matrix(&codes, rows, self.in_dim)?;
                 let mut acc: Vec<i32> = Vec::with_capacity(rows * self.out_dim);
-                int8_gemm(|g| {
-                    g.gemm_uninit(
-                        &mut acc.spare_capacity_mut()[..rows * self.out_dim],
-                        GemmInputA::Unpacked(a),
-                        GemmInputB::Packed(packed),
-                        // No `a_quant`: rten-gemm 0.27 packs the zero points of every full
-                        // 6-row panel from the first panel's (`pack_a_impl` reads `zp[r]`, not
-                        // `zp[panel * MR + r]`), which gave wrong rows in tests. The zero points
-                        // are subtracted below instead: sum((q - z) w) = sum(q w) - z sum(w).
-                        GemmUninitOptions::default(),
-                    )
-                    .map(|_| ())
-                })
-                .map_err(gemm_error)?;
-                // SAFETY: gemm_uninit initialised all rows * out_dim values.
-                unsafe { acc.set_len(rows * self.out_dim) };
+                match packed {
+                    Int8Packing::Rten(packed) => {
+                        let a = matrix(&codes, rows, self.in_dim)?;
+                        int8_gemm(|g| {
+                            g.gemm_uninit(
+                                &mut acc.spare_capacity_mut()[..rows * self.out_dim],
+                                GemmInputA::Unpacked(a),
+                                GemmInputB::Packed(packed),
+                                // No `a_quant`: rten-gemm 0.27 packs the zero points of every
+                                // full 6-row panel from the first panel's (`pack_a_impl` reads
+                                // `zp[r]`, not `zp[panel * MR + r]`), which gave wrong rows in
+                                // tests. The zero points are subtracted below instead:
+                                // sum((q - z) w) = sum(q w) - z sum(w).
+                                GemmUninitOptions::default(),
+                            )
+                            .map(|_| ())
+                        })
+                        .map_err(gemm_error)?;
+                        // SAFETY: gemm_uninit initialised all rows * out_dim values.
+                        unsafe { acc.set_len(rows * self.out_dim) };
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    Int8Packing::Avx2(packed) => {
+                        acc.resize(rows * self.out_dim, 0);
+                        let kp = packed.padded_k();
+                        if kp == self.in_dim {
+                            x86_64::gemm(&codes, rows, packed, &mut acc);
+                        } else {
+                            let mut padded = vec![0u8; rows * kp];
+                            for (to, from) in padded
+                                .chunks_exact_mut(kp)
+                                .zip(codes.chunks_exact(self.in_dim))
+                            {
+                                to[..self.in_dim].copy_from_slice(from);
+                            }
+                            x86_64::gemm(&padded, rows, packed, &mut acc);
+                        }
+                    }
+                }
                 // Zero-filled, then every value overwritten: the epilogue applies the zero points,
                 // the row and feature scales and the bias.
                 out.resize(rows * self.out_dim, 0.0);
@@ -253,27 +304,52 @@ impl Linear {
                     .zip(acc.par_chunks(n * ROWS_PER_TASK))
                     .enumerate()
                     .for_each(|(task, (out_rows, acc_rows))| {
-                        for (r, (out_row, acc_row)) in out_rows
-                            .chunks_exact_mut(n)
-                            .zip(acc_rows.chunks_exact(n))
-                            .enumerate()
-                        {
-                            let row = task * ROWS_PER_TASK + r;
-                            let (row_scale, zero) = (row_scales[row], zero_points[row] as i32);
-                            for ((((o, &v), &s), &sum), &b) in out_row
-                                .iter_mut()
-                                .zip(acc_row)
-                                .zip(scales)
-                                .zip(code_sums)
-                                .zip(&self.bias)
-                            {
-                                *o = (v - zero * sum) as f32 * (row_scale * s) + b;
-                            }
-                        }
+                        let first = task * ROWS_PER_TASK;
+                        let rows_here = out_rows.len() / n;
+                        dequantize_rows(
+                            out_rows,
+                            acc_rows,
+                            &row_scales[first..first + rows_here],
+                            &zero_points[first..first + rows_here],
+                            scales,
+                            code_sums,
+                            &self.bias,
+                        );
                     });
             }
         }
         Ok(out)
+    }
+}
+
+/// The int8 epilogue for a run of rows: `out = (acc - zero * sum(w)) * row_scale * scale + b`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn dequantize_rows(
+    out: &mut [f32],
+    acc: &[i32],
+    row_scales: &[f32],
+    zero_points: &[u8],
+    scales: &[f32],
+    code_sums: &[i32],
+    bias: &[f32],
+) {
+    let n = scales.len();
+    for (((out_row, acc_row), &row_scale), &zero) in out
+        .chunks_exact_mut(n)
+        .zip(acc.chunks_exact(n))
+        .zip(row_scales)
+        .zip(zero_points)
+    {
+        let zero = zero as i32;
+        for ((((o, &v), &s), &sum), &b) in out_row
+            .iter_mut()
+            .zip(acc_row)
+            .zip(scales)
+            .zip(code_sums)
+            .zip(bias)
+        {
+            *o = (v - zero * sum) as f32 * (row_scale * s) + b;
+        }
     }
 }
 
@@ -297,29 +373,38 @@ fn quantize_rows(x: &[f32], rows: usize, cols: usize) -> (Vec<u8>, Vec<f32>, Vec
         .par_chunks_mut(cols * ROWS_PER_TASK)
         .zip(x.par_chunks(cols * ROWS_PER_TASK))
         .zip(params.par_chunks_mut(ROWS_PER_TASK))
-        .for_each(|((codes, x), params)| {
-            for ((out, row), param) in codes
-                .chunks_exact_mut(cols)
-                .zip(x.chunks_exact(cols))
-                .zip(params.iter_mut())
-            {
-                let (lo, hi) = row
-                    .iter()
-                    .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-                let scale = if hi > lo { (hi - lo) / top } else { 1.0 };
-                // Rounding as `(x + 0.5) as u8` on values clamped to 0..=top: the same as
-                // `round()` there, but a plain conversion instead of a libm call per value on
-                // targets without SSE4.1's `roundps`.
-                let zero = ((-lo / scale).clamp(0.0, top) + 0.5) as u8;
-                let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
-                for (q, &v) in out.iter_mut().zip(row) {
-                    *q = (v * inverse + offset).clamp(0.0, top + 0.49) as u8;
-                }
-                *param = (scale, zero);
-            }
-        });
+        .for_each(|((codes, x), params)| quantize_task(codes, x, params, cols, top));
     let (scales, zeros) = params.into_iter().unzip();
     (codes, scales, zeros)
+}
+
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn quantize_task(codes: &mut [u8], x: &[f32], params: &mut [(f32, u8)], cols: usize, top: f32) {
+    for ((out, row), param) in codes
+        .chunks_exact_mut(cols)
+        .zip(x.chunks_exact(cols))
+        .zip(params.iter_mut())
+    {
+        let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+        for chunk in row.chunks(16) {
+            for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(chunk) {
+                *l = l.min(v);
+                *h = h.max(v);
+            }
+        }
+        let lo = lo.iter().copied().fold(0f32, f32::min);
+        let hi = hi.iter().copied().fold(0f32, f32::max);
+        let scale = if hi > lo { (hi - lo) / top } else { 1.0 };
+        // Rounding as `(x + 0.5) as u8` on values clamped to 0..=top: the same as `round()`
+        // there, but a plain conversion instead of a libm call per value on targets without
+        // SSE4.1's `roundps`.
+        let zero = ((-lo / scale).clamp(0.0, top) + 0.5) as u8;
+        let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
+        for (q, &v) in out.iter_mut().zip(row) {
+            *q = (v * inverse + offset).clamp(0.0, top + 0.49) as u8;
+        }
+        *param = (scale, zero);
+    }
 }
 
 /// Where one text's tokens sit in a packed `[tokens, ...]` activation.

@@ -1,6 +1,9 @@
 //! Element-wise and row-wise steps between the matrix products, written as plain loops over
-//! contiguous rows so the compiler vectorises them for the target (AVX2, NEON, simd128).
+//! contiguous rows so the compiler vectorises them. The loops are compiled twice on x86-64
+//! (`multiversion`): for the baseline (SSE2) and for AVX2 + FMA, picked at run time; the helpers
+//! they call are `#[inline(always)]` so they are compiled into each version.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Rows per parallel task: below this, splitting costs more than it saves.
@@ -9,21 +12,80 @@ pub(crate) const ROWS_PER_TASK: usize = 16;
 /// LayerNorm of each `cols`-wide row of `x`, in place, as `torch.nn.LayerNorm`: biased variance,
 /// `eps` inside the square root.
 pub(crate) fn layer_norm(x: &mut [f32], cols: usize, weight: &[f32], bias: &[f32], eps: f32) {
-    x.par_chunks_mut(cols * ROWS_PER_TASK).for_each(|rows| {
-        for row in rows.chunks_exact_mut(cols) {
-            let mean = row.iter().sum::<f32>() / cols as f32;
-            let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / cols as f32;
-            let inverse = 1.0 / (variance + eps).sqrt();
-            for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
-                *v = (*v - mean) * inverse * w + b;
+    x.par_chunks_mut(cols * ROWS_PER_TASK)
+        .for_each(|rows| layer_norm_rows(rows, cols, weight, bias, eps));
+}
+
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn layer_norm_rows(rows: &mut [f32], cols: usize, weight: &[f32], bias: &[f32], eps: f32) {
+    for row in rows.chunks_exact_mut(cols) {
+        let mean = sum(row) / cols as f32;
+        let mut squares = [0f32; LANES];
+        for chunk in row.chunks(LANES) {
+            for (s, v) in squares.iter_mut().zip(chunk) {
+                *s += (v - mean) * (v - mean);
             }
         }
-    });
+        let variance = squares.iter().sum::<f32>() / cols as f32;
+        let inverse = 1.0 / (variance + eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
+            *v = (*v - mean) * inverse * w + b;
+        }
+    }
+}
+
+/// Partial sums per lane, so the sum vectorises (f32 addition is not associative, so a plain
+/// `iter().sum()` stays one add at a time).
+const LANES: usize = 16;
+
+#[inline(always)]
+fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    for chunk in values.chunks(LANES) {
+        for (s, v) in lanes.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+    lanes.iter().sum()
+}
+
+/// `e^x` within 2 units in the last place for x in -87..88 (0 below -87.3, where f32 leaves
+/// normal numbers; held at e^88.72, near f32::MAX, above that. Softmax and erf only pass x <= 0):
+/// Cephes' `expf` (range reduction by ln 2 in two parts, a degree-6 polynomial), written without
+/// branches or calls so the loops that use it vectorise. std's `exp` is a libm call per value.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (f32 has 23 fraction bits).
+    const ROUND: f32 = 12_582_912.0;
+    const LOWEST: f32 = -87.336_55;
+    let below = x < LOWEST;
+    let x = x.clamp(LOWEST, 88.722_83);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let e = p * r * r + r + 1.0;
+    // 2^n from its bits; n is in -126..=128 after the clamp, and 2^128 overflows to inf as
+    // `e * 2^127 * 2` would.
+    let n = n as i32;
+    let half = f32::from_bits((((n >> 1) + 127) as u32) << 23);
+    let value = e * half * f32::from_bits(((n - (n >> 1) + 127) as u32) << 23);
+    // A select, not a branch: the loop still vectorises.
+    if below {
+        0.0
+    } else {
+        value
+    }
 }
 
 /// `erf` within 1.5e-7 everywhere (5e-7 after f32 rounding) (Abramowitz and Stegun 7.1.26, with the polynomial in Horner
 /// form). Exact GELU needs erf; libm's `erff` was one tenth of the whole run in profiles.
-#[inline]
+#[inline(always)]
 fn erf(x: f32) -> f32 {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [
@@ -36,18 +98,21 @@ fn erf(x: f32) -> f32 {
     let z = x.abs();
     let t = 1.0 / (1.0 + P * z);
     let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    let y = 1.0 - poly * (-z * z).exp();
+    let y = 1.0 - poly * exp(-z * z);
     y.copysign(x)
 }
 
 /// `x * Phi(x)` with the exact normal CDF: `hidden_act = "gelu"` in transformers (`GELUActivation`,
 /// `torch.nn.functional.gelu` without approximation), which XLM-R uses.
 pub(crate) fn gelu_erf(x: &mut [f32]) {
-    x.par_chunks_mut(4096).for_each(|chunk| {
-        for v in chunk {
-            *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
-        }
-    });
+    x.par_chunks_mut(4096).for_each(gelu_erf_chunk);
+}
+
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn gelu_erf_chunk(chunk: &mut [f32]) {
+    for v in chunk {
+        *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+    }
 }
 
 /// The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`).
@@ -69,14 +134,19 @@ pub(crate) fn relu(x: &mut [f32]) {
 }
 
 /// Softmax of one row, in place, shifted by the row's maximum so no exponent overflows.
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub(crate) fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+    let mut maxima = [f32::NEG_INFINITY; LANES];
+    for chunk in row.chunks(LANES) {
+        for (m, &v) in maxima.iter_mut().zip(chunk) {
+            *m = m.max(v);
+        }
     }
-    let inverse = 1.0 / sum;
+    let max = maxima.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let inverse = 1.0 / sum(row);
     for v in row.iter_mut() {
         *v *= inverse;
     }
@@ -85,6 +155,25 @@ pub(crate) fn softmax_in_place(row: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_is_within_two_ulps() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let want = (x as f64).exp();
+            let got = exp(x) as f64;
+            assert!(
+                ((got - want) / want).abs() < 2.5e-7,
+                "exp({x}) = {got}, not {want}"
+            );
+            x += 0.013;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1000.0), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert!(exp(-87.3) > 0.0);
+        assert!(exp(89.0) > 3e38 && exp(89.0).is_finite());
+    }
 
     #[test]
     fn erf_matches_reference_values() {
