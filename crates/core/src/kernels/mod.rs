@@ -61,13 +61,19 @@ pub fn kernel_names() -> (String, String) {
     )
 }
 
-/// Largest activation code. The x86 int8 kernels without VNNI multiply with `vpmaddubsw`, which
-/// adds two u8 x i8 products into an i16 and saturates: with activations kept in 0..=127 the
-/// pair sum is at most 2 x 127 x 128 = 32,512 < 32,767, so it never does (rten-gemm's
-/// `may_saturate`; ONNX Runtime's `reduce_range` is the same trade on the weight side).
+/// Largest activation code. Our AVX2 kernel and rten-gemm's x86 kernels without VNNI multiply
+/// with `vpmaddubsw`, which adds two u8 x i8 products into an i16 and saturates: with
+/// activations kept in 0..=127 the pair sum is at most 2 x 127 x 128 = 32,512 < 32,767, so it
+/// never does (rten-gemm's `may_saturate`; ONNX Runtime's `reduce_range` is the same trade on
+/// the weight side). Our kernel is used wherever AVX2 is, AVX-512 VNNI machines included, so
+/// the limit follows the kernel that actually runs, not only rten-gemm's choice.
 fn activation_max() -> u8 {
     static MAX: OnceLock<u8> = OnceLock::new();
     *MAX.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if x86_64::available() {
+            return 127;
+        }
         if int8_gemm(|g| g.may_saturate()) {
             127
         } else {
@@ -582,6 +588,22 @@ mod tests {
                 .map(|(g, e)| (g - e).abs())
                 .fold(0f32, f32::max);
             assert!(worst < 0.05 * (k as f32).sqrt(), "largest error {worst}");
+        }
+    }
+
+    /// On an AVX-512 VNNI machine rten-gemm reports no saturation, yet our AVX2 kernel still
+    /// multiplies with `vpmaddubsw`: the activation limit must follow the kernel that runs.
+    #[test]
+    fn activations_stay_below_the_saturation_limit_of_the_kernel_that_runs() {
+        #[cfg(target_arch = "x86_64")]
+        if x86_64::available() {
+            assert_eq!(activation_max(), 127);
+            let x: Vec<f32> = (0..64).map(|i| i as f32 - 20.0).collect();
+            let (codes, _, _) = quantize_rows(&x, 1, 64);
+            assert!(codes.iter().all(|&c| c <= 127));
+        }
+        if int8_gemm(|g| g.may_saturate()) {
+            assert_eq!(activation_max(), 127);
         }
     }
 
