@@ -1,10 +1,11 @@
 //! The compute kernels the model runs on: dense layers (`Linear`, f32 or int8), the attention
 //! products, and the element-wise steps (LayerNorm, GELU, softmax).
 //!
-//! The matrix products are rten-gemm's: packed, register-tiled and cache-blocked kernels for
-//! f32 and for u8 x i8 -> i32, chosen at run time for the CPU (AVX-512 with or without VNNI,
-//! AVX2 + FMA, Arm NEON / dot / i8mm, wasm simd128) and split over rayon's threads. The model
-//! code only sees [`Linear`] and the functions here, not which kernel runs.
+//! The matrix products are rten-gemm's (packed, register-tiled and cache-blocked kernels for
+//! f32 and for u8 x i8 -> i32, chosen at run time for the CPU: AVX-512 with or without VNNI,
+//! AVX2 + FMA, Arm NEON / dot / i8mm, wasm simd128; split over rayon's threads), except the
+//! int8 ones on x86-64 with AVX2, which use our own kernel (`x86_64.rs`). The model code only
+//! sees [`Linear`] and the functions here, not which kernel runs.
 //!
 //! Why our own forward pass rather than candle's tensor ops (see the native-speed issue): at
 //! 32 tokens candle's model spends more time outside the matrix products (reshapes, copies,
@@ -46,7 +47,7 @@ fn int8_gemm<R>(f: impl FnOnce(&GemmExecutor<u8, i8, i32>) -> R) -> R {
     INT8_GEMM.with(f)
 }
 
-/// The names of the f32 and int8 kernels this CPU runs (for benchmarks and `--verbose` output).
+/// The names of the f32 and int8 kernels this CPU runs (reported by `xlmr-sentiment bench`).
 pub fn kernel_names() -> (String, String) {
     #[cfg(target_arch = "x86_64")]
     if x86_64::available() {
