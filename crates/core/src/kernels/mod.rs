@@ -50,15 +50,20 @@ fn int8_gemm<R>(f: impl FnOnce(&GemmExecutor<u8, i8, i32>) -> R) -> R {
 /// The names of the f32 and int8 kernels this CPU runs (reported by `xlmr-sentiment bench`).
 pub fn kernel_names() -> (String, String) {
     #[cfg(target_arch = "x86_64")]
-    if x86_64::available() {
-        return (
-            f32_gemm(|g| g.kernel_name().to_string()),
-            "xlmr-sentiment-u8i8i32-avx2".to_string(),
-        );
-    }
+    let (own_f32, own_int8) = (x86_64::available_f32(), x86_64::available());
+    #[cfg(not(target_arch = "x86_64"))]
+    let (own_f32, own_int8) = (false, false);
     (
-        f32_gemm(|g| g.kernel_name().to_string()),
-        int8_gemm(|g| g.kernel_name().to_string()),
+        if own_f32 {
+            "xlmr-sentiment-f32-avx2-fma".to_string()
+        } else {
+            f32_gemm(|g| g.kernel_name().to_string())
+        },
+        if own_int8 {
+            "xlmr-sentiment-u8i8i32-avx2".to_string()
+        } else {
+            int8_gemm(|g| g.kernel_name().to_string())
+        },
     )
 }
 
@@ -120,8 +125,17 @@ enum Int8Packing {
     Avx2(x86_64::PackedInt8),
 }
 
+/// f32 weights in the layout of the kernel that multiplies them.
+enum F32Packing {
+    /// rten-gemm's kernels.
+    Rten(PackedBMatrix<f32>),
+    /// Our AVX2 + FMA kernel (`x86_64.rs`).
+    #[cfg(target_arch = "x86_64")]
+    Avx2(x86_64::PackedF32),
+}
+
 enum Weight {
-    F32(PackedBMatrix<f32>),
+    F32(F32Packing),
     /// Symmetric int8, one scale per output feature, and each feature's sum of codes (for the
     /// activations' zero points).
     Int8 {
@@ -160,7 +174,14 @@ impl Linear {
     ) -> Result<Self> {
         check_bias(&bias, out_dim)?;
         let w = matrix(weight, out_dim, in_dim)?;
-        let packed = f32_gemm(|g| g.prepack_b(w.transposed()));
+        #[cfg(target_arch = "x86_64")]
+        let packed = if x86_64::available_f32() {
+            F32Packing::Avx2(x86_64::PackedF32::new(weight, out_dim, in_dim))
+        } else {
+            F32Packing::Rten(f32_gemm(|g| g.prepack_b(w.transposed())))
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let packed = F32Packing::Rten(f32_gemm(|g| g.prepack_b(w.transposed())));
         Ok(Self {
             weight: Weight::F32(packed),
             bias,
@@ -239,7 +260,7 @@ impl Linear {
         }
         let mut out = Vec::with_capacity(rows * self.out_dim);
         match &self.weight {
-            Weight::F32(packed) => {
+            Weight::F32(F32Packing::Rten(packed)) => {
                 let a = matrix(x, rows, self.in_dim)?;
                 f32_gemm(|g| {
                     g.gemm_uninit(
@@ -256,6 +277,12 @@ impl Linear {
                 .map_err(gemm_error)?;
                 // SAFETY: gemm_uninit initialised all rows * out_dim values.
                 unsafe { out.set_len(rows * self.out_dim) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            Weight::F32(F32Packing::Avx2(packed)) => {
+                out.resize(rows * self.out_dim, 0.0);
+                x86_64::gemm_f32(x, rows, packed, &mut out);
+                add_bias(&mut out, &self.bias);
             }
             Weight::Int8 {
                 packed,
@@ -326,6 +353,16 @@ impl Linear {
             }
         }
         Ok(out)
+    }
+}
+
+/// Adds `bias` to every row of `x`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn add_bias(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
     }
 }
 
