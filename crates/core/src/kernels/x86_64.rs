@@ -78,10 +78,25 @@ impl<T> Copy for Output<T> {}
 unsafe impl<T> Send for Output<T> {}
 unsafe impl<T> Sync for Output<T> {}
 
-impl<T> Output<T> {
-    /// The pointer to value `offset` (a method, so closures capture the whole `Output`).
-    fn at(self, offset: usize) -> *mut T {
-        self.0.wrapping_add(offset)
+impl<T: Copy> Output<T> {
+    /// Writes the sums of a register tile, rows from `row`, to column block `block` of the
+    /// `n`-column output (a method, so closures capture the whole `Output`).
+    ///
+    /// # Safety
+    /// `row + sums.len()` must not pass the output's rows and no other task may write these
+    /// values.
+    unsafe fn store(self, sums: &[[T; NR]], row: usize, n: usize, block: usize) {
+        let columns = (n - block * NR).min(NR);
+        for (r, sums) in sums.iter().enumerate() {
+            // SAFETY: the caller keeps the row inside the output; block * NR + columns <= n.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    sums.as_ptr(),
+                    self.0.wrapping_add((row + r) * n + block * NR),
+                    columns,
+                );
+            }
+        }
     }
 }
 
@@ -104,22 +119,13 @@ fn drive<T: Copy + Send + Sync, const TILE: usize>(
             .into_par_iter()
             .with_min_len(4)
             .for_each(|block| {
-                let columns = (n - block * NR).min(NR);
                 let mut row = first_row;
                 while row < pass_end {
                     let tile_rows = (pass_end - row).min(TILE);
                     let sums = tile(row, tile_rows, block);
-                    for (r, sums) in sums.iter().enumerate().take(tile_rows) {
-                        // SAFETY: row + r < rows and block * NR + columns <= n, so the range
-                        // is inside `out`; no other task writes this block's columns.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(
-                                sums.as_ptr(),
-                                output.at((row + r) * n + block * NR),
-                                columns,
-                            );
-                        }
-                    }
+                    // SAFETY: the tile's rows are below `rows` and the block's columns below
+                    // `n`; no other task writes this block's columns.
+                    unsafe { output.store(&sums[..tile_rows], row, n, block) };
                     row += tile_rows;
                 }
             });
@@ -228,21 +234,11 @@ pub(crate) fn gemm_f32(a: &[f32], rows: usize, weights: &PackedF32, out: &mut [f
                         }
                     }
                 }
-                let columns = (n - block * NR).min(NR);
                 for (t, sums) in sums.iter().enumerate() {
                     let row = first_row + t * MR_F32;
                     let tile_rows = (first_row + pass_rows - row).min(MR_F32);
-                    for (r, sums) in sums.iter().enumerate().take(tile_rows) {
-                        // SAFETY: row + r < rows and block * NR + columns <= n, so the range
-                        // is inside `out`; no other task writes this block's columns.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(
-                                sums.as_ptr(),
-                                output.at((row + r) * n + block * NR),
-                                columns,
-                            );
-                        }
-                    }
+                    // SAFETY: as in `drive`.
+                    unsafe { output.store(&sums[..tile_rows], row, n, block) };
                 }
             });
     }
