@@ -10,6 +10,7 @@ use candle_core::Device;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::language::TrainedLanguages;
 use crate::tokenize::TextTokenizer;
 use crate::weights::{gguf, TensorStore, WeightsSource};
 
@@ -28,6 +29,9 @@ pub const PRECISION_KEY: &str = "xlmr_sentiment.precision";
 pub const MODEL_ID_KEY: &str = "xlmr_sentiment.source_model_id";
 /// Metadata key holding the commit the bundle was packed from, if known.
 pub const REVISION_KEY: &str = "xlmr_sentiment.source_revision";
+/// Metadata key holding the languages the model was trained on (ISO 639-1, comma-separated), if
+/// known.
+pub const LANGUAGES_KEY: &str = "xlmr_sentiment.trained_languages";
 const VERSION: u32 = 1;
 
 /// How the weight matrices of a bundle are stored.
@@ -101,6 +105,9 @@ pub struct BundleSource {
     pub model_id: Option<String>,
     /// Commit hash.
     pub revision: Option<String>,
+    /// The languages the model was trained on, when known (the default model's manifest records
+    /// them; `pack --languages` sets them for any other).
+    pub trained_languages: Option<TrainedLanguages>,
 }
 
 /// What `pack` wrote: tensor counts by storage type.
@@ -193,6 +200,12 @@ pub fn write_bundle<W: Write + Seek>(
     if let Some(revision) = &source.revision {
         metadata.push((REVISION_KEY, gguf_file::Value::String(revision.clone())));
     }
+    if let Some(languages) = &source.trained_languages {
+        metadata.push((
+            LANGUAGES_KEY,
+            gguf_file::Value::String(languages.to_string()),
+        ));
+    }
     let metadata_refs: Vec<(&str, &gguf_file::Value)> =
         metadata.iter().map(|(k, v)| (*k, v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -260,6 +273,13 @@ pub(crate) fn read_bundle(source: &dyn WeightsSource, device: &Device) -> Result
         source: BundleSource {
             model_id: text(MODEL_ID_KEY),
             revision: text(REVISION_KEY),
+            trained_languages: text(LANGUAGES_KEY)
+                .map(|list| TrainedLanguages::parse(&list))
+                .transpose()
+                .map_err(|e| Error::CorruptWeights {
+                    format: "gguf",
+                    reason: format!("the bundle's trained languages: {e}"),
+                })?,
         },
     };
     Ok(Bundle {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::bundle::{read_bundle, BundleInfo};
 use crate::config::{Config, ScoreFunction};
 use crate::error::{Error, Result};
+use crate::language::{LanguageCheck, TrainedLanguages};
 use crate::model::XlmRobertaForSequenceClassification;
 use crate::preprocess::preprocess_tweet;
 use crate::tokenize::{Encoded, TextTokenizer};
@@ -40,6 +41,9 @@ pub struct ClassifyOptions {
     pub max_batch_tokens: usize,
     /// Score function; `None` picks the pipeline's default for the model's config.
     pub function: Option<ScoreFunction>,
+    /// Detect each text's language and check it against the model's trained languages
+    /// ([`Prediction::language`]). Off by default: it costs time on every text.
+    pub language: bool,
 }
 
 impl Default for ClassifyOptions {
@@ -50,6 +54,7 @@ impl Default for ClassifyOptions {
             batch_size: 32,
             max_batch_tokens: 16384,
             function: None,
+            language: false,
         }
     }
 }
@@ -76,6 +81,10 @@ pub struct Prediction {
     pub truncated: bool,
     /// Tokens the model saw, `<s>` and `</s>` included.
     pub tokens: usize,
+    /// With [`ClassifyOptions::language`]: the text's detected language and whether the model
+    /// was trained on it (serialized as the fields `language` and `language_supported`).
+    #[serde(flatten)]
+    pub language: Option<LanguageCheck>,
 }
 
 impl Prediction {
@@ -95,6 +104,7 @@ pub struct Classifier {
     tokenizer: TextTokenizer,
     model: XlmRobertaForSequenceClassification,
     bundle: Option<BundleInfo>,
+    trained_languages: Option<TrainedLanguages>,
 }
 
 impl Classifier {
@@ -152,17 +162,39 @@ impl Classifier {
                 "the model's token limit leaves no room for text".into(),
             ));
         }
+        let trained_languages = bundle
+            .as_ref()
+            .and_then(|b| b.source.trained_languages.clone());
         Ok(Self {
             config,
             tokenizer,
             model,
             bundle,
+            trained_languages,
         })
     }
 
     /// For a model loaded from a bundle: its precision and source.
     pub fn bundle_info(&self) -> Option<&BundleInfo> {
         self.bundle.as_ref()
+    }
+
+    /// The languages the model was trained on, when known: from a bundle's record or set with
+    /// [`Classifier::set_trained_languages`]. Never guessed.
+    pub fn trained_languages(&self) -> Option<&TrainedLanguages> {
+        self.trained_languages.as_ref()
+    }
+
+    /// Sets (or, with `None`, forgets) the languages the model was trained on.
+    pub fn set_trained_languages(&mut self, languages: Option<TrainedLanguages>) {
+        self.trained_languages = languages;
+    }
+
+    /// `text`'s detected language and whether the model was trained on it (what
+    /// [`ClassifyOptions::language`] adds to a prediction). The raw text is checked, before
+    /// preprocessing.
+    pub fn check_language(&self, text: &str) -> LanguageCheck {
+        LanguageCheck::of(text, self.trained_languages.as_ref())
     }
 
     /// The validated config.
@@ -241,12 +273,19 @@ impl Classifier {
             .iter()
             .map(|t| self.encode(t.as_ref(), options))
             .collect::<Result<Vec<_>>>()?;
-        self.classify_encoded(&encoded, options)
+        let mut predictions = self.classify_encoded(&encoded, options)?;
+        if options.language {
+            for (prediction, text) in predictions.iter_mut().zip(texts) {
+                prediction.language = Some(self.check_language(text.as_ref()));
+            }
+        }
+        Ok(predictions)
     }
 
     /// Classifies texts already encoded with [`Classifier::encode`] (so a server can tokenize on
     /// request threads and batch on its model thread); one prediction per sequence, in order.
-    /// Uses `options.batch_size`, `max_batch_tokens` and `function`.
+    /// Uses `options.batch_size`, `max_batch_tokens` and `function`; the texts are not here, so
+    /// `language` is left to the caller ([`Classifier::check_language`]).
     pub fn classify_encoded(
         &self,
         encoded: &[Encoded],
@@ -321,6 +360,7 @@ impl Classifier {
             scores,
             truncated: encoded.truncated,
             tokens: encoded.ids.len(),
+            language: None,
         }
     }
 }
@@ -378,6 +418,7 @@ mod tests {
             ],
             truncated: false,
             tokens: 3,
+            language: None,
         };
         let labels = |k| p.top_k(k).into_iter().map(|s| s.label).collect::<Vec<_>>();
         assert_eq!(labels(None), ["b", "c", "a"]);

@@ -25,6 +25,7 @@ mod classify;
 mod config;
 mod error;
 mod kernels;
+mod language;
 mod layers;
 mod model;
 mod preprocess;
@@ -36,6 +37,7 @@ pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Predicti
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
 pub use kernels::kernel_names;
+pub use language::{detect_language, language_name, Language, LanguageCheck, TrainedLanguages};
 pub use model::XlmRobertaForSequenceClassification;
 pub use preprocess::preprocess_tweet;
 pub use tokenize::{

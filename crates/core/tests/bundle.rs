@@ -17,6 +17,7 @@ fn pack(model: &str, precision: Precision) -> Vec<u8> {
     let source = BundleSource {
         model_id: Some(format!("tests/{model}")),
         revision: Some("0".repeat(40)),
+        trained_languages: None,
     };
     write_bundle(
         &mut out,
