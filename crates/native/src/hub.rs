@@ -25,6 +25,10 @@ pub const DEFAULT_MODEL_ID: &str = "cardiffnlp/twitter-xlm-roberta-base-sentimen
 /// 2022, when tokenizer.json was added. Pinned so that everyone runs the same weights.
 pub const DEFAULT_REVISION: &str = "82107f4ccba672c9ab1eee538e727e462cad21de";
 
+/// The languages [`DEFAULT_MODEL_ID`] was trained on, from its model card (the eight of the
+/// UMSAB tweet sentiment benchmark): recorded in the manifest of a default fetch.
+pub const DEFAULT_LANGUAGES: [&str; 8] = ["ar", "de", "en", "es", "fr", "hi", "it", "pt"];
+
 /// The cache folder inside the target folder, removed after a complete fetch.
 pub const DOWNLOAD_CACHE: &str = ".download";
 
@@ -236,6 +240,9 @@ pub fn fetch(settings: &FetchSettings) -> Result<FetchReport, Error> {
     let repo = repo(&api, settings, &info.sha);
 
     let mut manifest = Manifest::new(&settings.model_id, &info.sha);
+    if settings.model_id == DEFAULT_MODEL_ID && info.sha == DEFAULT_REVISION {
+        manifest.languages = Some(DEFAULT_LANGUAGES.map(String::from).to_vec());
+    }
     let mut outcomes = Vec::new();
     for name in files {
         let outcome = fetch_file(&api, &repo, &info.sha, dir, &name)?;

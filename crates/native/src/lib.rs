@@ -8,6 +8,7 @@ pub mod eval;
 pub mod formats;
 pub mod hub;
 pub mod input;
+pub mod languages;
 pub mod manifest;
 pub mod model_dir;
 pub mod output;

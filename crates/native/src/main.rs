@@ -13,8 +13,9 @@ use xlmr_sentiment::eval::data::{Fields, Format};
 use xlmr_sentiment::eval::{evaluate, report, EvalConfig};
 use xlmr_sentiment::formats::FileFormat;
 use xlmr_sentiment::input::{Line, Lines};
+use xlmr_sentiment::languages::LanguageTally;
 use xlmr_sentiment::{hub, manifest, model_dir, output};
-use xlmr_sentiment_core::{Classifier, ClassifyOptions};
+use xlmr_sentiment_core::{Classifier, ClassifyOptions, TrainedLanguages};
 
 #[derive(Parser)]
 #[command(
@@ -139,6 +140,14 @@ struct PackArgs {
     /// Pack even if the folder's files differ from its manifest.
     #[arg(long)]
     no_verify: bool,
+    /// The languages the model was trained on, ISO 639-1 codes separated by commas (such as
+    /// ar,en,fr), recorded in the bundle [default: those of the folder's manifest, if any].
+    #[arg(long, value_name = "LIST", value_parser = parse_languages)]
+    languages: Option<TrainedLanguages>,
+}
+
+fn parse_languages(list: &str) -> Result<TrainedLanguages, String> {
+    TrainedLanguages::parse(list).map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -183,6 +192,11 @@ struct ModelArgs {
     /// Load the model even if its files differ from the folder's manifest (see `verify`).
     #[arg(long)]
     no_verify: bool,
+    /// The languages the model was trained on, ISO 639-1 codes separated by commas (such as
+    /// ar,en,fr), for the language check [default: as recorded by `fetch` for the default model
+    /// or by `pack --languages` in a bundle; else unknown].
+    #[arg(long, value_name = "LIST", value_parser = parse_languages)]
+    languages: Option<TrainedLanguages>,
 }
 
 impl ModelArgs {
@@ -195,8 +209,11 @@ impl ModelArgs {
             batch_size: self.batch_size as usize,
             ..ClassifyOptions::default()
         };
-        let classifier =
+        let mut classifier =
             model_dir::load_with(&self.dir, !self.no_verify).context("cannot load the model")?;
+        if let Some(languages) = &self.languages {
+            classifier.set_trained_languages(Some(languages.clone()));
+        }
         classifier.check_options(&options)?;
         Ok((classifier, options))
     }
@@ -216,6 +233,11 @@ struct ClassifyArgs {
     /// Texts to classify.
     #[arg(value_name = "TEXT")]
     texts: Vec<String>,
+    /// Detect each text's language: adds "language" (ISO 639-1, or null when detection is not
+    /// reliable: very short text, emoji only, mixed scripts) and "language_supported" (whether
+    /// the model was trained on it; null unless both are known), and a summary on stderr.
+    #[arg(long)]
+    language: bool,
     #[command(flatten)]
     batch: BatchArgs,
 }
@@ -403,9 +425,15 @@ fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         None => xlmr_sentiment::pack::default_texts(),
     };
-    let report =
-        xlmr_sentiment::pack::pack(&args.dir, precision, &args.out, &texts, !args.no_verify)
-            .context("cannot pack the model")?;
+    let report = xlmr_sentiment::pack::pack(
+        &args.dir,
+        precision,
+        &args.out,
+        &texts,
+        !args.no_verify,
+        args.languages.as_ref(),
+    )
+    .context("cannot pack the model")?;
     xlmr_sentiment::pack::print_report(
         &mut std::io::stdout().lock(),
         &args.out,
@@ -511,7 +539,8 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     if let (Some(input), Some(output)) = (&args.input, &args.batch.output) {
         return batch_job(&args, input, output);
     }
-    let (classifier, options) = args.model.load()?;
+    let (classifier, mut options) = args.model.load()?;
+    options.language = args.language;
     let top_k = args.top_k.map(|k| k as usize);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut writer = Writer {
@@ -519,6 +548,7 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         options: &options,
         top_k,
         failed: 0,
+        languages: LanguageTally::default(),
     };
 
     if !args.texts.is_empty() {
@@ -553,6 +583,9 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         writer.write(&pending, &mut out)?;
     }
     out.flush()?;
+    if options.language {
+        print_language_summary(&writer.languages, &classifier);
+    }
     if writer.failed > 0 {
         eprintln!(
             "{} input line(s) could not be classified; see their \"error\" objects",
@@ -561,6 +594,15 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--language` summary on stderr ("312 of 10,000 texts in languages the model was not
+/// trained on: ru 200, ja 112").
+fn print_language_summary(tally: &LanguageTally, classifier: &Classifier) {
+    eprintln!(
+        "{}",
+        tally.summary(classifier.trained_languages().is_some())
+    );
 }
 
 fn batch_job(
@@ -600,8 +642,12 @@ fn batch_job(
         progress: std::io::stderr().is_terminal(),
         model: args.model.dir.clone(),
     };
-    let (classifier, options) = args.model.load()?;
+    let (classifier, mut options) = args.model.load()?;
+    options.language = args.language;
     let report = batch::run(&classifier, &options, &job)?;
+    if options.language {
+        print_language_summary(&report.languages, &classifier);
+    }
     if report.failed > 0 {
         eprintln!(
             "{} of {} input row(s) could not be classified; see their \"error\" in {}",
@@ -660,6 +706,7 @@ struct Writer<'a> {
     options: &'a ClassifyOptions,
     top_k: Option<usize>,
     failed: usize,
+    languages: LanguageTally,
 }
 
 impl Writer<'_> {
@@ -686,7 +733,12 @@ impl Writer<'_> {
         for line in lines {
             let value = match &line.text {
                 Ok(text) => match predictions.next().expect("one prediction per text") {
-                    Ok(prediction) => output::prediction_json(text, &prediction, self.top_k),
+                    Ok(prediction) => {
+                        if let Some(check) = &prediction.language {
+                            self.languages.add(check);
+                        }
+                        output::prediction_json(text, &prediction, self.top_k)
+                    }
                     Err(error) => {
                         self.failed += 1;
                         output::error_json(line.number, &error)

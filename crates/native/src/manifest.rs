@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use xlmr_sentiment_core::TrainedLanguages;
 
 use crate::Error;
 
@@ -30,6 +31,11 @@ pub struct Manifest {
     pub revision: String,
     /// File name to size and SHA-256.
     pub files: BTreeMap<String, FileDigest>,
+    /// The languages the model was trained on (ISO 639-1), when known: recorded by `fetch` for
+    /// the default model at its pinned revision (from its model card), absent otherwise. Never
+    /// guessed; `--languages` sets them for any model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub languages: Option<Vec<String>>,
 }
 
 /// The size and SHA-256 of one file.
@@ -85,7 +91,21 @@ impl Manifest {
             model_id: model_id.to_string(),
             revision: revision.to_string(),
             files: BTreeMap::new(),
+            languages: None,
         }
+    }
+
+    /// The trained languages, parsed (an invalid list is an invalid manifest).
+    pub fn trained_languages(&self, dir: &Path) -> Result<Option<TrainedLanguages>, Error> {
+        self.languages
+            .as_ref()
+            .map(|codes| {
+                TrainedLanguages::from_codes(codes).map_err(|e| Error::InvalidManifest {
+                    path: dir.join(MANIFEST_FILE),
+                    reason: format!("languages: {e}"),
+                })
+            })
+            .transpose()
     }
 
     /// Reads the manifest of `dir`, or `None` if the folder has none.

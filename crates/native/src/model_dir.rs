@@ -222,8 +222,15 @@ pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
     let tokenizer = tokenizer_json(dir)?;
     let config = read(config_path)?;
     let weights = WeightsFile::open(&weights_path)?;
-    Classifier::load_from_source(&config, &tokenizer, &weights).map_err(|error| Error::Model {
-        dir: dir.to_path_buf(),
-        error,
-    })
+    let mut classifier =
+        Classifier::load_from_source(&config, &tokenizer, &weights).map_err(|error| {
+            Error::Model {
+                dir: dir.to_path_buf(),
+                error,
+            }
+        })?;
+    if let Some(manifest) = Manifest::read(dir)? {
+        classifier.set_trained_languages(manifest.trained_languages(dir)?);
+    }
+    Ok(classifier)
 }

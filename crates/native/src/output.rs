@@ -11,13 +11,24 @@ pub fn prediction_json(text: &str, prediction: &Prediction, top_k: Option<usize>
         .into_iter()
         .map(|s| (s.label, json!(s.score)))
         .collect();
-    json!({
+    let mut value = json!({
         "text": text,
         "label": prediction.label,
         "score": prediction.score,
         "scores": scores,
         "truncated": prediction.truncated,
-    })
+    });
+    add_language(&mut value, prediction);
+    value
+}
+
+/// Adds `language` and `language_supported` (each possibly null) to a prediction's JSON object
+/// when the prediction carries a language check.
+pub fn add_language(value: &mut Value, prediction: &Prediction) {
+    if let (Some(check), Value::Object(map)) = (&prediction.language, value) {
+        map.insert("language".into(), json!(check.language));
+        map.insert("language_supported".into(), json!(check.language_supported));
+    }
 }
 
 /// `{"line": n, "error": "..."}` for an input line that could not be classified.

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use xlmr_sentiment_core::{
     write_bundle, BundleSource, Classifier, ClassifyOptions, PackSummary, Precision,
+    TrainedLanguages,
 };
 
 use crate::manifest::{sha256_file, temp_path, write_atomically, Manifest};
@@ -55,12 +56,15 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// Packs the folder `dir` into `out` at `precision` and compares it on `texts`. With `verify`,
 /// the folder's files are first checked against its manifest. `out` appears only when complete.
+/// The bundle records `languages` as the model's trained languages, or else those of the
+/// folder's manifest, if any.
 pub fn pack(
     dir: &Path,
     precision: Precision,
     out: &Path,
     texts: &[String],
     verify: bool,
+    languages: Option<&TrainedLanguages>,
 ) -> Result<PackReport, Error> {
     let model_error = |error| Error::Model {
         dir: dir.to_path_buf(),
@@ -72,6 +76,7 @@ pub fn pack(
     let source = BundleSource {
         model_id: manifest.as_ref().map(|m| m.model_id.clone()),
         revision: manifest.as_ref().map(|m| m.revision.clone()),
+        trained_languages: languages.or(reference.trained_languages()).cloned(),
     };
     let config = std::fs::read(dir.join("config.json")).map_err(io(&dir.join("config.json")))?;
     let tokenizer = model_dir::tokenizer_json(dir)?;

@@ -361,3 +361,159 @@ fn help_exits_0() {
         .unwrap()
         .contains("--top-k"));
 }
+
+#[test]
+fn language_check_adds_two_fields_and_a_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = models().join("tiny-sentiment");
+    let dir = dir.to_str().unwrap();
+    let english = "The waiter was friendly and the soup was really delicious tonight";
+    let russian = "Мне очень понравилась эта книга, я читал её всю ночь и не мог остановиться";
+    let emoji = "😂😂 👍";
+    let texts = [english, russian, emoji];
+
+    // Off by default: no fields.
+    let plain = json_lines(&run(&["classify", "--model", dir, english], None));
+    assert!(plain[0].get("language").is_none());
+
+    // The fixture model's trained languages are unknown: detected, never called unsupported.
+    let mut args = vec!["classify", "--model", dir, "--language"];
+    args.extend(texts);
+    let output = run(&args, None);
+    assert!(output.status.success(), "{output:?}");
+    let lines = json_lines(&output);
+    let fields = |l: &Value| (l["language"].clone(), l["language_supported"].clone());
+    assert_eq!(fields(&lines[0]), (Value::from("en"), Value::Null));
+    assert_eq!(fields(&lines[1]), (Value::from("ru"), Value::Null));
+    assert_eq!(fields(&lines[2]), (Value::Null, Value::Null));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("trained languages are unknown"), "{stderr}");
+
+    // Told the trained languages: supported or not, and the summary names the others.
+    let mut args = vec![
+        "classify",
+        "--model",
+        dir,
+        "--language",
+        "--languages",
+        "en,fr",
+    ];
+    args.extend(texts);
+    let output = run(&args, None);
+    let lines = json_lines(&output);
+    assert_eq!(fields(&lines[0]), (Value::from("en"), Value::from(true)));
+    assert_eq!(fields(&lines[1]), (Value::from("ru"), Value::from(false)));
+    assert_eq!(fields(&lines[2]), (Value::Null, Value::Null));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("1 of 3 texts in languages the model was not trained on: ru 1"),
+        "{stderr}"
+    );
+
+    // A bad list is a usage error.
+    assert_one_line_error(
+        &[
+            "classify",
+            "--model",
+            dir,
+            "--languages",
+            "english",
+            english,
+        ],
+        "not an ISO 639-1 language code",
+    );
+
+    // Recorded in a manifest (as `fetch` does for the default model): used without a flag (the
+    // manifest lists no files here, so they are loaded with --no-verify).
+    let folder = tmp.path().join("model");
+    copy_model("tiny-sentiment", &folder);
+    let manifest = serde_json::json!({
+        "format": 1, "model_id": "tests/tiny-sentiment", "revision": "0".repeat(40),
+        "files": {}, "languages": ["ru"],
+    });
+    std::fs::write(
+        folder.join("xlmr-sentiment-manifest.json"),
+        manifest.to_string(),
+    )
+    .unwrap();
+    let folder = folder.to_str().unwrap();
+    let lines = json_lines(&run(
+        &[
+            "classify",
+            "--model",
+            folder,
+            "--no-verify",
+            "--language",
+            russian,
+        ],
+        None,
+    ));
+    assert_eq!(fields(&lines[0]), (Value::from("ru"), Value::from(true)));
+
+    // `pack` carries them into the bundle; `pack --languages` overrides them.
+    let bundle = tmp.path().join("model.gguf");
+    let bundle_str = bundle.to_str().unwrap();
+    let pack_then_classify = |extra: &[&str]| {
+        let mut args = vec![
+            "pack",
+            folder,
+            "--no-verify",
+            "--precision",
+            "f32",
+            "--out",
+            bundle_str,
+        ];
+        args.extend(extra);
+        let packed = run(&args, None);
+        assert!(packed.status.success(), "{packed:?}");
+        let lines = json_lines(&run(
+            &["classify", "--model", bundle_str, "--language", russian],
+            None,
+        ));
+        fields(&lines[0])
+    };
+    assert_eq!(
+        pack_then_classify(&[]),
+        (Value::from("ru"), Value::from(true))
+    );
+    assert_eq!(
+        pack_then_classify(&["--languages", "en"]),
+        (Value::from("ru"), Value::from(false))
+    );
+
+    // A batch job: the fields in JSON lines, two columns in CSV, and the summary.
+    let input = tmp.path().join("in.txt");
+    std::fs::write(&input, texts.join("\n")).unwrap();
+    let csv = tmp.path().join("out.csv");
+    let output = run(
+        &[
+            "classify",
+            "--model",
+            dir,
+            "--languages",
+            "en",
+            "--language",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            csv.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{output:?}");
+    let written = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = written.lines().collect();
+    assert!(
+        rows[0].ends_with(",truncated,language,language_supported,error"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].ends_with(",en,true,"), "{}", rows[1]);
+    assert!(rows[2].ends_with(",ru,false,"), "{}", rows[2]);
+    assert!(rows[3].ends_with(",false,,,"), "{}", rows[3]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("1 of 3 texts in languages the model was not trained on: ru 1"),
+        "{stderr}"
+    );
+}

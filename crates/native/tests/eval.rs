@@ -253,7 +253,7 @@ fn csv_with_quotes_newlines_renamed_columns_and_any_case_labels() {
 }
 
 #[test]
-fn human_report_has_every_section_and_languages_only_with_a_language_field() {
+fn human_report_has_every_section_and_languages_from_the_data_or_detected() {
     let (labels, mut cases) = cases();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("labelled.ndjson");
@@ -282,14 +282,31 @@ fn human_report_has_every_section_and_languages_only_with_a_language_field() {
         c.language = None;
     }
     write_jsonl(&data, &labels, &cases);
+    // No languages in the data: the per-language figures are by detected language, and say so.
     let output = eval(data.to_str().unwrap(), &[]);
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
-        !text.contains("(none)") && !text.contains("language"),
+        text.contains("no languages in the data: detected from the text"),
         "{text}"
     );
     let report = success_json(&eval(data.to_str().unwrap(), &["--json"]));
-    assert!(report.get("languages").is_none());
+    let detected = report["languages_detected_rows"].as_u64().unwrap();
+    let languages = report["languages"].as_array().unwrap();
+    let counted: u64 = languages
+        .iter()
+        .filter(|l| !l["language"].is_null())
+        .map(|l| l["rows"].as_u64().unwrap())
+        .sum();
+    assert!(detected > 0, "{report}");
+    assert_eq!(counted, detected, "{report}");
+    let each: Vec<&str> = languages
+        .iter()
+        .filter_map(|l| l["language"].as_str())
+        .collect();
+    assert!(
+        each.iter().all(|code| code.len() == 2),
+        "ISO 639-1 codes: {each:?}"
+    );
 }
 
 fn assert_one_line_error(args: &[&str], must_contain: &[&str]) {

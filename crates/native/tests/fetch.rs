@@ -39,6 +39,8 @@ struct HubState {
     stalled_sent: usize,
     /// The commit the API reports.
     commit: String,
+    /// The model id it serves.
+    model_id: String,
     /// (path, Range header, Authorization header) of every request.
     log: Vec<(String, Option<String>, Option<String>)>,
 }
@@ -60,6 +62,7 @@ impl FakeHub {
         let state = Arc::new(Mutex::new(HubState {
             files,
             commit: COMMIT.to_string(),
+            model_id: MODEL_ID.to_string(),
             ..HubState::default()
         }));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -109,9 +112,10 @@ fn serve(stream: TcpStream, state: &Mutex<HubState>) -> std::io::Result<()> {
         headers.get("authorization").cloned(),
     ));
     let commit = guard.commit.clone();
+    let model_id = guard.model_id.clone();
     let mut out = stream;
 
-    let info_prefix = format!("/api/models/{MODEL_ID}/revision/");
+    let info_prefix = format!("/api/models/{model_id}/revision/");
     if let Some(revision) = path.strip_prefix(&info_prefix) {
         if revision != "main" && revision != commit && revision != COMMIT {
             return respond(
@@ -131,11 +135,11 @@ fn serve(stream: TcpStream, state: &Mutex<HubState>) -> std::io::Result<()> {
         .iter()
         .map(|f| json!({ "rfilename": f }))
         .collect();
-        let body = json!({ "id": MODEL_ID, "sha": commit, "siblings": siblings }).to_string();
+        let body = json!({ "id": model_id, "sha": commit, "siblings": siblings }).to_string();
         return respond(&mut out, "200 OK", &[], body.as_bytes());
     }
 
-    let file_prefix = format!("/{MODEL_ID}/resolve/");
+    let file_prefix = format!("/{model_id}/resolve/");
     let Some(rest) = path.strip_prefix(&file_prefix) else {
         return respond(&mut out, "404 Not Found", &[], b"not found");
     };
@@ -454,6 +458,57 @@ fn a_commit_other_than_the_pinned_one_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains(COMMIT), "{}", text(&out.stderr));
     assert!(!dir.join("config.json").exists());
+}
+
+#[test]
+fn the_default_model_at_its_pinned_commit_records_its_trained_languages() {
+    const DEFAULT_ID: &str = "cardiffnlp/twitter-xlm-roberta-base-sentiment-multilingual";
+    const PINNED: &str = "82107f4ccba672c9ab1eee538e727e462cad21de";
+    let hub = FakeHub::start();
+    hub.with(|s| {
+        s.model_id = DEFAULT_ID.into();
+        s.commit = PINNED.into();
+    });
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("model");
+    let out = run(command(
+        &hub,
+        home.path(),
+        &["fetch", "--dir", dir.to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest["model_id"], DEFAULT_ID);
+    assert_eq!(
+        manifest["languages"],
+        json!(["ar", "de", "en", "es", "fr", "hi", "it", "pt"])
+    );
+    // Loaded from that folder, a Russian text is called unsupported with no flag.
+    let russian = "Мне очень понравилась эта книга, я читал её всю ночь и не мог остановиться";
+    let out = run(command(
+        &hub,
+        home.path(),
+        &[
+            "classify",
+            "--model",
+            dir.to_str().unwrap(),
+            "--language",
+            russian,
+        ],
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["language"], "ru");
+    assert_eq!(line["language_supported"], false);
+
+    // Any other model: no languages recorded (never guessed).
+    let hub = FakeHub::start();
+    let other = home.path().join("other");
+    assert!(fetch(&hub, home.path(), &other).status.success());
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(other.join(MANIFEST)).unwrap()).unwrap();
+    assert!(manifest.get("languages").is_none(), "{manifest}");
 }
 
 #[test]

@@ -548,3 +548,48 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
     let log = server.stderr.lock().unwrap().clone();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+#[test]
+fn language_fields_only_on_the_hugging_face_endpoint_when_asked() {
+    let server = Server::start(&["--languages", "en,fr"]);
+    let english = "The waiter was friendly and the soup was really delicious tonight";
+    let russian = "Мне очень понравилась эта книга, я читал её всю ночь и не мог остановиться";
+    let body = json!({"inputs": [english, russian, "👍👍"], "parameters": {"language": true}});
+    let (status, answer) = server.post("/", &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let want = [
+        (json!("en"), json!(true)),
+        (json!("ru"), json!(false)),
+        (Value::Null, Value::Null),
+    ];
+    for (entries, (language, supported)) in answer.as_array().unwrap().iter().zip(want) {
+        for entry in entries.as_array().unwrap() {
+            assert_eq!(entry["language"], language, "{answer}");
+            assert_eq!(entry["language_supported"], supported, "{answer}");
+            assert!(entry["label"].is_string() && entry["score"].is_number());
+        }
+    }
+    // Not asked: the answer is as before.
+    let (_, answer) = server.post("/", &json!({"inputs": english}).to_string());
+    assert!(answer[0][0].get("language").is_none(), "{answer}");
+    // TEI's /predict stays exactly TEI's.
+    let (status, answer) = server.post("/predict", &json!({"inputs": english}).to_string());
+    assert_eq!(status, 200, "{answer}");
+    for entry in answer.as_array().unwrap() {
+        let mut keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["label", "score"], "{answer}");
+    }
+    let body = json!({"inputs": english, "parameters": {"language": "yes"}});
+    assert_error(
+        server.post("/", &body.to_string()),
+        422,
+        "Validation",
+        "language",
+    );
+    // /info names the trained languages.
+    let (status, info) = server.get("/info");
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["trained_languages"], json!(["en", "fr"]));
+}

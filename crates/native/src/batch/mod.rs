@@ -20,13 +20,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use xlmr_sentiment_core::{Classifier, ClassifyOptions, Encoded, Prediction};
+use xlmr_sentiment_core::{Classifier, ClassifyOptions, Encoded, LanguageCheck, Prediction};
 
 use checkpoint::{Checkpoint, InputIdentity};
 use reader::{Fields, InputFormat, Reader, Record};
 use writer::{OutputFormat, RowWriter};
 
 use crate::formats::FileFormat;
+use crate::languages::LanguageTally;
 use crate::Error;
 
 /// What a batch job reads, writes and how.
@@ -61,6 +62,9 @@ pub struct Report {
     pub failed: u64,
     /// Rows that an earlier, interrupted run had already written.
     pub resumed: u64,
+    /// With `ClassifyOptions::language`: the languages of this run's texts (not those of an
+    /// earlier, interrupted run).
+    pub languages: LanguageTally,
 }
 
 /// Records per chunk: the unit of reading, classifying, writing and checkpointing. As many as
@@ -94,7 +98,7 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
     } else {
         Some(InputIdentity::of(&job.input)?)
     };
-    let options_key = json!({
+    let mut options_key = json!({
         "input_format": job.input_format.name(),
         "text_field": job.fields.text,
         "id_field": job.fields.id,
@@ -104,6 +108,10 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         "preprocess": options.preprocess,
         "max_length": options.max_length,
     });
+    // Only when on, so the checkpoint of a job without it reads as before.
+    if options.language {
+        options_key["language"] = json!(true);
+    }
 
     let mut state = start_state(job, &checkpoint_path, identity.as_ref(), &options_key)?;
     let resumed = state.as_ref().map_or(0, |s| s.rows_done);
@@ -145,7 +153,9 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
     // Drop any partial chunk an interrupted run left after its last checkpoint.
     out.set_len(state.output_len).map_err(out_io)?;
     out.seek(SeekFrom::End(0)).map_err(out_io)?;
-    let rows = RowWriter::new(job.output_format, classifier.labels(), job.top_k);
+    let rows = RowWriter::new(job.output_format, classifier.labels(), job.top_k)
+        .with_language(options.language);
+    let mut languages = LanguageTally::default();
     if state.output_len == 0 {
         let header = rows.header();
         out.write_all(&header).map_err(out_io)?;
@@ -169,8 +179,13 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
             .iter()
             .zip(classify_chunk(classifier, options, &chunk))
         {
-            if outcome.is_err() {
-                state.rows_failed += 1;
+            match &outcome {
+                Ok(prediction) => {
+                    if let Some(check) = &prediction.language {
+                        languages.add(check);
+                    }
+                }
+                Err(_) => state.rows_failed += 1,
             }
             rows.row(
                 &mut buffer,
@@ -236,6 +251,7 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         rows: state.rows_done,
         failed: state.rows_failed,
         resumed,
+        languages,
     })
 }
 
@@ -334,6 +350,9 @@ struct Chunk {
     /// Per record: the index of its encoding in `encoded`, or why it has none.
     slots: Vec<Result<usize, String>>,
     encoded: Vec<Encoded>,
+    /// Per encoding, with `ClassifyOptions::language`: its text's language check (done here,
+    /// on the reading thread, not on the model's).
+    languages: Vec<LanguageCheck>,
     /// Raw input units consumed once this chunk is done.
     units: u64,
     /// Input bytes read by then.
@@ -351,6 +370,7 @@ fn read_chunk(
         records: Vec::with_capacity(size),
         slots: Vec::with_capacity(size),
         encoded: Vec::with_capacity(size),
+        languages: Vec::new(),
         units: 0,
         bytes: 0,
     };
@@ -362,6 +382,9 @@ fn read_chunk(
             Ok(text) => match classifier.encode(text, options) {
                 Ok(encoded) => {
                     chunk.encoded.push(encoded);
+                    if options.language {
+                        chunk.languages.push(classifier.check_language(text));
+                    }
                     Ok(chunk.encoded.len() - 1)
                 }
                 Err(e) => Err(e.to_string()),
@@ -400,7 +423,16 @@ fn classify_chunk(
                 })
                 .collect(),
         };
-    let mut predictions = predictions.into_iter().map(Some).collect::<Vec<_>>();
+    let mut predictions = predictions
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut p)| {
+            if let (Ok(p), Some(check)) = (&mut p, chunk.languages.get(i)) {
+                p.language = Some(check.clone());
+            }
+            Some(p)
+        })
+        .collect::<Vec<_>>();
     chunk
         .slots
         .iter()

@@ -43,6 +43,7 @@ pub struct RowWriter {
     format: OutputFormat,
     labels: Vec<String>,
     top_k: Option<usize>,
+    language: bool,
 }
 
 impl RowWriter {
@@ -53,7 +54,15 @@ impl RowWriter {
             format,
             labels: labels.to_vec(),
             top_k,
+            language: false,
         }
+    }
+
+    /// With `language`, rows also carry `language` and `language_supported` (JSON fields, or
+    /// CSV columns before `error`; empty where unknown).
+    pub fn with_language(mut self, language: bool) -> Self {
+        self.language = language;
+        self
     }
 
     /// The bytes that start a new output file: the CSV header row, nothing for JSON lines.
@@ -64,7 +73,11 @@ impl RowWriter {
                 let mut columns = vec!["id".to_owned(), "label".into(), "score".into()];
                 // Prefixed so a label named `id` or `error` cannot collide with a fixed column.
                 columns.extend(self.labels.iter().map(|l| format!("score_{l}")));
-                columns.extend(["truncated".into(), "error".into()]);
+                columns.push("truncated".into());
+                if self.language {
+                    columns.extend(["language".into(), "language_supported".into()]);
+                }
+                columns.push("error".into());
                 csv_row(&columns)
             }
         }
@@ -81,13 +94,17 @@ impl RowWriter {
                             .into_iter()
                             .map(|s| (s.label, json!(s.score)))
                             .collect();
-                        json!({
+                        let mut value = json!({
                             "id": id,
                             "label": p.label,
                             "score": p.score,
                             "scores": scores,
                             "truncated": p.truncated,
-                        })
+                        });
+                        if self.language {
+                            crate::output::add_language(&mut value, p);
+                        }
+                        value
                     }
                     Err(error) => json!({ "id": id, "line": line, "error": error }),
                 };
@@ -113,10 +130,25 @@ impl RowWriter {
                                 .map_or(String::new(), |s| s.score.to_string())
                         }));
                         fields.push(p.truncated.to_string());
+                        if self.language {
+                            let check = p.language.as_ref();
+                            fields.push(
+                                check
+                                    .and_then(|c| c.language)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            );
+                            fields.push(
+                                check
+                                    .and_then(|c| c.language_supported)
+                                    .map_or(String::new(), |s| s.to_string()),
+                            );
+                        }
                         fields.push(String::new());
                     }
                     Err(error) => {
-                        fields.extend(std::iter::repeat_n(String::new(), self.labels.len() + 3));
+                        let empty = self.labels.len() + 3 + if self.language { 2 } else { 0 };
+                        fields.extend(std::iter::repeat_n(String::new(), empty));
                         fields.push(format!("line {line}: {error}"));
                     }
                 }

@@ -12,12 +12,13 @@ use crate::formats::FileFormat;
 /// The report as one JSON object:
 /// `{"model", "data", "format", "rows", "skipped_rows", "accuracy", "macro_f1", "labels",
 /// "per_label": [{"label", "precision", "recall", "f1", "support", "predicted"}], "confusion",
-/// "languages"?: [{"language", "rows", "accuracy", "macro_f1"}], "seconds", "texts_per_second",
-/// "options"}`.
+/// "languages"?: [{"language", "rows", "accuracy", "macro_f1"}], "languages_detected_rows"?,
+/// "seconds", "texts_per_second", "options"}`.
 ///
 /// `confusion[gold][predicted]` counts texts, both indices in `labels` order. `languages` is
-/// present only when some row had a language; rows without one are under `"language": null`,
-/// last.
+/// present only when some row had a language: from the data or, when the data has none at all,
+/// detected from the text (`languages_detected_rows` counts the rows detected); rows without
+/// one are under `"language": null`, last.
 pub fn json(evaluation: &Evaluation, model: &Path) -> Value {
     let overall = evaluation.tally.overall.metrics();
     let per_label: Vec<Value> = evaluation
@@ -63,6 +64,7 @@ pub fn json(evaluation: &Evaluation, model: &Path) -> Value {
             })
             .collect();
         report["languages"] = json!(languages);
+        report["languages_detected_rows"] = json!(evaluation.detected_languages);
     }
     let options = &evaluation.options;
     report["seconds"] = json!(evaluation.classify_time.as_secs_f64());
@@ -147,6 +149,14 @@ pub fn human(evaluation: &Evaluation, model: &Path, out: &mut impl Write) -> std
     let languages = evaluation.tally.languages();
     if !languages.is_empty() {
         writeln!(out)?;
+        if evaluation.detected_languages > 0 {
+            writeln!(
+                out,
+                "no languages in the data: detected from the text for {} (\"(none)\": \
+                 too short, emoji only or mixed scripts to tell)",
+                count(evaluation.detected_languages, "row")
+            )?;
+        }
         let named: Vec<(&str, Metrics)> = languages
             .iter()
             .map(|(l, c)| (l.unwrap_or("(none)"), c.metrics()))

@@ -128,6 +128,8 @@ pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<Value>
         "max_input_length": classifier.max_input_tokens(),
         "weights_sha256": sha256,
         "precision": precision,
+        // ISO 639-1 codes, or null when unknown (for the HF endpoint's `parameters.language`).
+        "trained_languages": classifier.trained_languages().map(|l| l.codes()),
     }))
 }
 

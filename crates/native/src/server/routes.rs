@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
-use xlmr_sentiment_core::{Encoded, LabelScore, Prediction, ScoreFunction};
+use xlmr_sentiment_core::{Encoded, LabelScore, LanguageCheck, Prediction, ScoreFunction};
 
 use super::metrics::Route;
 use super::queue::Job;
@@ -286,6 +286,8 @@ struct Work {
     texts: Vec<String>,
     truncate: bool,
     function: Option<ScoreFunction>,
+    /// Detect each text's language (`Prediction::language`), on the tokenizing pool.
+    language: bool,
 }
 
 /// Checks the batch size and empty texts, tokenizes off the runtime, queues the job and waits
@@ -315,41 +317,54 @@ async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiError> 
     let classifier = state.classifier.clone();
     let options = state.options.clone();
     let started = Instant::now();
-    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Encoded>, ApiError> {
-        let multiple = work.texts.len() > 1;
-        work.texts
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                let which = if multiple {
-                    format!("text {i}")
-                } else {
-                    "the input".into()
-                };
-                let tokenizer_error = |e: xlmr_sentiment_core::Error| {
-                    ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}"))
-                };
-                let encoded = classifier.encode(text, &options).map_err(tokenizer_error)?;
-                if encoded.truncated && !work.truncate {
-                    let count = classifier
-                        .token_count(text, &options)
-                        .map_err(tokenizer_error)?;
-                    return Err(ApiError::new(
-                        ErrorType::Validation,
-                        format!(
+    let language = work.language;
+    type Prepared = (Vec<Encoded>, Vec<LanguageCheck>);
+    let (encoded, languages) =
+        tokio::task::spawn_blocking(move || -> Result<Prepared, ApiError> {
+            let multiple = work.texts.len() > 1;
+            let encoded = work
+                .texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    let which = if multiple {
+                        format!("text {i}")
+                    } else {
+                        "the input".into()
+                    };
+                    let tokenizer_error = |e: xlmr_sentiment_core::Error| {
+                        ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}"))
+                    };
+                    let encoded = classifier.encode(text, &options).map_err(tokenizer_error)?;
+                    if encoded.truncated && !work.truncate {
+                        let count = classifier
+                            .token_count(text, &options)
+                            .map_err(tokenizer_error)?;
+                        return Err(ApiError::new(
+                            ErrorType::Validation,
+                            format!(
                             "{which} has {count} tokens, more than the limit of {} (<s> and </s> \
                              included): shorten it, or pass \"truncate\": true to classify its \
                              beginning",
                             encoded.ids.len()
                         ),
-                    ));
-                }
-                Ok(encoded)
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("tokenization failed: {e}")))??;
+                        ));
+                    }
+                    Ok(encoded)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let languages = if language {
+                work.texts
+                    .iter()
+                    .map(|text| classifier.check_language(text))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Ok((encoded, languages))
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("tokenization failed: {e}")))??;
     state.metrics.tokenization(started.elapsed());
 
     let function = work
@@ -375,7 +390,12 @@ async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiError> 
         });
     }
     match answer.await {
-        Ok(Ok(predictions)) => Ok(predictions),
+        Ok(Ok(mut predictions)) => {
+            for (prediction, check) in predictions.iter_mut().zip(languages) {
+                prediction.language = Some(check);
+            }
+            Ok(predictions)
+        }
         Ok(Err(message)) => Err(ApiError::new(ErrorType::Backend, message)),
         Err(_) => Err(ApiError::new(
             ErrorType::Unhealthy,
@@ -461,6 +481,8 @@ async fn predict(
                 texts,
                 truncate,
                 function: raw.then_some(ScoreFunction::None),
+                // TEI's answer stays exactly TEI's.
+                language: false,
             },
         )
         .await?;
@@ -515,21 +537,36 @@ async fn hf_inference(
             }),
         };
         let truncate = field::<bool>(&parameters, "truncation")?.unwrap_or(true);
+        let language = field::<bool>(&parameters, "language")?.unwrap_or(false);
         let predictions = run(
             &state,
             Work {
                 texts,
                 truncate,
                 function,
+                language,
             },
         )
         .await?;
+        // With `parameters.language`, each of a text's label entries also carries the text's
+        // `language` and `language_supported`: the answer keeps its shape (a list of
+        // {label, score} per text), so clients that read only those two fields are unaffected.
         let answers = predictions.iter().map(|p| {
             let scores = p.top_k(top_k);
             Value::Array(
                 scores
                     .into_iter()
-                    .map(|s| json!({"label": s.label, "score": s.score}))
+                    .map(|s| {
+                        let mut entry = json!({"label": s.label, "score": s.score});
+                        if let (Some(check), Value::Object(map)) = (&p.language, &mut entry) {
+                            map.insert("language".into(), json!(check.language));
+                            map.insert(
+                                "language_supported".into(),
+                                json!(check.language_supported),
+                            );
+                        }
+                        entry
+                    })
                     .collect(),
             )
         });
