@@ -14,11 +14,18 @@ struct Options {
     max_length: Option<usize>,
     batch_size: Option<usize>,
     function: Option<ScoreFunction>,
+    language: Option<bool>,
 }
 
 /// The keys of [`Options`]. serde-wasm-bindgen reads only the properties a struct names, so
 /// `deny_unknown_fields` never fires: a misspelt option is caught here instead.
-const OPTION_NAMES: [&str; 4] = ["preprocess", "maxLength", "batchSize", "function"];
+const OPTION_NAMES: [&str; 5] = [
+    "preprocess",
+    "maxLength",
+    "batchSize",
+    "function",
+    "language",
+];
 
 impl Options {
     fn from_js(options: JsValue) -> Result<Self, JsError> {
@@ -51,6 +58,7 @@ impl Options {
             max_length: self.max_length,
             batch_size: self.batch_size.unwrap_or(defaults.batch_size),
             function: self.function,
+            language: self.language.unwrap_or(defaults.language),
             ..defaults
         }
     }
@@ -65,6 +73,12 @@ struct JsPrediction<'a> {
     scores: &'a [xlmr_sentiment_core::LabelScore],
     truncated: bool,
     tokens: usize,
+    /// With the `language` option: the detected language (ISO 639-1) or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<Option<&'static str>>,
+    /// With the `language` option: whether the model was trained on it, or null.
+    #[serde(rename = "languageSupported", skip_serializing_if = "Option::is_none")]
+    language_supported: Option<Option<bool>>,
 }
 
 /// The weights file as a JS `Uint8Array`, read range by range: each tensor is copied once, from
@@ -178,6 +192,25 @@ impl Classifier {
         self.inner.labels().to_vec()
     }
 
+    /// The languages the model was trained on (ISO 639-1 codes, sorted), or `undefined` when
+    /// unknown: as recorded in the bundle, or set with `setTrainedLanguages`.
+    #[wasm_bindgen(getter, js_name = trainedLanguages)]
+    pub fn trained_languages(&self) -> Option<Vec<String>> {
+        self.inner.trained_languages().map(|l| l.codes().to_vec())
+    }
+
+    /// Sets the languages the model was trained on (ISO 639-1 codes), or forgets them with
+    /// `null`/`undefined`. Throws on a code that is not two letters.
+    #[wasm_bindgen(js_name = setTrainedLanguages)]
+    pub fn set_trained_languages(&mut self, codes: Option<Vec<String>>) -> Result<(), JsError> {
+        let languages = codes
+            .map(xlmr_sentiment_core::TrainedLanguages::from_codes)
+            .transpose()
+            .map_err(js_error)?;
+        self.inner.set_trained_languages(languages);
+        Ok(())
+    }
+
     /// The longest input in tokens, `<s>` and `</s>` included.
     #[wasm_bindgen(getter, js_name = maxInputTokens)]
     pub fn max_input_tokens(&self) -> usize {
@@ -185,8 +218,9 @@ impl Classifier {
     }
 
     /// Classifies a string or an array of strings. `options`: `{preprocess, maxLength,
-    /// batchSize, function}`, all optional. Returns an array with one
-    /// `{label, score, scores, truncated, tokens}` per text, in input order.
+    /// batchSize, function, language}`, all optional. Returns an array with one
+    /// `{label, score, scores, truncated, tokens}` per text, in input order, plus `language` and
+    /// `languageSupported` (each possibly null) with `language: true`.
     pub fn classify(&self, texts: JsValue, options: JsValue) -> Result<JsValue, JsError> {
         let texts: Vec<String> = match texts.as_string() {
             Some(text) => vec![text],
@@ -206,6 +240,8 @@ impl Classifier {
                 scores: &p.scores,
                 truncated: p.truncated,
                 tokens: p.tokens,
+                language: p.language.as_ref().map(|c| c.language),
+                language_supported: p.language.as_ref().map(|c| c.language_supported),
             })
             .collect();
         out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())

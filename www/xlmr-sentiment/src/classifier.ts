@@ -14,7 +14,11 @@ export function shapeOutput(
   if (k !== null && (!Number.isInteger(k) || k < 1)) throw new Error(`topK must be a positive integer or null, got ${k}`);
   const top = (p: Prediction): LabelScore[] => {
     const sorted = [...p.scores].sort((a, b) => b.score - a.score);
-    return k === null ? sorted : sorted.slice(0, k);
+    const kept = k === null ? sorted : sorted.slice(0, k);
+    // With the `language` option each entry carries its text's language, so the result keeps
+    // transformers.js' shape.
+    if (p.language === undefined) return kept;
+    return kept.map((s) => ({ ...s, language: p.language, languageSupported: p.languageSupported }));
   };
   if (single) return top(predictions[0]);
   // transformers.js: an array of texts with top_k 1 gives one flat {label, score} per text.
@@ -22,7 +26,7 @@ export function shapeOutput(
   return predictions.map(top);
 }
 
-const KNOWN_OPTIONS = new Set(["topK", "top_k", "preprocess", "maxLength", "batchSize", "function"]);
+const KNOWN_OPTIONS = new Set(["topK", "top_k", "preprocess", "maxLength", "batchSize", "function", "language"]);
 
 /** Rejects misspelt options instead of silently ignoring them; accepts transformers.js' `top_k`. */
 export function checkOptions(options: ClassifyOptions): ClassifyOptions {
@@ -36,8 +40,8 @@ export function checkOptions(options: ClassifyOptions): ClassifyOptions {
 }
 
 function toWasmOptions(options: ClassifyOptions) {
-  const { preprocess, maxLength, batchSize } = options;
-  return { preprocess, maxLength, batchSize, function: options.function };
+  const { preprocess, maxLength, batchSize, language } = options;
+  return { preprocess, maxLength, batchSize, function: options.function, language };
 }
 
 /** A loaded model. Create it with `load` or `loadFromBytes`. */
@@ -67,6 +71,11 @@ export class SentimentClassifier {
   /** For a bundle: the precision it was packed at (`f32`, `f16`, `q8_0`, `q4`). */
   get precision(): string | undefined {
     return this.#model().precision;
+  }
+
+  /** The languages the model was trained on (ISO 639-1, sorted), or `undefined` when unknown. */
+  get trainedLanguages(): string[] | undefined {
+    return this.#model().trainedLanguages;
   }
 
   /**
@@ -117,21 +126,43 @@ function asBytes(name: string, value: unknown): Uint8Array {
  */
 export async function loadFromBytes(
   files: ModelBytes,
-  options: Pick<LoadOptions, "wasm"> = {},
+  options: Pick<LoadOptions, "wasm" | "languages"> = {},
 ): Promise<SentimentClassifier> {
   if (files === null || typeof files !== "object") {
     throw new TypeError("files must be { config, tokenizer, weights } or { bundle }");
   }
+  checkLanguages(options.languages);
   if ("bundle" in files) {
     const bundle = asBytes("bundle", files.bundle);
     await initWasm(options.wasm);
-    return new SentimentClassifier(WasmClassifier.fromBundle(bundle));
+    return withLanguages(WasmClassifier.fromBundle(bundle), options.languages);
   }
   const config = asBytes("config", files.config);
   const tokenizer = asBytes("tokenizer", files.tokenizer);
   const weights = asBytes("weights", files.weights);
   await initWasm(options.wasm);
-  return new SentimentClassifier(new WasmClassifier(config, tokenizer, weights));
+  return withLanguages(new WasmClassifier(config, tokenizer, weights), options.languages);
+}
+
+/** Rejects a `languages` option that is not an array of strings before anything loads. */
+function checkLanguages(languages: unknown): void {
+  if (languages === undefined) return;
+  if (!Array.isArray(languages) || languages.some((l) => typeof l !== "string")) {
+    throw new TypeError("languages must be an array of ISO 639-1 codes, such as [\"en\", \"fr\"]");
+  }
+}
+
+/** Wraps a loaded model, setting its trained languages when the caller gave them. */
+function withLanguages(inner: WasmClassifier, languages: string[] | undefined): SentimentClassifier {
+  if (languages !== undefined) {
+    try {
+      inner.setTrainedLanguages(languages);
+    } catch (error) {
+      inner.free();
+      throw error;
+    }
+  }
+  return new SentimentClassifier(inner);
 }
 
 /**
@@ -140,6 +171,7 @@ export async function loadFromBytes(
  * Cache Storage (see `LoadOptions`).
  */
 export async function load(baseUrl: string | URL, options: LoadOptions = {}): Promise<SentimentClassifier> {
+  checkLanguages(options.languages);
   if (isBundleUrl(baseUrl)) {
     // Streamed into wasm memory piece by piece: the page never holds the whole bundle.
     await initWasm(options.wasm);
@@ -149,7 +181,7 @@ export async function load(baseUrl: string | URL, options: LoadOptions = {}): Pr
       options.onProgress?.(e);
     };
     const inner = await streamBundle(baseUrl, { ...options, onProgress }, () => new WasmBundleLoader());
-    const classifier = new SentimentClassifier(inner);
+    const classifier = withLanguages(inner, options.languages);
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;
   }

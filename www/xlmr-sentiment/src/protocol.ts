@@ -17,6 +17,8 @@ export interface LoadedInfo {
   /** For a bundle: the precision it was packed at. */
   precision?: string;
   maxInputTokens: number;
+  /** The languages the model was trained on, when known. */
+  trainedLanguages?: string[];
 }
 
 /** Worker -> page. */

@@ -4,6 +4,10 @@
 export interface LabelScore {
   label: string;
   score: number;
+  /** With `language: true`: the text's detected language (ISO 639-1), or `null` when detection is not reliable. */
+  language?: string | null;
+  /** With `language: true`: whether the model was trained on that language; `null` unless both are known. */
+  languageSupported?: boolean | null;
 }
 
 /** Options of `classify`, shaped like transformers.js' text-classification pipeline. */
@@ -18,6 +22,12 @@ export interface ClassifyOptions {
   batchSize?: number;
   /** Score function; by default the one the transformers pipeline picks for the model. */
   function?: "softmax" | "sigmoid" | "none";
+  /**
+   * Detect each text's language: every result also carries `language` (ISO 639-1, or `null` for
+   * very short text, emoji only or mixed scripts) and `languageSupported` (whether the model was
+   * trained on it: `null` unless both are known). Off by default.
+   */
+  language?: boolean;
 }
 
 /** A text's full result: `classifyDetailed` returns one per text. */
@@ -31,6 +41,10 @@ export interface Prediction {
   truncated: boolean;
   /** Tokens the model saw, `<s>` and `</s>` included. */
   tokens: number;
+  /** With `language: true`: see `LabelScore.language`. */
+  language?: string | null;
+  /** With `language: true`: see `LabelScore.languageSupported`. */
+  languageSupported?: boolean | null;
 }
 
 /** The three files of a Hugging Face model folder, as bytes. */
@@ -78,4 +92,10 @@ export interface LoadOptions {
   fetch?: typeof fetch;
   /** Where the `.wasm` binary is, if not next to the package's JS (bundlers handle the default). */
   wasm?: URL | string | BufferSource | WebAssembly.Module;
+  /**
+   * The languages the model was trained on (ISO 639-1 codes such as `["en", "fr"]`), for the
+   * `language` option. Default: as recorded in the bundle (`xlmr-sentiment pack` records the
+   * default model's eight); unknown for other models, never guessed.
+   */
+  languages?: string[];
 }

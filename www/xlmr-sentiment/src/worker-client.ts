@@ -57,6 +57,8 @@ export class WorkerClassifier {
   /** For a bundle: the precision it was packed at (`f32`, `f16`, `q8_0`, `q4`). */
   readonly precision: string | undefined;
   readonly maxInputTokens: number;
+  /** The languages the model was trained on (ISO 639-1, sorted), or `undefined` when unknown. */
+  readonly trainedLanguages: string[] | undefined;
   #channel: Channel;
 
   /** @internal */
@@ -65,6 +67,7 @@ export class WorkerClassifier {
     this.labels = info.labels;
     this.precision = info.precision;
     this.maxInputTokens = info.maxInputTokens;
+    this.trainedLanguages = info.trainedLanguages;
   }
 
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;

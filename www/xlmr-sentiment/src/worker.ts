@@ -28,7 +28,12 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
       return {
         id: request.id,
         type: "loaded",
-        info: { labels: classifier.labels, maxInputTokens: classifier.maxInputTokens, precision: classifier.precision },
+        info: {
+          labels: classifier.labels,
+          maxInputTokens: classifier.maxInputTokens,
+          precision: classifier.precision,
+          trainedLanguages: classifier.trainedLanguages,
+        },
       };
     }
     case "classify": {

@@ -77,6 +77,41 @@ test("output shapes follow transformers.js", async () => {
   assert.notDeepEqual(raw.scores, pre.scores);
 });
 
+test("language: true adds the text's language and whether the model was trained on it", async () => {
+  const english = "The waiter was friendly and the soup was really delicious tonight";
+  const russian = "Мне очень понравилась эта книга, я читал её всю ночь и не мог остановиться";
+  const files = {
+    config: await bytes("tiny-sentiment", "config.json"),
+    tokenizer: await bytes("tiny-sentiment", "tokenizer.json"),
+    weights: await bytes("tiny-sentiment", "model.safetensors"),
+  };
+  // Unknown trained languages (a fixture model): detected, never called unsupported.
+  const unknown = await loadFromBytes(files);
+  assert.equal(unknown.trainedLanguages, undefined);
+  const [first] = await unknown.classify(russian, { language: true });
+  assert.equal(first.language, "ru");
+  assert.equal(first.languageSupported, null);
+  // Off by default: transformers.js' shape exactly.
+  assert.deepEqual(Object.keys((await unknown.classify(english))[0]).sort(), ["label", "score"]);
+
+  const classifier = await loadFromBytes(files, { languages: ["en", "FR"] });
+  assert.deepEqual(classifier.trainedLanguages, ["en", "fr"]);
+  const [en, ru, emoji] = classifier.classifyDetailed([english, russian, "😂😂 👍"], { language: true });
+  assert.deepEqual([en.language, en.languageSupported], ["en", true]);
+  assert.deepEqual([ru.language, ru.languageSupported], ["ru", false]);
+  assert.deepEqual([emoji.language, emoji.languageSupported], [null, null]);
+  // Every entry of the transformers.js-shaped answer carries its text's fields.
+  const all = await classifier.classify(russian, { language: true, topK: null });
+  assert.equal(all.length, 3);
+  for (const entry of all) assert.deepEqual([entry.language, entry.languageSupported], ["ru", false]);
+  const flat = await classifier.classify([english, russian], { language: true });
+  assert.deepEqual(flat.map((e) => e.languageSupported), [true, false]);
+
+  await assert.rejects(loadFromBytes(files, { languages: ["english"] }), /not an ISO 639-1 language code/);
+  await assert.rejects(loadFromBytes(files, { languages: "en" }), /languages must be an array/);
+  await assert.rejects(classifier.classify("x", { language: "yes" }), /invalid options/);
+});
+
 test("pytorch_model.bin and safetensors give the same results", async () => {
   const a = await fixture("tiny-sentiment", "model.safetensors");
   const b = await fixture("tiny-sentiment", "pytorch_model.bin");
