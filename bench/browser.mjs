@@ -1,0 +1,200 @@
+// Node driver of bench/browser.sh (read its header first): runs our npm package and
+// transformers.js in headless Chromium, one browser per engine, precision and isolation, and
+// writes the rows as JSON and a Markdown table.
+//
+//   node bench/browser.mjs --out FILE [--quick]
+//
+// Expects what bench/browser.sh prepares: bench/browser/node_modules, the bundles
+// target/full-size-{f32,q8_0}.gguf, target/bench/texts.json and the transformers.js model folder
+// target/bench/transformers-js/xlmr-full-size.
+import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launchChromium, serveFiles } from "../tests/chromium.mjs";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const HERE = join(ROOT, "bench/browser");
+const require = createRequire(join(HERE, "package.json"));
+const { chromium } = require("playwright-core");
+const modules = join(HERE, "node_modules");
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const out = args[args.indexOf("--out") + 1];
+if (!args.includes("--out") || !out) {
+  console.error("usage: node bench/browser.mjs --out FILE [--quick]");
+  process.exit(2);
+}
+
+const LATENCY = quick ? { calls: 3, warmups: 1 } : { calls: 20, warmups: 3 };
+const TEXTS = quick ? 16 : 64;
+const BATCH = 16;
+const texts = JSON.parse(await readFile(join(ROOT, "target/bench/texts.json"), "utf8"));
+const throughputTexts = texts.throughput_texts.slice(0, TEXTS);
+const VERSIONS = {
+  "xlmr-sentiment": JSON.parse(await readFile(join(ROOT, "www/xlmr-sentiment/package.json"), "utf8")).version,
+  "transformers.js": JSON.parse(await readFile(join(modules, "@huggingface/transformers/package.json"), "utf8")).version,
+};
+
+// URL prefix -> folder. Anything else is a 404.
+const MOUNTS = {
+  "/bench/": HERE,
+  "/ours/": join(ROOT, "www/xlmr-sentiment"),
+  "/tfjs/": join(modules, "@huggingface/transformers/dist"),
+  "/ort/": join(modules, "onnxruntime-web/dist"),
+  "/models/": join(ROOT, "target/bench/transformers-js"),
+};
+const BUNDLES = { "/bundles/f32.gguf": "target/full-size-f32.gguf", "/bundles/int8.gguf": "target/full-size-q8_0.gguf" };
+
+function resolve(url) {
+  const path = normalize(decodeURIComponent(new URL(url, "http://x").pathname));
+  if (path === "/") return join(HERE, "page.html");
+  if (BUNDLES[path]) return join(ROOT, BUNDLES[path]);
+  for (const [prefix, dir] of Object.entries(MOUNTS)) {
+    if (path.startsWith(prefix)) return join(dir, path.slice(prefix.length));
+  }
+  return undefined;
+}
+
+const log = (...parts) => console.error(...parts);
+
+/** Every Chromium renderer started by this process (its descendants), with VmHWM in bytes. */
+async function renderers() {
+  const procs = new Map();
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const status = await readFile(`/proc/${pid}/status`, "utf8");
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+      const kb = (key) => Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))?.[1] ?? 0) * 1024;
+      procs.set(Number(pid), { ppid: kb("PPid") / 1024, renderer: cmdline.includes("--type=renderer"), peak: kb("VmHWM") });
+    } catch {}
+  }
+  const mine = (pid) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 20; p = procs.get(p)?.ppid ?? 0, hops++) {
+      if (p === process.pid) return true;
+    }
+    return false;
+  };
+  return [...procs].filter(([pid, p]) => p.renderer && mine(pid)).map(([pid, p]) => ({ pid, peak: p.peak }));
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round = (x, digits) => (x == null ? null : Number(x.toFixed(digits)));
+
+/** One engine, precision and isolation: a fresh profile, a cold and a cached page load. */
+async function run(engine, precision, isolated) {
+  const label = `${engine} ${precision} ${isolated ? "isolated" : "not isolated"}`;
+  log(`\n== ${label}`);
+  const served = [];
+  const foreign = [];
+  const headers = isolated ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
+  const { server, origin } = await serveFiles(resolve, {
+    headers,
+    onRequest: (url, status) => {
+      served.push(`${status} ${url}`);
+      log(`  served ${status} ${url}`);
+    },
+  });
+  const browser = await launchChromium(chromium);
+  const peaks = new Map();
+  const sample = async () => {
+    for (const r of await renderers()) peaks.set(r.pid, Math.max(peaks.get(r.pid) ?? 0, r.peak));
+  };
+  try {
+    browser.context.on("request", (request) => {
+      const url = request.url();
+      const local = url.startsWith(`${origin}/`) || url.startsWith("data:") || url.startsWith("blob:");
+      log(`  request ${request.method()} ${url.length > 120 ? `${url.slice(0, 117)}...` : url}`);
+      if (!local) foreign.push(url);
+    });
+    const threads = isolated ? 2 : 1;
+    const options = { engine, precision, threads, text: texts.latency_text };
+    const openPage = async () => {
+      const page = await browser.context.newPage();
+      page.on("console", (m) => log(`  console.${m.type()}: ${m.text()}`));
+      page.on("pageerror", (e) => log(`  page error: ${e.message}`));
+      await page.goto(`${origin}/`);
+      await page.waitForSelector("body[data-ready=yes]", { state: "attached" });
+      return page;
+    };
+
+    // Cold: nothing in the profile's caches yet.
+    const cold = await openPage();
+    const first = await cold.evaluate((o) => window.bench.load(o), options);
+    log(`  cold load to first result ${first.seconds.toFixed(2)} s, threads ${first.threads}, crossOriginIsolated ${first.isolated}: ${JSON.stringify(first.first)}`);
+    if (first.isolated !== isolated) throw new Error(`${label}: crossOriginIsolated is ${first.isolated}`);
+    await sample();
+    await cold.close();
+
+    // Cached: a second page in the same profile; every timed figure below comes from this page.
+    const page = await openPage();
+    const cached = await page.evaluate((o) => window.bench.load(o), options);
+    log(`  cached load to first result ${cached.seconds.toFixed(2)} s`);
+    const cdp = await browser.context.newCDPSession(page);
+    await cdp.send("HeapProfiler.collectGarbage");
+    const heap = await cdp.send("Runtime.getHeapUsage");
+    const { product } = await cdp.send("Browser.getVersion");
+    await sample();
+
+    const before = await page.evaluate(([t, n, w]) => window.bench.latency(t, n, w), [texts.latency_text, LATENCY.calls, LATENCY.warmups]);
+    log(`  latency p50 ${median(before).toFixed(1)} ms (${before.map((x) => x.toFixed(0)).join(" ")})`);
+    const tp = await page.evaluate(([t, b]) => window.bench.throughput(t, b), [throughputTexts, BATCH]);
+    if (tp.count !== throughputTexts.length) throw new Error(`${label}: ${tp.count} results for ${throughputTexts.length} texts`);
+    log(`  ${tp.count} texts in ${tp.seconds.toFixed(2)} s: ${(tp.count / tp.seconds).toFixed(1)} texts/s`);
+    const after = await page.evaluate(([t, n]) => window.bench.latency(t, n, 0), [texts.latency_text, LATENCY.calls]);
+    log(`  latency after ${median(after).toFixed(1)} ms`);
+    await sample();
+    await page.close();
+
+    if (foreign.length) throw new Error(`${label}: requests left 127.0.0.1: ${foreign.join(", ")}`);
+    return {
+      engine,
+      precision,
+      isolated,
+      threads: first.threads,
+      load_cold_s: round(first.seconds, 2),
+      load_cached_s: round(cached.seconds, 2),
+      latency_p50_ms: round(median(before), 1),
+      latency_after_ms: round(median(after), 1),
+      texts_per_s: round(tp.count / tp.seconds, 2),
+      peak_rss_mb: round(Math.max(0, ...peaks.values()) / 1e6, 0),
+      js_heap_mb: round(heap.usedSize / 1e6, 1),
+      version: VERSIONS[engine],
+      chromium: product,
+      requests: served.length,
+    };
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+const rows = [];
+for (const precision of ["f32", "int8"]) {
+  for (const isolated of [false, true]) {
+    for (const engine of ["xlmr-sentiment", "transformers.js"]) {
+      rows.push(await run(engine, precision, isolated));
+    }
+  }
+}
+await mkdir(dirname(out), { recursive: true });
+await writeFile(out, `${JSON.stringify(rows, null, 2)}\n`);
+log(`\nwrote ${out}`);
+
+// The table: each of our rows against transformers.js at the same precision and isolation.
+const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : "");
+const lines = [
+  "| engine | precision | isolated | threads | load cold s | load cached s | latency p50 ms | latency after ms | texts/s | peak RSS MB | JS heap MB | latency vs transformers.js | texts/s vs transformers.js |",
+  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+];
+for (const r of rows) {
+  const peer = r.engine === "xlmr-sentiment" && rows.find((p) => p.engine === "transformers.js" && p.precision === r.precision && p.isolated === r.isolated);
+  lines.push(`| ${r.engine} | ${r.precision} | ${r.isolated ? "yes" : "no"} | ${r.threads} | ${r.load_cold_s} | ${r.load_cached_s} | ${r.latency_p50_ms} | ${r.latency_after_ms} | ${r.texts_per_s} | ${r.peak_rss_mb} | ${r.js_heap_mb} | ${peer ? ratio(r.latency_p50_ms, peer.latency_p50_ms) : ""} | ${peer ? ratio(r.texts_per_s, peer.texts_per_s) : ""} |`);
+}
+console.log(lines.join("\n"));
+console.log("\nRatios are ours over transformers.js at the same precision and isolation: latency below 1 is faster, texts/s above 1 is faster.");

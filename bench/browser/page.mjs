@@ -1,0 +1,70 @@
+// The page side of bench/browser.mjs: one engine per page, loaded the way an application would
+// load it, and timed with performance.now(). The driver calls these through page.evaluate.
+//
+//   window.bench.load({ engine, precision, text, threads }) -> { seconds, threads, isolated, first }
+//   window.bench.latency(text, calls, warmups)              -> [ms, ...]
+//   window.bench.throughput(texts, batch)                   -> { seconds, count }
+//
+// Paths (all on the 127.0.0.1 server of bench/browser.mjs):
+//   /ours/      www/xlmr-sentiment (dist/ and wasm/)       /bundles/{f32,int8}.gguf  our bundles
+//   /tfjs/      @huggingface/transformers/dist             /ort/   onnxruntime-web/dist
+//   /models/    the transformers.js model folder (config, tokenizer, onnx/model*.onnx)
+let classify;
+
+async function loadOurs({ precision }) {
+  const { load } = await import("/ours/dist/index.js");
+  const classifier = await load(`/bundles/${precision}.gguf`);
+  // The tweet preprocessing is ours only: off, so both engines see the same text.
+  classify = (input) => classifier.classify(input, { preprocess: false });
+  return { threads: 1, precision: classifier.precision };
+}
+
+async function loadTransformers({ precision, threads }) {
+  const { pipeline, env } = await import("/tfjs/transformers.js");
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = "/models/";
+  // The runtime transformers.js would fetch from jsDelivr, served from node_modules instead.
+  env.backends.onnx.wasm.wasmPaths = {
+    mjs: `${location.origin}/ort/ort-wasm-simd-threaded.asyncify.mjs`,
+    wasm: `${location.origin}/ort/ort-wasm-simd-threaded.asyncify.wasm`,
+  };
+  env.backends.onnx.wasm.numThreads = threads;
+  const classifier = await pipeline("text-classification", "xlmr-full-size", {
+    dtype: precision === "int8" ? "q8" : "fp32",
+    device: "wasm",
+  });
+  classify = (input) => classifier(input);
+  // onnxruntime-web writes back the thread count it really uses (1 without cross-origin isolation).
+  return { threads: env.backends.onnx.wasm.numThreads, precision };
+}
+
+window.bench = {
+  async load(options) {
+    const started = performance.now();
+    const info = await (options.engine === "xlmr-sentiment" ? loadOurs : loadTransformers)(options);
+    const first = await classify(options.text);
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, first, isolated: self.crossOriginIsolated, ...info };
+  },
+  async latency(text, calls, warmups) {
+    for (let i = 0; i < warmups; i++) await classify(text);
+    const times = [];
+    for (let i = 0; i < calls; i++) {
+      const started = performance.now();
+      await classify(text);
+      times.push(performance.now() - started);
+    }
+    return times;
+  },
+  async throughput(texts, batch) {
+    const started = performance.now();
+    let count = 0;
+    for (let i = 0; i < texts.length; i += batch) {
+      const out = await classify(texts.slice(i, i + batch));
+      count += out.length;
+    }
+    return { seconds: (performance.now() - started) / 1000, count };
+  },
+};
+document.body.dataset.ready = "yes";
