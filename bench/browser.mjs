@@ -132,9 +132,12 @@ async function run(engine, precision, isolated) {
     await cold.close();
 
     // Cached: a second page in the same profile; every timed figure below comes from this page.
+    const servedBefore = served.length;
     const page = await openPage();
     const cached = await page.evaluate((o) => window.bench.load(o), options);
-    log(`  cached load to first result ${cached.seconds.toFixed(2)} s`);
+    // Model files fetched again by the cached load (0 when the engine's cache worked).
+    const refetched = served.slice(servedBefore).filter((r) => / \/(models|bundles)\/.*\.(onnx|gguf)$/.test(r)).length;
+    log(`  cached load to first result ${cached.seconds.toFixed(2)} s, model files fetched again: ${refetched}`);
     const cdp = await browser.context.newCDPSession(page);
     await cdp.send("HeapProfiler.collectGarbage");
     const heap = await cdp.send("Runtime.getHeapUsage");
@@ -166,6 +169,7 @@ async function run(engine, precision, isolated) {
       js_heap_mb: round(heap.usedSize / 1e6, 1),
       version: VERSIONS[engine],
       chromium: product,
+      cached_load_model_requests: refetched,
       requests: served.length,
     };
   } finally {

@@ -20,7 +20,9 @@
 # Per run (bench/browser.mjs drives Chromium, bench/browser/page.mjs is the page):
 #   load_cold_s      import of the library to the first result, on the fresh profile
 #   load_cached_s    the same on a second page of that profile (both engines keep the model in
-#                    Cache Storage); every figure below is from this second page
+#                    Cache Storage); every figure below is from this second page.
+#                    cached_load_model_requests counts the model files it fetched again (0 when
+#                    the cache worked; transformers.js fails to store the 1.1 GB fp32 file)
 #   latency_p50_ms   one 32-token text (target/bench/texts.json), median of 20 calls after 3
 #                    warm-ups; latency_after_ms: 20 more calls after the throughput pass
 #   texts_per_s      the first 64 throughput texts (20-47 tokens), in batches of 16
@@ -29,6 +31,7 @@
 #   js_heap_mb       JS heap in use after the cached load and a garbage collection (CDP
 #                    Runtime.getHeapUsage; wasm memory is not part of it)
 #   threads          the thread count the engine really runs with (onnxruntime-web writes it back)
+#   also: version (of the engine), chromium, requests (all the run's requests to the server)
 # Ours runs with `preprocess: false` (the texts contain nothing the tweet preprocessing changes).
 #
 # Network: pages come from a 127.0.0.1 server (tests/chromium.mjs: `serveFiles`, and
