@@ -169,6 +169,7 @@ async function run(engine, precision, isolated) {
       js_heap_mb: round(heap.usedSize / 1e6, 1),
       version: VERSIONS[engine],
       chromium: product,
+      first_result: first.first[0],
       cached_load_model_requests: refetched,
       requests: served.length,
     };
@@ -196,9 +197,15 @@ const lines = [
   "| engine | precision | isolated | threads | load cold s | load cached s | latency p50 ms | latency after ms | texts/s | peak RSS MB | JS heap MB | latency vs transformers.js | texts/s vs transformers.js |",
   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ];
+const fixed = (x, digits) => (x == null ? "" : x.toFixed(digits));
 for (const r of rows) {
   const peer = r.engine === "xlmr-sentiment" && rows.find((p) => p.engine === "transformers.js" && p.precision === r.precision && p.isolated === r.isolated);
-  lines.push(`| ${r.engine} | ${r.precision} | ${r.isolated ? "yes" : "no"} | ${r.threads} | ${r.load_cold_s} | ${r.load_cached_s} | ${r.latency_p50_ms} | ${r.latency_after_ms} | ${r.texts_per_s} | ${r.peak_rss_mb} | ${r.js_heap_mb} | ${peer ? ratio(r.latency_p50_ms, peer.latency_p50_ms) : ""} | ${peer ? ratio(r.texts_per_s, peer.texts_per_s) : ""} |`);
+  const cells = [
+    r.engine, r.precision, r.isolated ? "yes" : "no", r.threads, fixed(r.load_cold_s, 2), fixed(r.load_cached_s, 2),
+    fixed(r.latency_p50_ms, 1), fixed(r.latency_after_ms, 1), fixed(r.texts_per_s, 2), fixed(r.peak_rss_mb, 0), fixed(r.js_heap_mb, 1),
+    peer ? ratio(r.latency_p50_ms, peer.latency_p50_ms) : "", peer ? ratio(r.texts_per_s, peer.texts_per_s) : "",
+  ];
+  lines.push(`| ${cells.join(" | ")} |`);
 }
 console.log(lines.join("\n"));
 console.log("\nRatios are ours over transformers.js at the same precision and isolation: latency below 1 is faster, texts/s above 1 is faster.");

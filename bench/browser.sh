@@ -31,7 +31,8 @@
 #   js_heap_mb       JS heap in use after the cached load and a garbage collection (CDP
 #                    Runtime.getHeapUsage; wasm memory is not part of it)
 #   threads          the thread count the engine really runs with (onnxruntime-web writes it back)
-#   also: version (of the engine), chromium, requests (all the run's requests to the server)
+#   also: version (of the engine), chromium, first_result (the first answer: with the same
+#                    weights both engines agree to about 1e-3), requests (all the run's requests)
 # Ours runs with `preprocess: false` (the texts contain nothing the tweet preprocessing changes).
 #
 # Network: pages come from a 127.0.0.1 server (tests/chromium.mjs: `serveFiles`, and
