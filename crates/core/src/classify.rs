@@ -35,9 +35,9 @@ pub struct ClassifyOptions {
     pub max_length: Option<usize>,
     /// Most texts per forward pass.
     pub batch_size: usize,
-    /// Most tokens per forward pass, counted as texts x longest text (an upper bound of the
-    /// tokens actually computed: batches are packed, not padded); bounds activation memory.
-    /// A single text longer than this still runs alone.
+    /// Most tokens per forward pass, the sum of its texts' token counts (batches are packed,
+    /// not padded, so this bounds activation memory). A single text longer than this still runs
+    /// alone.
     pub max_batch_tokens: usize,
     /// Score function; `None` picks the pipeline's default for the model's config.
     pub function: Option<ScoreFunction>,
@@ -312,12 +312,15 @@ impl Classifier {
         let mut predictions: Vec<Option<Prediction>> = vec![None; encoded.len()];
         let mut start = 0;
         while start < order.len() {
-            // Sorted ascending, so the last text of a batch is its longest.
+            // Batches are packed, not padded: their activations grow with the sum of the texts'
+            // tokens, which is what the limit counts.
             let mut end = start + 1;
+            let mut tokens = encoded[order[start]].ids.len();
             while end < order.len()
                 && end - start < options.batch_size
-                && (end - start + 1) * encoded[order[end]].ids.len() <= options.max_batch_tokens
+                && tokens + encoded[order[end]].ids.len() <= options.max_batch_tokens
             {
+                tokens += encoded[order[end]].ids.len();
                 end += 1;
             }
             let batch = &order[start..end];
