@@ -42,35 +42,33 @@ pub fn detect_language(text: &str) -> Option<Language> {
         .split_whitespace()
         .filter(|w| !is_mention_or_link(w))
         .collect();
-    let cleaned = words.join(" ");
     let mut counts: Vec<(ScriptGroup, usize)> = Vec::new();
-    let mut letters = 0usize;
-    let mut spaceless = 0usize;
-    for c in cleaned.chars().filter(|c| c.is_alphabetic()) {
-        letters += 1;
-        let group = ScriptGroup::of(c);
-        if group.writes_without_spaces() {
-            spaceless += 1;
+    let (mut letters, mut spaceless, mut spaced_words) = (0usize, 0usize, 0usize);
+    for word in &words {
+        let mut spaced_letter = false;
+        for c in word.chars().filter(|c| c.is_alphabetic()) {
+            letters += 1;
+            let group = ScriptGroup::of(c);
+            if group.writes_without_spaces() {
+                spaceless += 1;
+            } else {
+                spaced_letter = true;
+            }
+            match counts.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((group, 1)),
+            }
         }
-        match counts.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((group, 1)),
-        }
+        spaced_words += usize::from(spaced_letter);
     }
     let main = counts.iter().map(|&(_, n)| n).max()?;
     if (main as f64) < MIN_MAIN_SCRIPT_SHARE * letters as f64 {
         return None;
     }
-    let spaced_words = words
-        .iter()
-        .filter(|w| {
-            w.chars()
-                .any(|c| c.is_alphabetic() && !ScriptGroup::of(c).writes_without_spaces())
-        })
-        .count();
     if spaced_words + spaceless / 2 < MIN_WORDS {
         return None;
     }
+    let cleaned = words.join(" ");
     let info = whatlang::detect(&cleaned)?;
     if info.confidence() < MIN_CONFIDENCE {
         return None;
