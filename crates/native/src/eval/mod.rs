@@ -261,13 +261,15 @@ impl Run<'_> {
                     self.evaluation
                         .tally
                         .add(*gold, predicted, row.language.as_deref());
-                    // Kept in case the data turns out to have no language at all; a few tens of
-                    // microseconds a text, against milliseconds for the model.
-                    let detected = self.classifier.check_language(&row.text).language;
-                    if detected.is_some() {
-                        self.detected_count += 1;
+                    // Kept in case the data turns out to have no language at all; once a row
+                    // has one, the detected counts can no longer be used and detection stops.
+                    if !self.evaluation.tally.has_languages() {
+                        let detected = self.classifier.check_language(&row.text).language;
+                        if detected.is_some() {
+                            self.detected_count += 1;
+                        }
+                        self.detected.add(*gold, predicted, detected);
                     }
-                    self.detected.add(*gold, predicted, detected);
                 }
                 Err(error) => self.bad_row(BadRow {
                     line: row.line,
