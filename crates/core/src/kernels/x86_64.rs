@@ -74,7 +74,7 @@ impl<T> Clone for Output<T> {
     }
 }
 impl<T> Copy for Output<T> {}
-// SAFETY: tasks write disjoint column ranges of the output (see `drive`).
+// SAFETY: tasks write disjoint column ranges of the output (see `drive` and `gemm_f32`).
 unsafe impl<T> Send for Output<T> {}
 unsafe impl<T> Sync for Output<T> {}
 
@@ -100,15 +100,16 @@ impl<T: Copy> Output<T> {
     }
 }
 
-/// The loop shared by both kernels: passes of `ROWS_PER_PASS` rows; in each, the column blocks
-/// are split over rayon's threads and every block walks its rows a register tile at a time.
-/// `tile(row, rows, block)` returns the sums of `rows` (at most `TILE`) rows from `row` against
-/// block `block`; they land in `out` (`rows x n`).
-fn drive<T: Copy + Send + Sync, const TILE: usize>(
+/// The int8 product's loop: passes of `ROWS_PER_PASS` rows; in each, the column blocks are split
+/// over rayon's threads and every block walks its rows a register tile at a time.
+/// `tile(row, rows, block)` returns the sums of `rows` (at most `MR`) rows from `row` against
+/// block `block`; they land in `out` (`rows x n`). (The f32 product has its own loop, which also
+/// steps through k.)
+fn drive(
     rows: usize,
     n: usize,
-    out: &mut [T],
-    tile: impl Fn(usize, usize, usize) -> [[T; NR]; TILE] + Sync,
+    out: &mut [i32],
+    tile: impl Fn(usize, usize, usize) -> [[i32; NR]; MR] + Sync,
 ) {
     assert_eq!(out.len(), rows * n);
     let blocks = n.div_ceil(NR);
@@ -121,7 +122,7 @@ fn drive<T: Copy + Send + Sync, const TILE: usize>(
             .for_each(|block| {
                 let mut row = first_row;
                 while row < pass_end {
-                    let tile_rows = (pass_end - row).min(TILE);
+                    let tile_rows = (pass_end - row).min(MR);
                     let sums = tile(row, tile_rows, block);
                     // SAFETY: the tile's rows are below `rows` and the block's columns below
                     // `n`; no other task writes this block's columns.
@@ -139,7 +140,7 @@ pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32])
     let kp = weights.padded_k();
     assert_eq!(a.len(), rows * kp);
     let panel_len = weights.k_groups * NR * 4;
-    drive::<i32, MR>(rows, weights.n, out, |row, tile_rows, block| {
+    drive(rows, weights.n, out, |row, tile_rows, block| {
         let panel = &weights.data[block * panel_len..][..panel_len];
         let a_tile = &a[row * kp..(row + tile_rows) * kp];
         // SAFETY: AVX2 is present (asserted above); `a_tile` holds `tile_rows` rows of `kp`
