@@ -7,15 +7,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "tools: Chromium, the wasm32 target, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
+step "tools: Chromium, the wasm32 targets, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
 if [ ! -x /usr/bin/chromium ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
 fi
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-    rustup target add wasm32-unknown-unknown
-fi
+for target in wasm32-unknown-unknown wasm32-wasip1; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+        rustup target add "$target"
+    fi
+done
 bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
 if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
     # Not --locked: the CLI's own lock file names a crate version the registry here lacks.
@@ -23,9 +25,13 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_versio
 fi
 (cd www/xlmr-sentiment && npm ci --no-audit --no-fund)
 (cd tests/vite-consumer && npm ci --no-audit --no-fund)
+(cd tests/wasm-kernels && npm ci --no-audit --no-fund)
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
+
+step "the wasm int8 kernels (simd128 and relaxed SIMD builds) against exact sums, in Node and Chromium"
+tests/wasm-kernels/run.sh
 
 step "fixture bundles for the npm tests: xlmr-sentiment pack at every precision"
 mkdir -p target/bundles
@@ -34,7 +40,7 @@ for precision in f32 f16 q8_0 q4; do
         --out "target/bundles/tiny-sentiment-$precision.gguf" > /dev/null
 done
 
-step "npm package build: core + wasm crate for wasm32 (simd128), wasm-bindgen, wasm-opt, tsc"
+step "npm package build: core + wasm crate for wasm32 (simd128 and relaxed-SIMD builds), wasm-bindgen, wasm-opt, tsc"
 www/xlmr-sentiment/build.sh
 
 step "npm package tests: Node, and the worker form in headless Chromium"

@@ -3,9 +3,11 @@
 //!
 //! The matrix products are rten-gemm's (packed, register-tiled and cache-blocked kernels for
 //! f32 and for u8 x i8 -> i32, chosen at run time for the CPU: AVX-512 with or without VNNI,
-//! AVX2 + FMA, Arm NEON / dot / i8mm, wasm simd128; split over rayon's threads), except the
-//! int8 ones on x86-64 with AVX2, which use our own kernel (`x86_64.rs`). The model code only
-//! sees [`Linear`] and the functions here, not which kernel runs.
+//! AVX2 + FMA, Arm NEON / dot / i8mm, wasm simd128; split over rayon's threads), except where
+//! our own measured faster: f32 and int8 on x86-64 with AVX2 (`x86_64.rs`), and int8 in wasm
+//! (`wasm32.rs`, relaxed SIMD or simd128, fixed by the build). The int8 ones share one weight
+//! layout and loop (`tiled.rs`). The model code only sees [`Linear`] and the functions here, not
+//! which kernel runs.
 //!
 //! Why our own forward pass rather than candle's tensor ops (see the native-speed issue): at
 //! 32 tokens candle's model spends more time outside the matrix products (reshapes, copies,
@@ -14,6 +16,13 @@
 //! on exactly its own tokens, and no padding is ever computed.
 
 mod ops;
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+mod tiled;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm32;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
@@ -61,10 +70,10 @@ fn own_f32_kernel() -> bool {
     })
 }
 
-/// Whether our AVX2 int8 tile multiplies the int8 layers: only where rten-gemm would use its
-/// own AVX2 int8 kernel (measured about half as fast on Zen 3). On AVX-512 CPUs, VNNI ones
-/// above all (`vpdpbusd`: four products summed into i32 in one instruction, where AVX2 needs
-/// three), rten-gemm's kernel runs.
+/// Whether our own int8 tile multiplies the int8 layers. On x86-64: only where rten-gemm would
+/// use its own AVX2 int8 kernel (measured about half as fast on Zen 3); on AVX-512 CPUs, VNNI
+/// ones above all (`vpdpbusd`: four products summed into i32 in one instruction, where AVX2
+/// needs three), rten-gemm's kernel runs. In wasm: always (see `wasm32.rs`).
 fn own_int8_kernel() -> bool {
     static OWN: OnceLock<bool> = OnceLock::new();
     *OWN.get_or_init(|| {
@@ -72,8 +81,16 @@ fn own_int8_kernel() -> bool {
         if x86_64::available() {
             return int8_gemm(|g| g.kernel_name() == "x86_64-u8i8i32-avx2");
         }
-        false
+        cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
     })
+}
+
+/// The name of our int8 kernel on this target.
+fn own_int8_kernel_name() -> &'static str {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm32::INT8_KERNEL_NAME;
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    "xlmr-sentiment-u8i8i32-avx2"
 }
 
 /// The names of the f32 and int8 kernels this CPU runs (reported by `xlmr-sentiment bench`).
@@ -86,7 +103,7 @@ pub fn kernel_names() -> (String, String) {
             f32_gemm(|g| g.kernel_name().to_string())
         },
         if own_int8 {
-            "xlmr-sentiment-u8i8i32-avx2".to_string()
+            own_int8_kernel_name().to_string()
         } else {
             int8_gemm(|g| g.kernel_name().to_string())
         },
@@ -97,7 +114,8 @@ pub fn kernel_names() -> (String, String) {
 /// with `vpmaddubsw`, which adds two u8 x i8 products into an i16 and saturates: with
 /// activations kept in 0..=127 the pair sum is at most 2 x 127 x 128 = 32,512 < 32,767, so it
 /// never does (rten-gemm's `may_saturate`; ONNX Runtime's `reduce_range` is the same trade on
-/// the weight side). The limit follows the kernel that actually runs.
+/// the weight side). Our wasm kernels need 0..=127 too (relaxed SIMD's i7 operand). The limit
+/// follows the kernel that actually runs.
 fn activation_max() -> u8 {
     static MAX: OnceLock<u8> = OnceLock::new();
     *MAX.get_or_init(|| {
@@ -139,11 +157,14 @@ fn strided(
 
 /// int8 weights in the layout of the kernel that multiplies them.
 enum Int8Packing {
-    /// rten-gemm's kernels (wasm simd128, Arm, x86 without AVX2).
+    /// rten-gemm's kernels (Arm, x86 without AVX2 or with AVX-512).
     Rten(PackedBMatrix<i8>),
-    /// Our AVX2 kernel (`x86_64.rs`).
-    #[cfg(target_arch = "x86_64")]
-    Avx2(x86_64::PackedInt8),
+    /// Our kernels (`x86_64.rs`, `wasm32.rs`).
+    #[cfg(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))]
+    Tiled(tiled::PackedInt8),
 }
 
 /// f32 weights in the layout of the kernel that multiplies them.
@@ -242,17 +263,16 @@ impl Linear {
             scales.push(scale);
             code_sums.push(out.iter().map(|&q| q as i32).sum());
         }
-        #[cfg(target_arch = "x86_64")]
-        let packed = if own_int8_kernel() {
-            Int8Packing::Avx2(x86_64::PackedInt8::new(&codes, out_dim, in_dim))
-        } else {
-            let w = matrix(&codes, out_dim, in_dim)?;
-            Int8Packing::Rten(int8_gemm(|g| g.prepack_b(w.transposed())))
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let packed = {
-            let w = matrix(&codes, out_dim, in_dim)?;
-            Int8Packing::Rten(int8_gemm(|g| g.prepack_b(w.transposed())))
+        let packed = match own_int8_kernel() {
+            #[cfg(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            ))]
+            true => Int8Packing::Tiled(pack_tiled(&codes, out_dim, in_dim)),
+            _ => {
+                let w = matrix(&codes, out_dim, in_dim)?;
+                Int8Packing::Rten(int8_gemm(|g| g.prepack_b(w.transposed())))
+            }
         };
         Ok(Self {
             weight: Weight::Int8 {
@@ -333,12 +353,15 @@ impl Linear {
                         // SAFETY: gemm_uninit initialised all rows * out_dim values.
                         unsafe { acc.set_len(rows * self.out_dim) };
                     }
-                    #[cfg(target_arch = "x86_64")]
-                    Int8Packing::Avx2(packed) => {
+                    #[cfg(any(
+                        target_arch = "x86_64",
+                        all(target_arch = "wasm32", target_feature = "simd128")
+                    ))]
+                    Int8Packing::Tiled(packed) => {
                         acc.resize(rows * self.out_dim, 0);
                         let kp = packed.padded_k();
                         if kp == self.in_dim {
-                            x86_64::gemm(&codes, rows, packed, &mut acc);
+                            tiled_gemm(&codes, rows, packed, &mut acc);
                         } else {
                             let mut padded = vec![0u8; rows * kp];
                             for (to, from) in padded
@@ -347,7 +370,7 @@ impl Linear {
                             {
                                 to[..self.in_dim].copy_from_slice(from);
                             }
-                            x86_64::gemm(&padded, rows, packed, &mut acc);
+                            tiled_gemm(&padded, rows, packed, &mut acc);
                         }
                     }
                 }
@@ -375,6 +398,30 @@ impl Linear {
         }
         Ok(out)
     }
+}
+
+/// int8 weights packed for our kernel on this target.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn pack_tiled(codes: &[i8], n: usize, k: usize) -> tiled::PackedInt8 {
+    #[cfg(target_arch = "x86_64")]
+    return tiled::PackedInt8::new(codes, n, k);
+    #[cfg(target_arch = "wasm32")]
+    return wasm32::pack(codes, n, k);
+}
+
+/// Our int8 product on this target.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn tiled_gemm(a: &[u8], rows: usize, packed: &tiled::PackedInt8, out: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    x86_64::gemm(a, rows, packed, out);
+    #[cfg(target_arch = "wasm32")]
+    wasm32::gemm(a, rows, packed, out);
 }
 
 /// Adds `bias` to every row of `x`.

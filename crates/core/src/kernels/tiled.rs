@@ -1,0 +1,160 @@
+//! The int8 weight layout and loop shared by our x86-64 (`x86_64.rs`) and wasm
+//! (`wasm32.rs`) kernels: weights packed once at load in column blocks of 16, each a run of
+//! k/4 groups of 16 columns x 4 consecutive k values (64 bytes), zero-padded to whole blocks and
+//! groups; rows taken in passes, column blocks split over rayon's threads, each block walked a
+//! register tile of rows at a time. Each architecture supplies only the register tile.
+
+use rayon::prelude::*;
+
+/// Columns per block (two AVX2 registers of eight i32 sums, four wasm ones of four).
+pub(crate) const NR: usize = 16;
+/// Rows per register tile.
+pub(crate) const MR: usize = 4;
+/// Rows whose activations are kept hot while every column block passes over them.
+const ROWS_PER_PASS: usize = 48;
+
+/// int8 weights packed for the tiled kernels.
+pub(crate) struct PackedInt8 {
+    pub(crate) data: Vec<i8>,
+    /// k rounded up to a multiple of 4, divided by 4.
+    pub(crate) k_groups: usize,
+    pub(crate) n: usize,
+}
+
+impl PackedInt8 {
+    /// Packs `codes` (`[n, k]`, row-major: one row per output feature).
+    pub(crate) fn new(codes: &[i8], n: usize, k: usize) -> Self {
+        let k_groups = k.div_ceil(4);
+        let blocks = n.div_ceil(NR);
+        let mut data = vec![0i8; blocks * k_groups * NR * 4];
+        for (c, row) in codes.chunks_exact(k).enumerate().take(n) {
+            let (block, j) = (c / NR, c % NR);
+            for (i, &code) in row.iter().enumerate() {
+                data[((block * k_groups + i / 4) * NR + j) * 4 + i % 4] = code;
+            }
+        }
+        Self { data, k_groups, n }
+    }
+
+    /// The width of activation rows the kernels take: k rounded up to a multiple of 4.
+    pub(crate) fn padded_k(&self) -> usize {
+        self.k_groups * 4
+    }
+}
+
+/// A raw output pointer shared by the tasks of one product; each writes its own columns.
+pub(crate) struct Output<T>(pub(crate) *mut T);
+impl<T> Clone for Output<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Output<T> {}
+// SAFETY: tasks write disjoint column ranges of the output (see `drive` and `gemm_f32`).
+unsafe impl<T> Send for Output<T> {}
+unsafe impl<T> Sync for Output<T> {}
+
+impl<T: Copy> Output<T> {
+    /// Writes the sums of a register tile, rows from `row`, to column block `block` of the
+    /// `n`-column output (a method, so closures capture the whole `Output`).
+    ///
+    /// # Safety
+    /// `row + sums.len()` must not pass the output's rows and no other task may write these
+    /// values.
+    pub(crate) unsafe fn store(self, sums: &[[T; NR]], row: usize, n: usize, block: usize) {
+        let columns = (n - block * NR).min(NR);
+        for (r, sums) in sums.iter().enumerate() {
+            // SAFETY: the caller keeps the row inside the output; block * NR + columns <= n.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    sums.as_ptr(),
+                    self.0.wrapping_add((row + r) * n + block * NR),
+                    columns,
+                );
+            }
+        }
+    }
+}
+
+/// The int8 product's loop: passes of `ROWS_PER_PASS` rows; in each, the column blocks are split
+/// over rayon's threads and every block walks its rows a register tile at a time.
+/// `tile(row, rows, block)` returns the sums of `rows` (at most `MR`) rows from `row` against
+/// block `block`; they land in `out` (`rows x n`). (The f32 product has its own loop, which also
+/// steps through k.)
+pub(crate) fn drive(
+    rows: usize,
+    n: usize,
+    out: &mut [i32],
+    tile: impl Fn(usize, usize, usize) -> [[i32; NR]; MR] + Sync,
+) {
+    assert_eq!(out.len(), rows * n);
+    let blocks = n.div_ceil(NR);
+    let output = Output(out.as_mut_ptr());
+    for first_row in (0..rows).step_by(ROWS_PER_PASS) {
+        let pass_end = (first_row + ROWS_PER_PASS).min(rows);
+        (0..blocks)
+            .into_par_iter()
+            .with_min_len(4)
+            .for_each(|block| {
+                let mut row = first_row;
+                while row < pass_end {
+                    let tile_rows = (pass_end - row).min(MR);
+                    let sums = tile(row, tile_rows, block);
+                    // SAFETY: the tile's rows are below `rows` and the block's columns below
+                    // `n`; no other task writes this block's columns.
+                    unsafe { output.store(&sums[..tile_rows], row, n, block) };
+                    row += tile_rows;
+                }
+            });
+    }
+}
+
+/// Test support for the architecture files: `gemm` on weights packed by `pack` equals exact
+/// integer sums of u8 activations 0..=127 (extremes included) and i8 weights -127..=127, on
+/// shapes that are and are not multiples of the tiles.
+#[cfg(test)]
+pub(crate) fn assert_exact_int8_sums(
+    pack: impl Fn(&[i8], usize, usize) -> PackedInt8,
+    gemm: impl Fn(&[u8], usize, &PackedInt8, &mut [i32]),
+) {
+    let mut state = 7u32;
+    let mut next = || {
+        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+        state >> 8
+    };
+    for (rows, k, n) in [
+        (1, 1, 1),
+        (3, 5, 17),
+        (4, 8, 16),
+        (7, 100, 33),
+        (70, 768, 40),
+        (5, 3072, 16),
+        (2, 768, 3),
+    ] {
+        let codes: Vec<i8> = (0..n * k)
+            .map(|_| ((next() % 255) as i32 - 127) as i8)
+            .collect();
+        let packed = pack(&codes, n, k);
+        let kp = packed.padded_k();
+        let mut a = vec![0u8; rows * kp];
+        for r in 0..rows {
+            for i in 0..k {
+                a[r * kp + i] = match next() % 8 {
+                    0 => 127,
+                    1 => 0,
+                    _ => (next() % 128) as u8,
+                };
+            }
+        }
+        let mut out = vec![0i32; rows * n];
+        gemm(&a, rows, &packed, &mut out);
+        for r in 0..rows {
+            for c in 0..n {
+                let want: i32 = (0..k)
+                    .map(|i| a[r * kp + i] as i32 * codes[c * k + i] as i32)
+                    .sum();
+                assert_eq!(out[r * n + c], want, "{rows} x {k} x {n} at {r}, {c}");
+            }
+        }
+    }
+}
