@@ -168,6 +168,7 @@ async function run(engine, precision, isolated) {
       peak_rss_mb: round(Math.max(0, ...peaks.values()) / 1e6, 0),
       js_heap_mb: round(heap.usedSize / 1e6, 1),
       version: VERSIONS[engine],
+      ...(first.wasm_build ? { wasm_build: first.wasm_build } : {}),
       chromium: product,
       first_result: first.first[0],
       cached_load_model_requests: refetched,

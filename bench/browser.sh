@@ -96,7 +96,7 @@ step() { printf '\n== %s\n' "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
 
 # 1. The npm package.
-if [[ ! -f "$PKG/dist/index.js" || ! -f "$PKG/wasm/xlmr_sentiment_wasm_bg.wasm" ]]; then
+if [[ ! -f "$PKG/dist/index.js" || ! -f "$PKG/wasm/xlmr_sentiment_wasm_relaxed_simd.wasm" ]]; then
     step "building $PKG"
     "$PKG/build.sh" >&2
 fi

@@ -16,7 +16,7 @@ async function loadOurs({ precision }) {
   const classifier = await load(`/bundles/${precision}.gguf`);
   // The tweet preprocessing is ours only: off, so both engines see the same text.
   classify = (input) => classifier.classify(input, { preprocess: false });
-  return { threads: 1, precision: classifier.precision };
+  return { threads: 1, precision: classifier.precision, wasm_build: classifier.wasmBuild };
 }
 
 async function loadTransformers({ precision, threads }) {

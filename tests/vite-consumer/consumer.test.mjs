@@ -31,6 +31,9 @@ function resolvePath(url) {
   return join(distDir, path === "/" ? "index.html" : path);
 }
 
+/** The package's two WebAssembly builds (www/xlmr-sentiment/build.sh). */
+const WASM_BUILDS = ["xlmr_sentiment_wasm_simd128.wasm", "xlmr_sentiment_wasm_relaxed_simd.wasm"];
+
 before(async () => {
   // What a user installs: the packed tarball, not the package folder. It is installed without
   // touching package.json or the lock file, whose hash would change with every build.
@@ -38,7 +41,7 @@ before(async () => {
   const { stdout } = await run("npm", ["pack", "--pack-destination", packDir, "--json"], { cwd: pkgDir });
   const [packed] = JSON.parse(stdout);
   const files = packed.files.map((f) => f.path);
-  for (const f of ["dist/index.js", "dist/worker-client.js", "dist/worker.js", "wasm/xlmr_sentiment_wasm_bg.wasm"]) {
+  for (const f of ["dist/index.js", "dist/worker-client.js", "dist/worker.js", ...WASM_BUILDS.map((b) => `wasm/${b}`)]) {
     assert.ok(files.includes(f), `the tarball has ${f} (is www/xlmr-sentiment built?)`);
   }
   await run("npm", ["install", "--no-save", "--no-audit", "--no-fund", join(packDir, packed.filename)], { cwd: here });
@@ -83,10 +86,17 @@ async function openApp(model) {
 
 test("vite build of the packed tarball: both forms match the golden outputs in Chromium", async () => {
   const assets = await readdir(join(distDir, "assets"));
+  // Both builds are emitted (the choice is made in the browser); each asset is the package's file.
   const wasmAssets = assets.filter((f) => f.endsWith(".wasm"));
-  assert.equal(wasmAssets.length, 1, `one wasm in the built assets: ${assets}`);
-  const packageWasm = await readFile(join(here, "node_modules/xlmr-sentiment/wasm/xlmr_sentiment_wasm_bg.wasm"));
-  assert.ok(packageWasm.equals(await readFile(join(distDir, "assets", wasmAssets[0]))), "the built wasm is the package's");
+  assert.equal(wasmAssets.length, 2, `two wasm builds in the built assets: ${assets}`);
+  const assetOf = {};
+  for (const build of WASM_BUILDS) {
+    const packageWasm = await readFile(join(here, "node_modules/xlmr-sentiment/wasm", build));
+    const matches = [];
+    for (const asset of wasmAssets) if (packageWasm.equals(await readFile(join(distDir, "assets", asset)))) matches.push(asset);
+    assert.equal(matches.length, 1, `${build} is one of the built assets`);
+    assetOf[build] = matches[0];
+  }
 
   for (const model of ["tiny-sentiment", "tiny-multilabel"]) {
     const golden = JSON.parse(await readFile(join(modelsDir, model, "golden.json"), "utf8"));
@@ -120,10 +130,13 @@ test("vite build of the packed tarball: both forms match the golden outputs in C
     const workerUrls = page.workers().map((w) => w.url());
     assert.ok(workerUrls.some((u) => u.startsWith(`${origin}/assets/`) && u.endsWith(".js")), `a worker from /assets/: ${workerUrls}`);
 
-    // The wasm came from the built assets, for the page and for the worker; nothing from the package.
+    // Chromium has relaxed SIMD: page and worker both run that build, fetched from the built
+    // assets; nothing from the package.
+    assert.deepEqual(result.wasmBuilds, { main: "relaxed-simd", worker: "relaxed-simd" });
     const wasmRequests = served.filter((r) => r.path.endsWith(".wasm"));
     assert.ok(wasmRequests.length >= 2, `wasm fetched by page and worker: ${JSON.stringify(wasmRequests)}`);
-    for (const r of wasmRequests) assert.deepEqual(r, { path: `/assets/${wasmAssets[0]}`, status: 200 });
+    const relaxedAsset = assetOf["xlmr_sentiment_wasm_relaxed_simd.wasm"];
+    for (const r of wasmRequests) assert.deepEqual(r, { path: `/assets/${relaxedAsset}`, status: 200 });
     assert.deepEqual(served.filter((r) => r.status !== 200 || /node_modules|xlmr-sentiment\//.test(r.path)), [], "every request served from dist/ or /models/");
     assert.deepEqual(problems, [], "no page or console error");
     await page.close();

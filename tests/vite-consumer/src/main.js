@@ -22,5 +22,6 @@ window.classifyBoth = async (texts) => ({
   main: await classifier.classify(texts, { topK: null }),
   worker: await workerClassifier.classify(texts, { topK: null }),
   labels: { main: classifier.labels, worker: workerClassifier.labels },
+  wasmBuilds: { main: classifier.wasmBuild, worker: workerClassifier.wasmBuild },
   events,
 });

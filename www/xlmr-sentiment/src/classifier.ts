@@ -1,6 +1,7 @@
 /** The classifier in the calling thread: a thin shell over the wasm `Classifier`. */
 
-import { initWasm, WasmBundleLoader, WasmClassifier } from "./wasm.js";
+import { initWasm, loadedWasmBuild, WasmBundleLoader, WasmClassifier } from "./wasm.js";
+import type { WasmBuild } from "./wasm.js";
 import { fetchModel, isBundleUrl, streamBundle } from "./loader.js";
 import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
@@ -76,6 +77,12 @@ export class SentimentClassifier {
   /** The languages the model was trained on (ISO 639-1, sorted), or `undefined` when unknown. */
   get trainedLanguages(): string[] | undefined {
     return this.#model().trainedLanguages;
+  }
+
+  /** The WebAssembly build running the model (`custom`: one the caller passed as `wasm`). */
+  get wasmBuild(): WasmBuild | "custom" {
+    this.#model();
+    return loadedWasmBuild() ?? "custom";
   }
 
   /**

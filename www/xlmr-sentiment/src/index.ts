@@ -10,4 +10,6 @@
 
 export { SentimentClassifier, load, loadFromBytes } from "./classifier.js";
 export { clearCache } from "./loader.js";
+export { detectWasmBuild } from "./wasm.js";
+export type { WasmBuild } from "./wasm.js";
 export type { ClassifyOptions, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";

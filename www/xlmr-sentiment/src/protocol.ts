@@ -1,5 +1,6 @@
 /** The typed message protocol between the page and the module worker. */
 
+import type { WasmBuild } from "./wasm.js";
 import type { ClassifyOptions, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
 /** Load options that can cross to a worker (no functions). */
@@ -19,6 +20,8 @@ export interface LoadedInfo {
   maxInputTokens: number;
   /** The languages the model was trained on, when known. */
   trainedLanguages?: string[];
+  /** The WebAssembly build the worker runs. */
+  wasmBuild: WasmBuild | "custom";
 }
 
 /** Worker -> page. */

@@ -1,5 +1,7 @@
 /** Public types of the xlmr-sentiment package. */
 
+import type { WasmBuild } from "./wasm.js";
+
 /** One label and its probability (or raw logit with `function: "none"`). */
 export interface LabelScore {
   label: string;
@@ -90,8 +92,14 @@ export interface LoadOptions {
   weights?: string;
   /** `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
-  /** Where the `.wasm` binary is, if not next to the package's JS (bundlers handle the default). */
-  wasm?: URL | string | BufferSource | WebAssembly.Module;
+  /**
+   * Which WebAssembly module to run. Default: the fastest build this engine supports, from the
+   * package's `wasm/` folder (`relaxed-simd` where `WebAssembly.validate` accepts relaxed SIMD,
+   * else `simd128`; bundlers emit both files). A build name forces that build; a URL, the bytes
+   * or a compiled `WebAssembly.Module` use that module (one of the package's two `.wasm` files).
+   * The first load in a thread decides for the whole thread.
+   */
+  wasm?: WasmBuild | URL | string | BufferSource | WebAssembly.Module;
   /**
    * The languages the model was trained on (ISO 639-1 codes such as `["en", "fr"]`), for the
    * `language` option. Default: as recorded in the bundle (`xlmr-sentiment pack` records the

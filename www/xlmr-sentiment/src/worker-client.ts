@@ -9,6 +9,7 @@
  */
 
 import { checkOptions, shapeOutput } from "./classifier.js";
+import type { WasmBuild } from "./wasm.js";
 import type { LoadedInfo, WorkerLoadOptions, WorkerRequest, WorkerResponse } from "./protocol.js";
 import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
@@ -59,6 +60,8 @@ export class WorkerClassifier {
   readonly maxInputTokens: number;
   /** The languages the model was trained on (ISO 639-1, sorted), or `undefined` when unknown. */
   readonly trainedLanguages: string[] | undefined;
+  /** The WebAssembly build the worker runs (`custom`: one passed as `wasm`). */
+  readonly wasmBuild: WasmBuild | "custom";
   #channel: Channel;
 
   /** @internal */
@@ -68,6 +71,7 @@ export class WorkerClassifier {
     this.precision = info.precision;
     this.maxInputTokens = info.maxInputTokens;
     this.trainedLanguages = info.trainedLanguages;
+    this.wasmBuild = info.wasmBuild;
   }
 
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;

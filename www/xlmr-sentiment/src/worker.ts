@@ -33,6 +33,7 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
           maxInputTokens: classifier.maxInputTokens,
           precision: classifier.precision,
           trainedLanguages: classifier.trainedLanguages,
+          wasmBuild: classifier.wasmBuild,
         },
       };
     }

@@ -8,6 +8,7 @@ import { join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { launchChromium, serveFiles } from "../../../tests/chromium.mjs";
+import { loadFromBytes } from "../dist/index.js";
 
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
 const modelsDir = fileURLToPath(new URL("../../../tests/fixtures/models/", import.meta.url));
@@ -63,6 +64,7 @@ test("worker form: progress, golden results, then a cached second load", async (
     const run = await first.page.evaluate(([b, t]) => window.runClassifier(b, t), [base, texts]);
     assert.deepEqual(first.offsite, [], "no request leaves 127.0.0.1");
     assert.deepEqual(run.labels, g.labels);
+    assert.equal(run.wasmBuild, "relaxed-simd", "Chromium has relaxed SIMD: the worker runs that build");
     const statuses = new Set(run.events.map((e) => e.status));
     for (const s of ["initiate", "download", "progress", "done", "ready"]) assert.ok(statuses.has(s), `${s} event`);
     const ready = run.events.at(-1);
@@ -89,6 +91,26 @@ test("worker form: progress, golden results, then a cached second load", async (
     });
     await second.page.close();
   }
+});
+
+test("both wasm builds give the int8 model bit for bit the results of the package in Node", async () => {
+  // The q8_0 bundle's linear layers run on our int8 kernels: relaxed SIMD and simd128 in
+  // Chromium (one worker each), simd128 in Node (this process). All sum the same integers
+  // exactly and share every other step, so the scores must be identical, not merely close.
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.map((t) => t.text);
+  const bundle = await readFile(join(bundlesDir, "tiny-sentiment-q8_0.gguf"));
+  const reference = (await loadFromBytes({ bundle })).classifyDetailed(texts);
+  const { page } = await openPage();
+  for (const build of ["relaxed-simd", "simd128"]) {
+    const url = `${origin}/bundles/tiny-sentiment-q8_0.gguf`;
+    const run = await page.evaluate(([b, t, w]) => window.runClassifier(b, t, { wasm: w }), [url, texts, build]);
+    assert.equal(run.wasmBuild, build);
+    run.predictions.forEach((p, i) => {
+      assert.deepEqual(p.scores, reference[i].scores, `${build}: ${JSON.stringify(texts[i])}`);
+    });
+  }
+  await page.close();
 });
 
 test("worker form: a missing model rejects with a readable error", async () => {

@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
 
-import { load, loadFromBytes } from "../dist/index.js";
+import { load, loadFromBytes, detectWasmBuild } from "../dist/index.js";
 
 const fixtures = new URL("../../../tests/fixtures/models/", import.meta.url);
 const MODELS = ["tiny-sentiment", "tiny-multilabel", "tiny-score"];
@@ -251,4 +251,15 @@ test("load(url of a .gguf) fetches the one file with progress events", async () 
   } finally {
     server.close();
   }
+});
+
+test("Node picks the wasm build its V8 runs correctly and reports it", async () => {
+  const g = await golden("tiny-sentiment");
+  const classifier = await loadFromBytes({ bundle: await bundleBytes("tiny-sentiment-q8_0.gguf") });
+  const [major, minor] = process.versions.v8.split(".").map(Number);
+  // V8 before 11.4 (Node 20) has relaxed SIMD only behind a flag, and wrong with it.
+  const expected = major > 11 || (major === 11 && minor >= 4) ? "relaxed-simd" : "simd128";
+  assert.equal(detectWasmBuild(), expected);
+  assert.equal(classifier.wasmBuild, expected);
+  assert.equal(classifier.classifyDetailed([g.texts[0].text]).length, 1);
 });
