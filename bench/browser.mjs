@@ -151,6 +151,8 @@ async function run(engine, precision, isolated) {
     log(`  ${tp.count} texts in ${tp.seconds.toFixed(2)} s: ${(tp.count / tp.seconds).toFixed(1)} texts/s`);
     const after = await page.evaluate(([t, n]) => window.bench.latency(t, n, 0), [texts.latency_text, LATENCY.calls]);
     log(`  latency after ${median(after).toFixed(1)} ms`);
+    // Every label's probability for the throughput texts (untimed), to compare int8 with f32.
+    scoresOf.set(`${engine}/${precision}/${isolated}`, await page.evaluate((t) => window.bench.scores(t), throughputTexts));
     await sample();
     await page.close();
 
@@ -181,12 +183,30 @@ async function run(engine, precision, isolated) {
 }
 
 const rows = [];
+const scoresOf = new Map();
 for (const precision of ["f32", "int8"]) {
   for (const isolated of [false, true]) {
     for (const engine of ["xlmr-sentiment", "transformers.js"]) {
       rows.push(await run(engine, precision, isolated));
     }
   }
+}
+// int8 against f32, per engine and isolation, on the throughput texts: top-label agreement and the
+// largest change of any label's probability.
+for (const r of rows.filter((row) => row.precision === "int8")) {
+  const int8 = scoresOf.get(`${r.engine}/int8/${r.isolated}`);
+  const f32 = scoresOf.get(`${r.engine}/f32/${r.isolated}`);
+  if (!int8 || !f32 || int8.length !== f32.length) continue;
+  const top = (scores) => scores.reduce((a, b) => (b.score > a.score ? b : a)).label;
+  let agree = 0;
+  let change = 0;
+  int8.forEach((scores, i) => {
+    if (top(scores) === top(f32[i])) agree += 1;
+    for (const s of scores) change = Math.max(change, Math.abs(s.score - f32[i].find((x) => x.label === s.label).score));
+  });
+  r.agreement_with_f32 = round(agree / int8.length, 4);
+  r.max_prob_change = round(change, 4);
+  log(`${r.engine} int8 (isolated ${r.isolated}) against its f32 on ${int8.length} texts: top label agrees on ${agree}, largest probability change ${change.toFixed(4)}`);
 }
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(rows, null, 2)}\n`);

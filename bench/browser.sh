@@ -12,7 +12,7 @@
 #                   int8: our target/full-size-q8_0.gguf, transformers.js' onnx/model_quantized.onnx
 #   isolation       not isolated (no SharedArrayBuffer, one thread), and cross-origin isolated
 #                   (the server sends COOP same-origin and COEP require-corp; transformers.js gets
-#                   env.backends.onnx.wasm.numThreads = 2; ours has no threads yet, so 1)
+#                   env.backends.onnx.wasm.numThreads = 2; ours has no threaded build yet, so 1)
 # all on the full-size random model (the real model's shapes; bench/full_size_model.py): the same
 # weights on both sides, packed by `xlmr-sentiment pack` for us and exported by
 # bench/export_onnx.py for ONNX Runtime (the same files bench/native.sh measures).
@@ -31,6 +31,10 @@
 #   js_heap_mb       JS heap in use after the cached load and a garbage collection (CDP
 #                    Runtime.getHeapUsage; wasm memory is not part of it)
 #   threads          the thread count the engine really runs with (onnxruntime-web writes it back)
+#   wasm_build       ours only: the WebAssembly build the package picked (relaxed-simd, simd128)
+#   agreement_with_f32, max_prob_change
+#                    int8 rows: on the throughput texts, the share whose top label is the one the
+#                    same engine's f32 gives, and the largest change of any label's probability
 #   also: version (of the engine), chromium, first_result (the first answer: with the same
 #                    weights both engines agree to about 1e-3), requests (all the run's requests)
 # Ours runs with `preprocess: false` (the texts contain nothing the tweet preprocessing changes).

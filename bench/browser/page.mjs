@@ -4,18 +4,21 @@
 //   window.bench.load({ engine, precision, text, threads }) -> { seconds, threads, isolated, first }
 //   window.bench.latency(text, calls, warmups)              -> [ms, ...]
 //   window.bench.throughput(texts, batch)                   -> { seconds, count }
+//   window.bench.scores(texts)                              -> [[{ label, score }, ...], ...] (every label)
 //
 // Paths (all on the 127.0.0.1 server of bench/browser.mjs):
 //   /ours/      www/xlmr-sentiment (dist/ and wasm/)       /bundles/{f32,int8}.gguf  our bundles
 //   /tfjs/      @huggingface/transformers/dist             /ort/   onnxruntime-web/dist
 //   /models/    the transformers.js model folder (config, tokenizer, onnx/model*.onnx)
 let classify;
+let classifyAll;
 
 async function loadOurs({ precision }) {
   const { load } = await import("/ours/dist/index.js");
   const classifier = await load(`/bundles/${precision}.gguf`);
   // The tweet preprocessing is ours only: off, so both engines see the same text.
   classify = (input) => classifier.classify(input, { preprocess: false });
+  classifyAll = (input) => classifier.classify(input, { preprocess: false, topK: null });
   return { threads: 1, precision: classifier.precision, wasm_build: classifier.wasmBuild };
 }
 
@@ -35,6 +38,7 @@ async function loadTransformers({ precision, threads }) {
     device: "wasm",
   });
   classify = (input) => classifier(input);
+  classifyAll = (input) => classifier(input, { top_k: null });
   // onnxruntime-web writes back the thread count it really uses (1 without cross-origin isolation).
   return { threads: env.backends.onnx.wasm.numThreads, precision };
 }
@@ -65,6 +69,11 @@ window.bench = {
       count += out.length;
     }
     return { seconds: (performance.now() - started) / 1000, count };
+  },
+  async scores(texts) {
+    const out = [];
+    for (let i = 0; i < texts.length; i += 16) out.push(...(await classifyAll(texts.slice(i, i + 16))));
+    return out;
   },
 };
 document.body.dataset.ready = "yes";
