@@ -27,10 +27,14 @@ impl PackedInt8 {
         let k_groups = k.div_ceil(4);
         let blocks = n.div_ceil(NR);
         let mut data = vec![0i8; blocks * k_groups * NR * 4];
+        let panel_len = k_groups * NR * 4;
         for (c, row) in codes.chunks_exact(k).enumerate().take(n) {
             let (block, j) = (c / NR, c % NR);
-            for (i, &code) in row.iter().enumerate() {
-                data[((block * k_groups + i / 4) * NR + j) * 4 + i % 4] = code;
+            let panel = &mut data[block * panel_len..][..panel_len];
+            // Four values of k at a time: one copy each, not an index computation per byte.
+            for (g, four) in row.chunks(4).enumerate() {
+                let at = (g * NR + j) * 4;
+                panel[at..at + four.len()].copy_from_slice(four);
             }
         }
         Self { data, k_groups, n }
