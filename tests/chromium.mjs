@@ -30,7 +30,7 @@ export async function launchChromium(chromium) {
 }
 
 const TYPES = {
-  ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json",
+  ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".json": "application/json", ".css": "text/css",
   ".wasm": "application/wasm",
 };
 

@@ -26,6 +26,7 @@ fi
 (cd www/xlmr-sentiment && npm ci --no-audit --no-fund)
 (cd tests/vite-consumer && npm ci --no-audit --no-fund)
 (cd tests/wasm-kernels && npm ci --no-audit --no-fund)
+(cd www/demo && npm ci --no-audit --no-fund)
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
@@ -48,5 +49,8 @@ step "npm package tests: Node, and the worker form in headless Chromium"
 
 step "npm package in a Vite app: the packed tarball installed, bundled by vite build, both forms in Chromium"
 (cd tests/vite-consumer && node --test)
+
+step "the demo page in Chromium: typed texts against the golden outputs, no request off the origin, screenshots"
+(cd www/demo && node --test test/)
 
 step "all tests passed"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the demo page as a folder of static files: the page (index.html, app.js, style.css) and
+# the npm package's dist/ and wasm/ under xlmr-sentiment/. Serve the folder with any static file
+# server; put the model in its model/ folder (or open the page with ?model=URL).
+#
+#   www/demo/build.sh [OUT] [--model DIR|FILE.gguf]
+#
+# OUT defaults to target/demo. --model copies a model folder's config.json, tokenizer.json and
+# model.safetensors into OUT/model/ (or a bundle to OUT/model.gguf: open ?model=./model.gguf).
+# Needs the npm package built (www/xlmr-sentiment/build.sh; tests/run.sh does it).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$root/target/demo"
+model=""
+while (($#)); do
+    case "$1" in
+        --model) model="$2"; shift 2 ;;
+        -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+        *) out="$1"; shift ;;
+    esac
+done
+package="$root/www/xlmr-sentiment"
+if [[ ! -f "$package/dist/worker-client.js" ]]; then
+    echo "build.sh: the npm package is not built; run www/xlmr-sentiment/build.sh first" >&2
+    exit 1
+fi
+mkdir -p "$out/xlmr-sentiment"
+cp "$here/index.html" "$here/app.js" "$here/style.css" "$out/"
+rm -rf "$out/xlmr-sentiment/dist" "$out/xlmr-sentiment/wasm"
+cp -r "$package/dist" "$package/wasm" "$out/xlmr-sentiment/"
+if [[ -n "$model" ]]; then
+    if [[ -d "$model" ]]; then
+        mkdir -p "$out/model"
+        cp "$model/config.json" "$model/tokenizer.json" "$model/model.safetensors" "$out/model/"
+    else
+        cp "$model" "$out/model.gguf"
+    fi
+fi
+echo "demo written to $out; serve it, e.g. python3 -m http.server -d $out 8000"

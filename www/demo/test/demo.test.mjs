@@ -1,0 +1,104 @@
+// The demo page in headless Chromium, as a visitor sees it: built into a folder of static files,
+// served from 127.0.0.1 with a fixture model in model/. Typed texts must show the golden labels
+// and scores of `transformers`; every request the page makes is recorded, and any that is not a
+// same-origin static file fails the test. Screenshots go to target/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium } from "playwright-core";
+import { launchChromium, serveFiles } from "../../../tests/chromium.mjs";
+
+const here = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const model = join(root, "tests/fixtures/models/tiny-sentiment");
+const screenshots = join(root, "target/screenshots");
+
+let site, server, origin, browser;
+const requests = [];
+
+before(async () => {
+  site = await mkdtemp(join(tmpdir(), "xlmr-demo-"));
+  await promisify(execFile)(join(here, "build.sh"), [site]);
+  ({ server, origin } = await serveFiles((url) => {
+    const path = normalize(decodeURIComponent(new URL(url, "http://x").pathname));
+    if (path.includes("..")) return undefined;
+    if (path === "/") return join(site, "index.html");
+    if (path.startsWith("/model/")) return join(model, path.slice("/model/".length));
+    return join(site, path);
+  }));
+  browser = await launchChromium(chromium);
+  browser.context.on("request", (request) => requests.push(request.url()));
+  await mkdir(screenshots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+  if (site) await rm(site, { recursive: true, force: true });
+});
+
+async function openDemo(query = "", viewport = { width: 1000, height: 900 }) {
+  const page = await browser.context.newPage();
+  await page.setViewportSize(viewport);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(e.message));
+  await page.goto(`${origin}/${query}`);
+  return { page, problems };
+}
+
+/** Types `text` as a user would and waits for the page to show its result. */
+async function typeAndRead(page, text) {
+  const before = Number((await page.locator("body").getAttribute("data-classified")) ?? 0);
+  await page.fill("#text", text);
+  await page.waitForFunction((n) => Number(document.body.dataset.classified ?? 0) > n, before);
+  return page.evaluate(() => ({
+    label: document.getElementById("label").textContent,
+    scores: [...document.querySelectorAll("#bars li")].map((li) => ({ label: li.dataset.label, score: Number(li.dataset.score) })),
+    timing: document.getElementById("timing").textContent,
+  }));
+}
+
+test("typed texts show the golden labels and scores, and nothing leaves the origin", async () => {
+  const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
+  requests.length = 0;
+  const { page, problems } = await openDemo();
+  await page.waitForSelector("body[data-model=ready]");
+  assert.match(await page.textContent("#model-details"), new RegExp(`Labels: ${golden.labels.join(", ")}`));
+  assert.equal(await page.isEnabled("#text"), true);
+
+  for (const row of golden.texts.filter((t) => t.text.trim()).slice(0, 6)) {
+    const shown = await typeAndRead(page, row.text);
+    const best = row.scores.indexOf(Math.max(...row.scores));
+    assert.equal(shown.label, golden.labels[best], JSON.stringify(row.text));
+    assert.deepEqual(shown.scores.map((s) => s.label), golden.labels);
+    shown.scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, `${JSON.stringify(row.text)} ${s.label}`));
+    assert.match(shown.timing, /^\d+ ms for this text, \d+ tokens/);
+  }
+  await page.screenshot({ path: join(screenshots, "demo-desktop.png"), fullPage: true });
+  await page.setViewportSize({ width: 375, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `fits a phone-width screen (overflow ${overflow}px)`);
+  await page.screenshot({ path: join(screenshots, "demo-phone.png"), fullPage: true });
+
+  const foreign = requests.filter((url) => !url.startsWith(`${origin}/`) && !url.startsWith("blob:") && !url.startsWith("data:"));
+  assert.deepEqual(foreign, [], "every request goes to the page's own origin");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a missing model is a readable message, not a broken page", async () => {
+  const { page, problems } = await openDemo("?model=/no-such-model/");
+  await page.waitForSelector("#error:not([hidden])");
+  const message = await page.textContent("#error");
+  assert.match(message, /Could not load the model from \/no-such-model\/: .*HTTP 404/);
+  assert.match(message, /model\/ folder next to this page/);
+  assert.equal(await page.isDisabled("#text"), true);
+  await page.screenshot({ path: join(screenshots, "demo-missing-model.png") });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
