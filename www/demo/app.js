@@ -4,8 +4,17 @@
 import { loadInWorker } from "./xlmr-sentiment/dist/worker-client.js";
 
 const $ = (id) => document.getElementById(id);
-const modelUrl = new URLSearchParams(location.search).get("model") ?? "./model/";
+const query = new URLSearchParams(location.search);
+const modelUrl = query.get("model") ?? "./model/";
+// The trained languages of a model that does not record them (e.g. ?languages=en,fr,de).
+const givenLanguages = query.get("languages")?.split(",").map((code) => code.trim()).filter(Boolean);
 const DEBOUNCE_MS = 250;
+// Batch limits: beyond these a file is refused with a message rather than freezing the tab.
+const MAX_FILE_BYTES = 50e6;
+const MAX_TEXTS = 100_000;
+const BATCH_CHUNK = 16;
+// On by default here: a person reads the result (see "Language coverage" in the README).
+const CLASSIFY_OPTIONS = { language: true };
 
 const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
 const languageNames = typeof Intl.DisplayNames === "function" ? new Intl.DisplayNames([navigator.language || "en"], { type: "language" }) : null;
@@ -75,7 +84,65 @@ function renderPrediction(prediction, milliseconds) {
   );
   const truncated = prediction.truncated ? " (cut to the model's 512-token limit)" : "";
   $("timing").textContent = `${milliseconds.toFixed(0)} ms for this text, ${prediction.tokens} tokens${truncated}`;
+  const note = $("language-note");
+  if (prediction.languageSupported === false && prediction.language) {
+    note.textContent = `This model was not trained on ${languageName(prediction.language)}; the result may be unreliable.`;
+    note.hidden = false;
+  } else {
+    note.textContent = "";
+    note.hidden = true;
+  }
 }
+
+/** RFC 4180 CSV: quoted fields may hold commas, doubled quotes and line breaks. */
+export function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** The texts of an opened file: a .csv's `text` column (else its first; the first row is its
+ * header), or a .txt's lines. Empty texts are skipped. */
+function textsOfFile(name, content) {
+  if (/\.csv$/i.test(name)) {
+    const [header = [], ...rows] = parseCsv(content);
+    const named = header.findIndex((h) => h.trim().toLowerCase() === "text");
+    const column = named >= 0 ? named : 0;
+    return rows.map((r) => r[column] ?? "").filter((t) => t.trim());
+  }
+  return content.split(/\r?\n/).filter((t) => t.trim());
+}
+
+const csvField = (value) => {
+  const text = String(value ?? "");
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
 
 async function main() {
   const reason = unsupportedReason();
@@ -83,7 +150,7 @@ async function main() {
   let classifier;
   const started = performance.now();
   try {
-    classifier = await loadInWorker(modelUrl, { onProgress });
+    classifier = await loadInWorker(modelUrl, { onProgress, ...(givenLanguages ? { languages: givenLanguages } : {}) });
   } catch (error) {
     return showError(
       `Could not load the model from ${modelUrl}: ${error.message}. ` +
@@ -104,6 +171,7 @@ async function main() {
   details.hidden = false;
   document.body.dataset.model = "ready";
 
+  setUpBatch(classifier);
   const textBox = $("text");
   textBox.disabled = false;
   let timer;
@@ -121,7 +189,7 @@ async function main() {
       }
       try {
         const t0 = performance.now();
-        const [prediction] = await classifier.classifyDetailed([text]);
+        const [prediction] = await classifier.classifyDetailed([text], CLASSIFY_OPTIONS);
         // A slower answer to an older text must not overwrite a newer one.
         if (request === latest) renderPrediction(prediction, performance.now() - t0);
       } catch (error) {
@@ -131,6 +199,126 @@ async function main() {
     }, DEBOUNCE_MS);
   });
   textBox.focus();
+}
+
+function setUpBatch(classifier) {
+  const labels = classifier.labels;
+  let results = [];
+  let sort = { key: "index", ascending: true };
+  const status = $("batch-status");
+  const progress = $("batch-progress");
+  for (const id of ["batch-text", "batch-file", "batch-run"]) $(id).disabled = false;
+
+  const columns = [
+    { key: "index", title: "#", value: (r) => r.index + 1, number: true },
+    { key: "text", title: "Text", value: (r) => r.text },
+    { key: "label", title: "Label", value: (r) => r.label },
+    ...labels.map((label, j) => ({ key: `score:${label}`, title: label, value: (r) => r.scores[j].score, number: true, percent: true })),
+    { key: "language", title: "Language", value: (r) => r.language ?? "" },
+  ];
+
+  function renderTable() {
+    const column = columns.find((c) => c.key === sort.key);
+    const sorted = [...results].sort((a, b) => {
+      const [x, y] = [column.value(a), column.value(b)];
+      const order = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
+      return sort.ascending ? order : -order;
+    });
+    $("batch-head").replaceChildren(
+      ...columns.map((c) => {
+        const th = document.createElement("th");
+        th.scope = "col";
+        if (c.key === sort.key) th.setAttribute("aria-sort", sort.ascending ? "ascending" : "descending");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = c.title;
+        button.dataset.sort = c.key;
+        button.addEventListener("click", () => {
+          sort = { key: c.key, ascending: sort.key === c.key ? !sort.ascending : true };
+          renderTable();
+          $("batch-head").querySelector(`[data-sort="${CSS.escape(c.key)}"]`).focus();
+        });
+        th.append(button);
+        return th;
+      }),
+    );
+    $("batch-body").replaceChildren(
+      ...sorted.map((r) => {
+        const tr = document.createElement("tr");
+        for (const c of columns) {
+          const td = document.createElement("td");
+          const value = c.value(r);
+          td.textContent = c.percent ? `${(100 * value).toFixed(1)}%` : String(value);
+          if (c.key === "language" && r.languageSupported === false) td.textContent += " (not trained on)";
+          td.className = c.number ? "number" : c.key === "text" ? "text" : "";
+          td.dataset.column = c.key;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+    $("batch-table").hidden = results.length === 0;
+  }
+
+  async function classifyAll(texts) {
+    if (texts.length === 0) {
+      status.textContent = "There is nothing to classify: give one text per line, or open a file.";
+      return;
+    }
+    if (texts.length > MAX_TEXTS) {
+      status.textContent = `${texts.length.toLocaleString()} texts is more than this page takes at once (${MAX_TEXTS.toLocaleString()}); split the file.`;
+      return;
+    }
+    $("batch-run").disabled = $("batch-export").disabled = true;
+    progress.hidden = false;
+    progress.value = 0;
+    results = [];
+    const started = performance.now();
+    try {
+      for (let i = 0; i < texts.length; i += BATCH_CHUNK) {
+        const chunk = texts.slice(i, i + BATCH_CHUNK);
+        const predictions = await classifier.classifyDetailed(chunk, CLASSIFY_OPTIONS);
+        predictions.forEach((p, j) => results.push({ index: i + j, text: chunk[j], ...p }));
+        progress.value = Math.round((100 * results.length) / texts.length);
+        status.textContent = `Classified ${results.length} of ${texts.length} texts…`;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const unsupported = results.filter((r) => r.languageSupported === false).length;
+      status.textContent =
+        `${results.length} texts in ${seconds.toFixed(1)} s (${((1000 * seconds) / results.length).toFixed(0)} ms per text).` +
+        (unsupported ? ` ${unsupported} in languages the model was not trained on.` : "");
+      $("batch-export").disabled = false;
+    } catch (error) {
+      status.textContent = `Could not classify the texts: ${error.message}`;
+    } finally {
+      progress.hidden = true;
+      $("batch-run").disabled = false;
+      document.body.dataset.batch = String(Number(document.body.dataset.batch ?? 0) + 1);
+      renderTable();
+    }
+  }
+
+  $("batch-run").addEventListener("click", () => classifyAll($("batch-text").value.split(/\r?\n/).filter((t) => t.trim())));
+  $("batch-file").addEventListener("change", async () => {
+    const file = $("batch-file").files[0];
+    if (!file) return;
+    if (file.size > MAX_FILE_BYTES) {
+      status.textContent = `${file.name} is too large (${megabytes(file.size)} MB; this page takes files up to ${megabytes(MAX_FILE_BYTES)} MB).`;
+      document.body.dataset.batch = String(Number(document.body.dataset.batch ?? 0) + 1);
+      return;
+    }
+    await classifyAll(textsOfFile(file.name, await file.text()));
+  });
+  $("batch-export").addEventListener("click", () => {
+    const header = ["text", "label", ...labels, "language", "language_supported"];
+    const lines = [header, ...results.map((r) => [r.text, r.label, ...r.scores.map((s) => s.score), r.language ?? "", r.languageSupported ?? ""])];
+    const csv = lines.map((line) => line.map(csvField).join(",")).join("\r\n") + "\r\n";
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));
+    link.download = "sentiment.csv";
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  });
 }
 
 main();

@@ -102,3 +102,72 @@ test("a missing model is a readable message, not a broken page", async () => {
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test("batch: pasted lines and a CSV file fill a sortable table that exports as CSV", async () => {
+  const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
+  const labelOf = new Map(golden.texts.map((t) => [t.text, golden.labels[t.scores.indexOf(Math.max(...t.scores))]]));
+  const texts = golden.texts.map((t) => t.text).filter((t) => t.trim() && !/[\r\n]/.test(t) && t === t.trim());
+  const { page, problems } = await openDemo();
+  await page.waitForSelector("body[data-model=ready]");
+  const runBatch = async (action) => {
+    const before = Number((await page.locator("body").getAttribute("data-batch")) ?? 0);
+    await action();
+    await page.waitForFunction((n) => Number(document.body.dataset.batch ?? 0) > n, before);
+  };
+  const table = () =>
+    page.$$eval("#batch-body tr", (rows) =>
+      rows.map((tr) => Object.fromEntries([...tr.querySelectorAll("td")].map((td) => [td.dataset.column, td.textContent]))),
+    );
+
+  await page.fill("#batch-text", texts.join("\n"));
+  await runBatch(() => page.click("#batch-run"));
+  let rows = await table();
+  assert.equal(rows.length, texts.length);
+  for (const row of rows) assert.equal(row.label, labelOf.get(row.text), row.text);
+  assert.match(await page.textContent("#batch-status"), new RegExp(`^${texts.length} texts in [\\d.]+ s`));
+
+  // Sorting by label: ascending, then descending on a second press.
+  await page.click('#batch-head button[data-sort="label"]');
+  assert.equal(await page.getAttribute('#batch-head th:has(button[data-sort="label"])', "aria-sort"), "ascending");
+  const ascending = (await table()).map((r) => r.label);
+  assert.deepEqual(ascending, [...ascending].sort((a, b) => a.localeCompare(b)));
+  await page.click('#batch-head button[data-sort="label"]');
+  assert.equal(await page.getAttribute('#batch-head th:has(button[data-sort="label"])', "aria-sort"), "descending");
+  await page.screenshot({ path: join(screenshots, "demo-batch.png"), fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-export")]);
+  const csv = await readFile(await download.path(), "utf8");
+  const lines = csv.trimEnd().split("\r\n");
+  assert.equal(lines[0], ["text", "label", ...golden.labels, "language", "language_supported"].join(","));
+  assert.equal(lines.length, texts.length + 1);
+
+  // A CSV file: its `text` column, quoted commas and quotes included.
+  const file = 'id,text\r\n1,"Great, really great!"\r\n2,"He said ""awful"" twice"\r\n3,\r\n';
+  await runBatch(() => page.setInputFiles("#batch-file", { name: "texts.csv", mimeType: "text/csv", buffer: Buffer.from(file) }));
+  rows = await table();
+  assert.deepEqual(rows.map((r) => r.text).sort(), ['Great, really great!', 'He said "awful" twice'].sort());
+
+  // Nothing to classify is said, not silently ignored.
+  await page.fill("#batch-text", "  \n \n");
+  await page.click("#batch-run");
+  assert.match(await page.textContent("#batch-status"), /nothing to classify/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a text in a language the model was not trained on gets a visible note", async () => {
+  // The fixture folder records no languages: the page takes them from ?languages=, as for any
+  // model that does not record them.
+  const { page, problems } = await openDemo("?languages=ar,de,en,es,fr,hi,it,pt");
+  await page.waitForSelector("body[data-model=ready]");
+  assert.match(await page.textContent("#model-details"), /Trained on .*English/);
+  await typeAndRead(page, "Это был ужасный день, я очень устал и хочу домой");
+  assert.equal(await page.isVisible("#language-note"), true);
+  assert.equal(await page.textContent("#language-note"), "This model was not trained on Russian; the result may be unreliable.");
+  assert.equal(await page.getAttribute("#result", "aria-live"), "polite", "the note is announced with the result");
+  await page.screenshot({ path: join(screenshots, "demo-language-note.png") });
+  await typeAndRead(page, "This was a wonderful day and I am very happy about it");
+  assert.equal(await page.isVisible("#language-note"), false);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
