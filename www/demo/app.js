@@ -321,4 +321,9 @@ function setUpBatch(classifier) {
   });
 }
 
+// Later visits open from the service worker's copy of the page, offline too (sw.js).
+if ("serviceWorker" in navigator && location.protocol !== "file:") {
+  navigator.serviceWorker.register("./sw.js").catch((error) => console.warn("offline use is not available:", error.message));
+}
+
 main();

@@ -26,9 +26,22 @@ if [[ ! -f "$package/dist/worker-client.js" ]]; then
     exit 1
 fi
 mkdir -p "$out/xlmr-sentiment"
-cp "$here/index.html" "$here/app.js" "$here/style.css" "$out/"
+cp "$here/index.html" "$here/app.js" "$here/style.css" "$here/sw.js" "$out/"
 rm -rf "$out/xlmr-sentiment/dist" "$out/xlmr-sentiment/wasm"
 cp -r "$package/dist" "$package/wasm" "$out/xlmr-sentiment/"
+# The page's own files, for the service worker to keep (offline use): every file written above
+# but sw.js itself, and a version that changes with their contents.
+(
+    cd "$out"
+    files=(index.html app.js style.css $(find xlmr-sentiment -type f ! -name "*.d.ts" | sort))
+    version=$(cat "${files[@]}" | sha256sum | cut -c1-16)
+    printf '{\n  "version": "%s",\n  "files": [\n' "$version"
+    for i in "${!files[@]}"; do
+        sep=","; [ "$i" -eq $((${#files[@]} - 1)) ] && sep=""
+        printf '    "./%s"%s\n' "${files[$i]}" "$sep"
+    done
+    printf '  ]\n}\n'
+) > "$out/shell.json"
 if [[ -n "$model" ]]; then
     if [[ -d "$model" ]]; then
         mkdir -p "$out/model"

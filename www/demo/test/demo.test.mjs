@@ -171,3 +171,23 @@ test("a text in a language the model was not trained on gets a visible note", as
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test("a later visit opens and classifies offline", { timeout: 120_000 }, async () => {
+  const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
+  const row = golden.texts.find((t) => t.text.trim() && !/[\r\n]/.test(t.text));
+  const { page, problems } = await openDemo();
+  await page.waitForSelector("body[data-model=ready]");
+  // The service worker has kept the page's files once it is active.
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  await browser.context.setOffline(true);
+  try {
+    await page.reload({ timeout: 30_000 });
+    await page.waitForSelector("body[data-model=ready]", { timeout: 30_000 });
+    const shown = await typeAndRead(page, row.text);
+    assert.equal(shown.label, golden.labels[row.scores.indexOf(Math.max(...row.scores))]);
+  } finally {
+    await browser.context.setOffline(false);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
