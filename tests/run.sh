@@ -27,6 +27,7 @@ fi
 (cd tests/vite-consumer && npm ci --no-audit --no-fund)
 (cd tests/wasm-kernels && npm ci --no-audit --no-fund)
 (cd www/demo && npm ci --no-audit --no-fund)
+(cd www/extension && npm ci --no-audit --no-fund)
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
@@ -52,5 +53,8 @@ step "npm package in a Vite app: the packed tarball installed, bundled by vite b
 
 step "the demo page in Chromium: typed texts against the golden outputs, no request off the origin, screenshots"
 (cd www/demo && node --test test/)
+
+step "the extension, unpacked in Chromium: popup, context-menu handler on a selection, requests"
+(cd www/extension && node --test test/)
 
 step "all tests passed"

@@ -2,6 +2,7 @@
 // fed from a model next to the page (./model/) or from ?model=URL (a folder or a .gguf bundle).
 // Everything is same-origin static files: the text typed here never leaves the browser.
 import { loadInWorker } from "./xlmr-sentiment/dist/worker-client.js";
+import { scoreBars } from "./ui/score-bars.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -60,28 +61,7 @@ function onProgress(event) {
 
 function renderPrediction(prediction, milliseconds) {
   $("label").textContent = prediction.label;
-  const bars = $("bars");
-  bars.replaceChildren(
-    ...prediction.scores.map(({ label, score }) => {
-      const item = document.createElement("li");
-      const name = document.createElement("span");
-      name.textContent = label;
-      const bar = document.createElement("span");
-      bar.className = "bar";
-      bar.setAttribute("role", "img");
-      bar.setAttribute("aria-label", `${label}: ${(100 * score).toFixed(1)} percent`);
-      const fill = document.createElement("span");
-      fill.style.width = `${(100 * score).toFixed(1)}%`;
-      bar.append(fill);
-      const value = document.createElement("span");
-      value.textContent = `${(100 * score).toFixed(1)}%`;
-      value.setAttribute("aria-hidden", "true");
-      item.append(name, bar, value);
-      item.dataset.label = label;
-      item.dataset.score = String(score);
-      return item;
-    }),
-  );
+  $("bars").replaceChildren(...scoreBars(prediction.scores));
   const truncated = prediction.truncated ? " (cut to the model's 512-token limit)" : "";
   $("timing").textContent = `${milliseconds.toFixed(0)} ms for this text, ${prediction.tokens} tokens${truncated}`;
   const note = $("language-note");

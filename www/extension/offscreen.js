@@ -1,0 +1,22 @@
+// The offscreen document: loads the model that ships inside the extension (model.json says where)
+// into a Web Worker once, and answers the service worker's classify messages.
+import { loadInWorker } from "./xlmr-sentiment/dist/worker-client.js";
+
+let classifier;
+function model() {
+  classifier ??= (async () => {
+    const { path, languages } = await (await fetch("./model.json")).json();
+    // A local file: nothing to keep in Cache Storage.
+    return loadInWorker(new URL(path, location.href).href, { cache: false, ...(languages ? { languages } : {}) });
+  })();
+  classifier.catch(() => (classifier = undefined));
+  return classifier;
+}
+
+chrome.runtime.onMessage.addListener((message, _sender, reply) => {
+  if (message?.target !== "offscreen" || message.type !== "classify") return false;
+  model()
+    .then((c) => c.classifyDetailed(message.texts, { language: true }))
+    .then((predictions) => reply({ predictions }), (error) => reply({ error: error.message }));
+  return true;
+});
