@@ -3,6 +3,7 @@
 // Everything is same-origin static files: the text typed here never leaves the browser.
 import { loadInWorker } from "./xlmr-sentiment/dist/worker-client.js";
 import { scoreBars } from "./ui/score-bars.js";
+import { languageName, languageNote } from "./ui/language-note.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -18,14 +19,6 @@ const BATCH_CHUNK = 16;
 const CLASSIFY_OPTIONS = { language: true };
 
 const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
-const languageNames = typeof Intl.DisplayNames === "function" ? new Intl.DisplayNames([navigator.language || "en"], { type: "language" }) : null;
-const languageName = (code) => {
-  try {
-    return languageNames?.of(code) ?? code;
-  } catch {
-    return code;
-  }
-};
 
 function showError(message) {
   const box = $("error");
@@ -65,13 +58,8 @@ function renderPrediction(prediction, milliseconds) {
   const truncated = prediction.truncated ? " (cut to the model's 512-token limit)" : "";
   $("timing").textContent = `${milliseconds.toFixed(0)} ms for this text, ${prediction.tokens} tokens${truncated}`;
   const note = $("language-note");
-  if (prediction.languageSupported === false && prediction.language) {
-    note.textContent = `This model was not trained on ${languageName(prediction.language)}; the result may be unreliable.`;
-    note.hidden = false;
-  } else {
-    note.textContent = "";
-    note.hidden = true;
-  }
+  note.textContent = languageNote(prediction) ?? "";
+  note.hidden = !note.textContent;
 }
 
 /** RFC 4180 CSV: quoted fields may hold commas, doubled quotes and line breaks. */

@@ -27,15 +27,15 @@ if [[ ! -f "$package/dist/worker-client.js" ]]; then
 fi
 mkdir -p "$out/xlmr-sentiment"
 cp "$here/index.html" "$here/app.js" "$here/style.css" "$here/sw.js" "$out/"
-mkdir -p "$out/ui"
-cp "$here/../ui/score-bars.js" "$out/ui/"
+rm -rf "$out/ui"
+cp -r "$here/../ui" "$out/ui"
 rm -rf "$out/xlmr-sentiment/dist" "$out/xlmr-sentiment/wasm"
 cp -r "$package/dist" "$package/wasm" "$out/xlmr-sentiment/"
 # The page's own files, for the service worker to keep (offline use): every file written above
 # but sw.js itself, and a version that changes with their contents.
 (
     cd "$out"
-    files=(index.html app.js style.css ui/score-bars.js $(find xlmr-sentiment -type f ! -name "*.d.ts" | sort))
+    files=(index.html app.js style.css $(find ui xlmr-sentiment -type f ! -name "*.d.ts" | sort))
     version=$(cat "${files[@]}" | sha256sum | cut -c1-16)
     printf '{\n  "version": "%s",\n  "files": [\n' "$version"
     for i in "${!files[@]}"; do

@@ -3,6 +3,8 @@
 // throw the loaded model away and reload it (seconds) on the next selection. It runs in an
 // offscreen document (offscreen.js), which lives as long as the extension keeps it, in a Web Worker
 // there, so even that document's thread never blocks.
+import { languageNote } from "./ui/language-note.js";
+
 const OFFSCREEN_URL = "offscreen.html";
 const MENU_ID = "classify-selection";
 
@@ -50,9 +52,9 @@ function showBubble(result) {
     title.textContent = `Sentiment: ${p.label}`;
     title.dataset.label = p.label;
     body.textContent = p.scores.map((s) => `${s.label} ${(100 * s.score).toFixed(1)}%`).join(" · ");
-    if (p.languageSupported === false && p.language) {
+    if (result.note) {
       const note = document.createElement("div");
-      note.textContent = `This model was not trained on ${result.languageName ?? p.language}; the result may be unreliable.`;
+      note.textContent = result.note;
       body.append(note);
     }
   }
@@ -71,21 +73,14 @@ function showBubble(result) {
   document.documentElement.append(host);
 }
 
-function languageName(code) {
-  try {
-    return code ? new Intl.DisplayNames(["en"], { type: "language" }).of(code) : undefined;
-  } catch {
-    return code;
-  }
-}
-
 /** The context-menu item: classify the selection, show the result next to it, keep it for the popup. */
 async function onMenuClick(info, tab) {
   if (info.menuItemId !== MENU_ID || !info.selectionText) return undefined;
   let result;
   try {
     const [prediction] = await classify([info.selectionText]);
-    result = { text: info.selectionText, prediction, languageName: languageName(prediction.language) };
+    // The note is written here: the bubble runs in the page and cannot import it.
+    result = { text: info.selectionText, prediction, note: languageNote(prediction) };
   } catch (error) {
     result = { text: info.selectionText, error: error.message };
   }

@@ -37,8 +37,7 @@ fi
 rm -rf "$out"
 mkdir -p "$out/xlmr-sentiment"
 cp "$here"/{manifest.json,background.js,offscreen.html,offscreen.js,popup.html,popup.js,popup.css} "$out/"
-mkdir -p "$out/ui"
-cp "$here/../ui/score-bars.js" "$out/ui/"
+cp -r "$here/../ui" "$out/ui"
 cp -r "$package/dist" "$package/wasm" "$out/xlmr-sentiment/"
 find "$out/xlmr-sentiment" -name '*.d.ts' -delete
 if [[ -d "$model" ]]; then

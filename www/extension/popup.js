@@ -1,23 +1,16 @@
 // The popup: a text box classified by the model in the offscreen document (through the service
 // worker), and the result of the last selection classified from the context menu.
 import { scoreBars } from "./ui/score-bars.js";
+import { languageNote } from "./ui/language-note.js";
 
 const $ = (id) => document.getElementById(id);
-const names = new Intl.DisplayNames(["en"], { type: "language" });
-const languageName = (code) => {
-  try {
-    return names.of(code);
-  } catch {
-    return code;
-  }
-};
 
 function render(prediction) {
   $("label").textContent = prediction.label;
   $("bars").replaceChildren(...scoreBars(prediction.scores));
   const note = $("note");
-  note.hidden = !(prediction.languageSupported === false && prediction.language);
-  note.textContent = note.hidden ? "" : `This model was not trained on ${languageName(prediction.language)}; the result may be unreliable.`;
+  note.textContent = languageNote(prediction) ?? "";
+  note.hidden = !note.textContent;
 }
 
 async function classifyBox() {
