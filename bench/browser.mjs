@@ -2,7 +2,10 @@
 // transformers.js in headless Chromium, one browser per engine, precision and isolation, and
 // writes the rows as JSON and a Markdown table.
 //
-//   node bench/browser.mjs --out FILE [--quick]
+//   node bench/browser.mjs --out FILE [--quick] [--only TEXT]
+//
+// --only keeps the runs whose label contains TEXT ("xlmr-sentiment int8 isolated"): for work
+// on one engine; the README's table comes from a run of all eight.
 //
 // Expects what bench/browser.sh prepares: bench/browser/node_modules, the bundles
 // target/full-size-{f32,q8_0}.gguf, target/bench/texts.json and the transformers.js model folder
@@ -22,6 +25,7 @@ const modules = join(HERE, "node_modules");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const out = args[args.indexOf("--out") + 1];
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
 if (!args.includes("--out") || !out) {
   console.error("usage: node bench/browser.mjs --out FILE [--quick]");
   process.exit(2);
@@ -88,7 +92,7 @@ const round = (x, digits) => (x == null ? null : Number(x.toFixed(digits)));
 
 /** One engine, precision and isolation: a fresh profile, a cold and a cached page load. */
 async function run(engine, precision, isolated) {
-  const label = `${engine} ${precision} ${isolated ? "isolated" : "not isolated"}`;
+  const label = `${engine} ${precision} ${isolated ? "isolated" : "not isolated"}`; // as --only matches
   log(`\n== ${label}`);
   const served = [];
   const foreign = [];
@@ -187,6 +191,8 @@ const scoresOf = new Map();
 for (const precision of ["f32", "int8"]) {
   for (const isolated of [false, true]) {
     for (const engine of ["xlmr-sentiment", "transformers.js"]) {
+      const label = `${engine} ${precision} ${isolated ? "isolated" : "not isolated"}`;
+      if (only !== undefined && !label.includes(only)) continue;
       rows.push(await run(engine, precision, isolated));
     }
   }

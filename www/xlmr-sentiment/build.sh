@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the npm package: the wasm crate (release, simd128 and relaxed SIMD), wasm-bindgen glue, wasm-opt, then
-# the TypeScript. Needs the wasm32 target, wasm-bindgen-cli at the exact version of the
-# wasm-bindgen crate in Cargo.lock, and `npm ci` done here (tests/run.sh sees to all three).
+# Builds the npm package: the wasm crate (release: simd128, relaxed SIMD, and relaxed SIMD with
+# threads), wasm-bindgen glue, wasm-opt, then
+# the TypeScript. Needs the wasm32 target, nightly with rust-src (threaded build), wasm-bindgen-cli
+# at the exact version of the wasm-bindgen crate in Cargo.lock, and `npm ci` done here
+# (tests/run.sh sees to all of them).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -25,6 +27,36 @@ for build in simd128 relaxed-simd; do
         --enable-reference-types --enable-multivalue \
         "$glue/$build/xlmr_sentiment_wasm_bg.wasm" -o "$glue/$build/xlmr_sentiment_wasm_bg.wasm"
 done
+# The third build, for cross-origin isolated workers: relaxed SIMD plus wasm threads (shared
+# memory, atomics), so rayon's pool runs on Web Workers (wasm-bindgen-rayon). The standard
+# library must be rebuilt with atomics, which only nightly can do (-Z build-std, rust-src);
+# tests/run.sh installs rust-src. Its own target dir: other flags, other std. 4 GiB maximum
+# memory, as the single-thread builds have (a shared memory must declare its maximum; 1 GiB
+# would be too small for the f32 model).
+threads_target="$root/target/wasm-threads"
+# The linker makes the memory shared and imported (so every worker instantiates the module on
+# the same memory) and exports the thread-local storage symbols wasm-bindgen's thread support
+# needs; current rustc no longer passes these for +atomics by itself.
+threads_link="--shared-memory --import-memory --max-memory=4294967296 --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
+RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd,+atomics,+bulk-memory,+mutable-globals --cfg getrandom_backend=\"wasm_js\" $(printf -- ' -C link-arg=%s' $threads_link)" \
+    cargo +nightly build --locked --release -p xlmr-sentiment-wasm --target wasm32-unknown-unknown \
+    --features threads -Z build-std=panic_abort,std --target-dir "$threads_target" \
+    --manifest-path "$root/Cargo.toml"
+wasm-bindgen --target web --out-dir "$glue/threads" \
+    "$threads_target/wasm32-unknown-unknown/release/xlmr_sentiment_wasm.wasm"
+"$here/node_modules/.bin/wasm-opt" -O --enable-simd --enable-relaxed-simd --enable-bulk-memory \
+    --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --enable-reference-types --enable-multivalue --enable-threads \
+    "$glue/threads/xlmr_sentiment_wasm_bg.wasm" -o "$glue/threads/xlmr_sentiment_wasm_bg.wasm"
+# wasm-bindgen-rayon's worker script imports the glue as `../../..`, a folder that only bundlers
+# resolve (to the package entry); browsers need the file itself.
+helpers=("$glue"/threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js)
+if [ "${#helpers[@]}" -ne 1 ] || ! grep -q "import('../../..')" "${helpers[0]}"; then
+    echo "build.sh: wasm-bindgen-rayon's worker script changed; check the import fix below" >&2
+    exit 1
+fi
+sed -i "s|import('../../..')|import('../../../xlmr_sentiment_wasm.js')|" "${helpers[0]}"
+
 for file in xlmr_sentiment_wasm.js xlmr_sentiment_wasm.d.ts xlmr_sentiment_wasm_bg.wasm.d.ts; do
     if ! cmp -s "$glue/simd128/$file" "$glue/relaxed-simd/$file"; then
         echo "build.sh: wasm-bindgen wrote a different $file for the relaxed-SIMD build" >&2
@@ -35,6 +67,9 @@ mkdir -p "$here/wasm"
 cp "$glue/simd128/"xlmr_sentiment_wasm{.js,.d.ts,_bg.wasm.d.ts} "$here/wasm/"
 cp "$glue/simd128/xlmr_sentiment_wasm_bg.wasm" "$here/wasm/xlmr_sentiment_wasm_simd128.wasm"
 cp "$glue/relaxed-simd/xlmr_sentiment_wasm_bg.wasm" "$here/wasm/xlmr_sentiment_wasm_relaxed_simd.wasm"
+mkdir -p "$here/wasm/threads"
+cp -r "$glue/threads/"{xlmr_sentiment_wasm.js,xlmr_sentiment_wasm.d.ts,snippets} "$here/wasm/threads/"
+cp "$glue/threads/xlmr_sentiment_wasm_bg.wasm" "$here/wasm/xlmr_sentiment_wasm_relaxed_simd_threads.wasm"
 if ! grep -q relaxed_dot_i8x16_i7x16 <("$here/node_modules/.bin/wasm-dis" --enable-simd \
         --enable-relaxed-simd "$here/wasm/xlmr_sentiment_wasm_relaxed_simd.wasm" 2>/dev/null); then
     echo "build.sh: the relaxed-SIMD build has no relaxed dot product" >&2

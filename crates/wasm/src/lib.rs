@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use xlmr_sentiment_core::{past_end, ChunkedBytes, ClassifyOptions, ScoreFunction, WeightsSource};
 
+/// The threaded build's `initThreadPool(n)`: starts `n` Web Workers on this module and its shared
+/// memory and makes them rayon's global pool. Call it once, in a worker (a page's main thread
+/// may not block on the pool), before building a classifier.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 /// Options as the npm package passes them (camelCase); every field optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

@@ -1,7 +1,7 @@
 /** The classifier in the calling thread: a thin shell over the wasm `Classifier`. */
 
-import { initWasm, loadedWasmBuild, WasmBundleLoader, WasmClassifier } from "./wasm.js";
-import type { WasmBuild } from "./wasm.js";
+import { initWasm, loadedWasmBuild, loadedWasmThreads, wasmGlue } from "./wasm.js";
+import type { WasmBuild, WasmClassifier } from "./wasm.js";
 import { fetchModel, isBundleUrl, streamBundle } from "./loader.js";
 import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
@@ -85,6 +85,12 @@ export class SentimentClassifier {
     return loadedWasmBuild() ?? "custom";
   }
 
+  /** The threads the model computes on: the pool of the `relaxed-simd-threads` build, else 1. */
+  get threads(): number {
+    this.#model();
+    return loadedWasmThreads();
+  }
+
   /**
    * Classifies one text or many. Like transformers.js: a string gives `[{label, score}]` (the
    * `topK` best, 1 by default, all with `null`); an array gives one `{label, score}` per text
@@ -133,7 +139,7 @@ function asBytes(name: string, value: unknown): Uint8Array {
  */
 export async function loadFromBytes(
   files: ModelBytes,
-  options: Pick<LoadOptions, "wasm" | "languages"> = {},
+  options: Pick<LoadOptions, "wasm" | "threads" | "languages"> = {},
 ): Promise<SentimentClassifier> {
   if (files === null || typeof files !== "object") {
     throw new TypeError("files must be { config, tokenizer, weights } or { bundle }");
@@ -141,14 +147,14 @@ export async function loadFromBytes(
   checkLanguages(options.languages);
   if ("bundle" in files) {
     const bundle = asBytes("bundle", files.bundle);
-    await initWasm(options.wasm);
-    return withLanguages(WasmClassifier.fromBundle(bundle), options.languages);
+    await initWasm(options.wasm, options.threads);
+    return withLanguages(wasmGlue().Classifier.fromBundle(bundle), options.languages);
   }
   const config = asBytes("config", files.config);
   const tokenizer = asBytes("tokenizer", files.tokenizer);
   const weights = asBytes("weights", files.weights);
-  await initWasm(options.wasm);
-  return withLanguages(new WasmClassifier(config, tokenizer, weights), options.languages);
+  await initWasm(options.wasm, options.threads);
+  return withLanguages(new (wasmGlue().Classifier)(config, tokenizer, weights), options.languages);
 }
 
 /** Rejects a `languages` option that is not an array of strings before anything loads. */
@@ -181,18 +187,18 @@ export async function load(baseUrl: string | URL, options: LoadOptions = {}): Pr
   checkLanguages(options.languages);
   if (isBundleUrl(baseUrl)) {
     // Streamed into wasm memory piece by piece: the page never holds the whole bundle.
-    await initWasm(options.wasm);
+    await initWasm(options.wasm, options.threads);
     let bytes = 0;
     const onProgress = (e: ProgressEvent) => {
       if (e.status === "done") bytes = e.loaded;
       options.onProgress?.(e);
     };
-    const inner = await streamBundle(baseUrl, { ...options, onProgress }, () => new WasmBundleLoader());
+    const inner = await streamBundle(baseUrl, { ...options, onProgress }, () => new (wasmGlue().BundleLoader)());
     const classifier = withLanguages(inner, options.languages);
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;
   }
-  const [, files] = await Promise.all([initWasm(options.wasm), fetchModel(baseUrl, options)]);
+  const [, files] = await Promise.all([initWasm(options.wasm, options.threads), fetchModel(baseUrl, options)]);
   const classifier = await loadFromBytes(files, options);
   const total = Object.values(files).reduce((sum: number, f: Uint8Array | ArrayBuffer) => sum + f.byteLength, 0);
   options.onProgress?.({ status: "ready", loaded: total, total, overall: { loaded: total, total } });

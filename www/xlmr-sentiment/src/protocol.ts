@@ -22,6 +22,8 @@ export interface LoadedInfo {
   trainedLanguages?: string[];
   /** The WebAssembly build the worker runs. */
   wasmBuild: WasmBuild | "custom";
+  /** The threads the worker's model computes on. */
+  threads: number;
 }
 
 /** Worker -> page. */

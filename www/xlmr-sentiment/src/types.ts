@@ -93,13 +93,20 @@ export interface LoadOptions {
   /** `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
   /**
-   * Which WebAssembly module to run. Default: the fastest build this engine supports, from the
-   * package's `wasm/` folder (`relaxed-simd` where `WebAssembly.validate` accepts relaxed SIMD,
-   * else `simd128`; bundlers emit both files). A build name forces that build; a URL, the bytes
-   * or a compiled `WebAssembly.Module` use that module (one of the package's two `.wasm` files).
+   * Which WebAssembly module to run. Default: the fastest build this context supports, from the
+   * package's `wasm/` folder: `relaxed-simd-threads` in a cross-origin isolated worker (what
+   * `loadInWorker` gives in a page served with COOP/COEP headers) on a machine with more than one
+   * core; else `relaxed-simd` where `WebAssembly.validate` accepts relaxed SIMD; else `simd128`.
+   * Bundlers emit every file. A build name forces that build; a URL, the bytes or a compiled
+   * `WebAssembly.Module` use that module (one of the package's single-thread `.wasm` files).
    * The first load in a thread decides for the whole thread.
    */
   wasm?: WasmBuild | URL | string | BufferSource | WebAssembly.Module;
+  /**
+   * Threads of the `relaxed-simd-threads` build (default: `navigator.hardwareConcurrency`); 1
+   * picks a single-thread build. Like `wasm`, the first load in a thread decides.
+   */
+  threads?: number;
   /**
    * The languages the model was trained on (ISO 639-1 codes such as `["en", "fr"]`), for the
    * `language` option. Default: as recorded in the bundle (`xlmr-sentiment pack` records the

@@ -1,18 +1,26 @@
 /**
  * Loads the WebAssembly module once, in browsers, workers, bundlers and Node, picking the
- * fastest build the engine runs: relaxed SIMD where `WebAssembly.validate` accepts it (Chrome
- * 114+, Firefox 145+, Node 22+), simd128 otherwise. Both builds share one wasm-bindgen glue.
+ * fastest build the context runs: relaxed SIMD with threads in a cross-origin isolated worker,
+ * relaxed SIMD where `WebAssembly.validate` accepts it (Chrome 114+, Firefox 145+, Node 22+),
+ * simd128 otherwise. The two single-thread builds share one wasm-bindgen glue; the threaded
+ * build has its own (shared memory, and the script of its pool's workers).
  */
 
-import init, { BundleLoader as WasmBundleLoader, Classifier as WasmClassifier } from "../wasm/xlmr_sentiment_wasm.js";
+import * as singleThreadGlue from "../wasm/xlmr_sentiment_wasm.js";
+import type { BundleLoader, Classifier } from "../wasm/xlmr_sentiment_wasm.js";
 
-export { WasmBundleLoader, WasmClassifier };
+export type WasmClassifier = Classifier;
+export type WasmBundleLoader = BundleLoader;
 
-/** The two builds of the module: their int8 kernels differ (see the package README). */
-export type WasmBuild = "relaxed-simd" | "simd128";
+/** The builds of the module: their int8 kernels and threading differ (see the package README). */
+export type WasmBuild = "relaxed-simd-threads" | "relaxed-simd" | "simd128";
+
+type Glue = Pick<typeof singleThreadGlue, "BundleLoader" | "Classifier">;
 
 let ready: Promise<unknown> | undefined;
 let loadedBuild: WasmBuild | "custom" | undefined;
+let loadedThreads = 1;
+let glue: Glue = singleThreadGlue;
 
 const nodeProcess = (globalThis as { process?: { versions?: { node?: string; v8?: string } } }).process;
 const isNode = typeof nodeProcess?.versions?.node === "string";
@@ -33,14 +41,48 @@ function relaxedSimdProbe(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-/** The build this engine runs best: relaxed SIMD if it validates, else simd128. */
-export function detectWasmBuild(): WasmBuild {
+/** Whether the relaxed SIMD builds run here. */
+function hasRelaxedSimd(): boolean {
   // Node 20 (V8 11.3) validates relaxed SIMD only behind --experimental-wasm-relaxed-simd, and
   // then computes wrong relaxed dot products in our kernel (seen with tests/wasm-kernels): only
   // engines that ship relaxed SIMD by default (V8 11.4 onwards) get that build.
   const v8 = nodeProcess?.versions?.v8?.split(".").map(Number);
-  if (isNode && v8 && (v8[0] < 11 || (v8[0] === 11 && v8[1] < 4))) return "simd128";
-  return WebAssembly.validate(relaxedSimdProbe()) ? "relaxed-simd" : "simd128";
+  if (isNode && v8 && (v8[0] < 11 || (v8[0] === 11 && v8[1] < 4))) return false;
+  return WebAssembly.validate(relaxedSimdProbe());
+}
+
+/**
+ * Whether the threaded build can run here: shared memory needs cross-origin isolation (COOP
+ * `same-origin` + COEP `require-corp` or `credentialless`), its pool runs on Web Workers (not in
+ * Node), and the thread that calls the model blocks while the pool works, which a page's main
+ * thread may not do: only a worker qualifies (`loadInWorker` runs the model in one).
+ */
+function threadsAllowed(): boolean {
+  const scope = globalThis as { crossOriginIsolated?: boolean; WorkerGlobalScope?: abstract new () => unknown };
+  return (
+    !isNode &&
+    scope.crossOriginIsolated === true &&
+    typeof SharedArrayBuffer === "function" &&
+    typeof Worker === "function" &&
+    typeof scope.WorkerGlobalScope === "function" &&
+    globalThis instanceof scope.WorkerGlobalScope
+  );
+}
+
+/** The cores the threaded build would use by default: the engine's `hardwareConcurrency`. */
+function defaultThreads(): number {
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof cores === "number" && cores >= 1 ? Math.floor(cores) : 1;
+}
+
+/**
+ * The build this context runs best: relaxed SIMD with threads in a cross-origin isolated worker
+ * on a machine with more than one core, else relaxed SIMD if it validates, else simd128.
+ * `threads` (default: the core count) of 1 rules the threaded build out.
+ */
+export function detectWasmBuild(threads: number = defaultThreads()): WasmBuild {
+  if (!hasRelaxedSimd()) return "simd128";
+  return threads > 1 && threadsAllowed() ? "relaxed-simd-threads" : "relaxed-simd";
 }
 
 /** Which build `initWasm` loaded (`custom` when the caller passed its own module), if any yet. */
@@ -48,39 +90,83 @@ export function loadedWasmBuild(): WasmBuild | "custom" | undefined {
   return loadedBuild;
 }
 
-function buildUrl(build: WasmBuild): URL {
-  // Literal URLs, so bundlers find and emit both files.
-  return build === "relaxed-simd"
-    ? new URL("../wasm/xlmr_sentiment_wasm_relaxed_simd.wasm", import.meta.url)
-    : new URL("../wasm/xlmr_sentiment_wasm_simd128.wasm", import.meta.url);
+/** The threads the loaded module computes on: the threaded build's pool size, else 1. */
+export function loadedWasmThreads(): number {
+  return loadedThreads;
 }
+
+/** The loaded build's classes (call after `initWasm` resolved). */
+export function wasmGlue(): Glue {
+  return glue;
+}
+
+function buildUrl(build: WasmBuild): URL {
+  // Literal URLs, so bundlers find and emit every file.
+  switch (build) {
+    case "relaxed-simd-threads":
+      return new URL("../wasm/xlmr_sentiment_wasm_relaxed_simd_threads.wasm", import.meta.url);
+    case "relaxed-simd":
+      return new URL("../wasm/xlmr_sentiment_wasm_relaxed_simd.wasm", import.meta.url);
+    case "simd128":
+      return new URL("../wasm/xlmr_sentiment_wasm_simd128.wasm", import.meta.url);
+  }
+}
+
+const BUILDS: readonly string[] = ["relaxed-simd-threads", "relaxed-simd", "simd128"];
 
 /**
  * Initialises the wasm module (idempotent). `source` overrides the choice: a build name, or the
- * module itself (a URL, its bytes, or a compiled `WebAssembly.Module`).
+ * module itself (a URL, its bytes, or a compiled `WebAssembly.Module` of a single-thread build).
+ * `threads` caps the threaded build's pool (default: the core count; 1 rules that build out).
  */
-export function initWasm(source?: WasmBuild | URL | string | BufferSource | WebAssembly.Module): Promise<unknown> {
+export function initWasm(
+  source?: WasmBuild | URL | string | BufferSource | WebAssembly.Module,
+  threads?: number,
+): Promise<unknown> {
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+    return Promise.reject(new RangeError(`threads must be a positive integer, got ${threads}`));
+  }
   if (!ready) {
     ready = (async () => {
-      const named = source === "relaxed-simd" || source === "simd128";
+      const named = typeof source === "string" && BUILDS.includes(source);
       if (source !== undefined && !named) {
         loadedBuild = "custom";
-        return init({ module_or_path: source });
+        return singleThreadGlue.default({ module_or_path: source });
       }
-      const build: WasmBuild = named ? (source as WasmBuild) : detectWasmBuild();
+      const poolSize = threads ?? defaultThreads();
+      const build: WasmBuild = named ? (source as WasmBuild) : detectWasmBuild(poolSize);
       const url = buildUrl(build);
-      loadedBuild = build;
+      if (build === "relaxed-simd-threads") {
+        if (!threadsAllowed()) {
+          throw new Error(
+            "the relaxed-simd-threads build runs only in a cross-origin isolated worker (see the package README)",
+          );
+        }
+        const threaded = await import("../wasm/threads/xlmr_sentiment_wasm.js");
+        await threaded.default({ module_or_path: url });
+        // Workers on the same module and memory, made rayon's global pool; it lives as long
+        // as this thread.
+        await threaded.initThreadPool(poolSize);
+        glue = threaded;
+        loadedThreads = poolSize;
+        loadedBuild = build;
+        return;
+      }
+      let module: URL | Uint8Array = url;
       if (isNode && url.protocol === "file:") {
         // Node's fetch cannot read file: URLs. The specifier is hidden from bundlers.
         const fsModule = "node:fs/promises";
         const { readFile } = await import(/* @vite-ignore */ fsModule);
-        return init({ module_or_path: await readFile(url) });
+        module = await readFile(url);
       }
-      return init({ module_or_path: url });
+      await singleThreadGlue.default({ module_or_path: module });
+      loadedBuild = build;
     })();
     ready.catch(() => {
       ready = undefined;
       loadedBuild = undefined;
+      loadedThreads = 1;
+      glue = singleThreadGlue;
     });
   }
   return ready;

@@ -62,6 +62,8 @@ export class WorkerClassifier {
   readonly trainedLanguages: string[] | undefined;
   /** The WebAssembly build the worker runs (`custom`: one passed as `wasm`). */
   readonly wasmBuild: WasmBuild | "custom";
+  /** The threads the worker's model computes on (more than 1 only in a cross-origin isolated page). */
+  readonly threads: number;
   #channel: Channel;
 
   /** @internal */
@@ -72,6 +74,7 @@ export class WorkerClassifier {
     this.maxInputTokens = info.maxInputTokens;
     this.trainedLanguages = info.trainedLanguages;
     this.wasmBuild = info.wasmBuild;
+    this.threads = info.threads;
   }
 
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;

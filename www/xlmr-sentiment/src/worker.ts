@@ -34,6 +34,7 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
           precision: classifier.precision,
           trainedLanguages: classifier.trainedLanguages,
           wasmBuild: classifier.wasmBuild,
+          threads: classifier.threads,
         },
       };
     }

@@ -17,6 +17,9 @@ const bundlesDir = fileURLToPath(new URL("../../../target/bundles/", import.meta
 
 const requests = [];
 let server, browser, context, origin;
+// The same files from a second server that sends COOP/COEP: a cross-origin isolated page.
+let isolatedServer, isolatedOrigin;
+const ISOLATION_HEADERS = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
 
 function resolvePath(url) {
   const path = decodeURIComponent(new URL(url, "http://x").pathname);
@@ -30,6 +33,7 @@ function resolvePath(url) {
 
 before(async () => {
   ({ server, origin } = await serveFiles(resolvePath, { onRequest: (url) => requests.push(url) }));
+  ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(resolvePath, { headers: ISOLATION_HEADERS }));
   // One profile for the run: both page loads share it, so the second sees what the first cached.
   browser = await launchChromium(chromium);
   context = browser.context;
@@ -38,17 +42,18 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.close();
+  isolatedServer?.close();
 });
 
 const golden = async (model) => JSON.parse(await readFile(join(modelsDir, model, "golden.json"), "utf8"));
 
-async function openPage() {
+async function openPage(at = origin) {
   const page = await context.newPage();
   const offsite = [];
   page.on("request", (r) => {
-    if (!r.url().startsWith(origin)) offsite.push(r.url());
+    if (!r.url().startsWith(at)) offsite.push(r.url());
   });
-  await page.goto(`${origin}/`);
+  await page.goto(`${at}/`);
   await page.waitForSelector("body[data-ready=yes]", { state: "attached" });
   return { page, offsite };
 }
@@ -110,6 +115,55 @@ test("both wasm builds give the int8 model bit for bit the results of the packag
       assert.deepEqual(p.scores, reference[i].scores, `${build}: ${JSON.stringify(texts[i])}`);
     });
   }
+  await page.close();
+});
+
+test("a cross-origin isolated page's worker runs the threaded build: int8 bit for bit, f32 as transformers", async () => {
+  // Chromium gives the test machine's cores as hardwareConcurrency; the pool is asked for 2
+  // threads explicitly so that the split is exercised on any machine.
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.map((t) => t.text);
+  const bundle = await readFile(join(bundlesDir, "tiny-sentiment-q8_0.gguf"));
+  const reference = (await loadFromBytes({ bundle })).classifyDetailed(texts);
+  const { page, offsite } = await openPage(isolatedOrigin);
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
+
+  const int8 = await page.evaluate(
+    ([b, t]) => window.runClassifier(b, t, { threads: 2 }),
+    [`${isolatedOrigin}/bundles/tiny-sentiment-q8_0.gguf`, texts],
+  );
+  assert.equal(int8.wasmBuild, "relaxed-simd-threads");
+  assert.equal(int8.threads, 2);
+  int8.predictions.forEach((p, i) => assert.deepEqual(p.scores, reference[i].scores, JSON.stringify(texts[i])));
+
+  const f32 = await page.evaluate(
+    ([b, t]) => window.runClassifier(b, t, { threads: 2 }),
+    [`${isolatedOrigin}/bundles/tiny-sentiment-f32.gguf`, texts],
+  );
+  assert.equal(f32.wasmBuild, "relaxed-simd-threads");
+  g.texts.forEach((row, i) => {
+    f32.predictions[i].scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, JSON.stringify(row.text)));
+  });
+
+  // threads: 1 keeps the single-thread build even where threads are allowed.
+  const single = await page.evaluate(
+    ([b, t]) => window.runClassifier(b, t, { threads: 1 }),
+    [`${isolatedOrigin}/bundles/tiny-sentiment-q8_0.gguf`, texts.slice(0, 2)],
+  );
+  assert.equal(single.wasmBuild, "relaxed-simd");
+  assert.equal(single.threads, 1);
+  assert.deepEqual(offsite, [], "no request leaves 127.0.0.1");
+  await page.close();
+});
+
+test("a page that is not cross-origin isolated never gets the threaded build", async () => {
+  const { page } = await openPage();
+  const url = `${origin}/bundles/tiny-sentiment-q8_0.gguf`;
+  const run = await page.evaluate(([b, t]) => window.runClassifier(b, t, { threads: 2 }), [url, ["fine"]]);
+  assert.equal(run.wasmBuild, "relaxed-simd");
+  assert.equal(run.threads, 1);
+  const forced = await page.evaluate((b) => window.loadError(b, { wasm: "relaxed-simd-threads" }), url);
+  assert.match(forced, /cross-origin isolated worker/);
   await page.close();
 });
 
