@@ -7,7 +7,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "tools: Chromium, the wasm32 targets, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
+step "tools: Chromium, the wasm32 targets, nightly's rust-src, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
 if [ ! -x /usr/bin/chromium ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get update -qq
@@ -18,6 +18,14 @@ for target in wasm32-unknown-unknown wasm32-wasip1; do
         rustup target add "$target"
     fi
 done
+# The npm package's threaded build rebuilds std with wasm atomics: nightly and its rust-src
+# (www/xlmr-sentiment/build.sh). The machine image carries a nightly; a bare one gets today's.
+if ! rustup toolchain list | grep -q '^nightly-'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! rustup +nightly component list --installed | grep -qx rust-src; then
+    rustup component add rust-src --toolchain nightly
+fi
 bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
 if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
     # Not --locked: the CLI's own lock file names a crate version the registry here lacks.
@@ -42,10 +50,10 @@ for precision in f32 f16 q8_0 q4; do
         --out "target/bundles/tiny-sentiment-$precision.gguf" > /dev/null
 done
 
-step "npm package build: core + wasm crate for wasm32 (simd128 and relaxed-SIMD builds), wasm-bindgen, wasm-opt, tsc"
+step "npm package build: core + wasm crate for wasm32 (simd128, relaxed-SIMD and threaded builds), wasm-bindgen, wasm-opt, tsc"
 www/xlmr-sentiment/build.sh
 
-step "npm package tests: Node, and the worker form in headless Chromium"
+step "npm package tests: Node, and the worker form in headless Chromium (threaded when cross-origin isolated)"
 (cd www/xlmr-sentiment && node --test test/)
 
 step "npm package in a Vite app: the packed tarball installed, bundled by vite build, both forms in Chromium"

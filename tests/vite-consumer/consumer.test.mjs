@@ -2,7 +2,9 @@
 // here from the tarball, bundled by `vite build` with no Vite config, served from 127.0.0.1 and
 // run in headless Chromium (Debian's, driven by playwright-core, as in the package's own
 // browser test). Both forms, `load` and `loadInWorker`, must match the golden outputs of
-// transformers within 1e-4, with the wasm and the worker coming from Vite's built assets.
+// transformers within 1e-4, with the wasm and the worker coming from Vite's built assets; served
+// cross-origin isolated (COOP/COEP), the worker form runs the threaded build, its pool's workers
+// from the built assets too.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -22,7 +24,7 @@ const modelsDir = fileURLToPath(new URL("../fixtures/models/", import.meta.url))
 const distDir = join(here, "dist");
 
 const served = []; // { path, status } of every request the server answered
-let packDir, browser, server, context, origin;
+let packDir, browser, server, context, origin, isolatedServer, isolatedOrigin;
 
 // Built files at /, the fixture models at /models/; anything else is a 404.
 function resolvePath(url) {
@@ -31,8 +33,12 @@ function resolvePath(url) {
   return join(distDir, path === "/" ? "index.html" : path);
 }
 
-/** The package's two WebAssembly builds (www/xlmr-sentiment/build.sh). */
-const WASM_BUILDS = ["xlmr_sentiment_wasm_simd128.wasm", "xlmr_sentiment_wasm_relaxed_simd.wasm"];
+/** The package's three WebAssembly builds (www/xlmr-sentiment/build.sh). */
+const WASM_BUILDS = [
+  "xlmr_sentiment_wasm_simd128.wasm",
+  "xlmr_sentiment_wasm_relaxed_simd.wasm",
+  "xlmr_sentiment_wasm_relaxed_simd_threads.wasm",
+];
 
 before(async () => {
   // What a user installs: the packed tarball, not the package folder. It is installed without
@@ -54,6 +60,14 @@ before(async () => {
     onRequest: (path, status) => served.push({ path, status }),
     headers: { "cache-control": "no-store" },
   }));
+  ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(resolvePath, {
+    onRequest: (path, status) => served.push({ path, status }),
+    headers: {
+      "cache-control": "no-store",
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+    },
+  }));
   browser = await launchChromium(chromium);
   context = browser.context;
 });
@@ -61,6 +75,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.close();
+  isolatedServer?.close();
   if (packDir) await rm(packDir, { recursive: true, force: true });
 });
 
@@ -71,7 +86,7 @@ async function configLabels(model) {
 }
 
 /** Opens the app for `model`; rejects on the first page error instead of waiting forever. */
-async function openApp(model) {
+async function openApp(model, at = origin) {
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -79,16 +94,16 @@ async function openApp(model) {
   page.on("worker", (w) => w.on("console", (m) => m.type() === "error" && problems.push(`worker console error: ${m.text()}`)));
   const failed = new Promise((_, reject) => page.once("pageerror", reject));
   failed.catch(() => {}); // a later page error is caught through `problems`
-  await page.goto(`${origin}/?model=/models/${model}/`);
+  await page.goto(`${at}/?model=/models/${model}/`);
   await Promise.race([page.waitForFunction(() => typeof window.classifyBoth === "function"), failed]);
   return { page, problems };
 }
 
 test("vite build of the packed tarball: both forms match the golden outputs in Chromium", async () => {
   const assets = await readdir(join(distDir, "assets"));
-  // Both builds are emitted (the choice is made in the browser); each asset is the package's file.
+  // Every build is emitted (the choice is made in the browser); each asset is the package's file.
   const wasmAssets = assets.filter((f) => f.endsWith(".wasm"));
-  assert.equal(wasmAssets.length, 2, `two wasm builds in the built assets: ${assets}`);
+  assert.equal(wasmAssets.length, WASM_BUILDS.length, `every wasm build in the built assets: ${assets}`);
   const assetOf = {};
   for (const build of WASM_BUILDS) {
     const packageWasm = await readFile(join(here, "node_modules/xlmr-sentiment/wasm", build));
@@ -141,4 +156,27 @@ test("vite build of the packed tarball: both forms match the golden outputs in C
     assert.deepEqual(problems, [], "no page or console error");
     await page.close();
   }
+
+  // Cross-origin isolated: the page's own thread keeps relaxed SIMD (it may not block), the
+  // worker runs the threaded build; its pool's worker script is a built asset as well.
+  const golden = JSON.parse(await readFile(join(modelsDir, "tiny-sentiment", "golden.json"), "utf8"));
+  const labels = await configLabels("tiny-sentiment");
+  served.length = 0;
+  const { page, problems } = await openApp("tiny-sentiment", isolatedOrigin);
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
+  const result = await page.evaluate((t) => window.classifyBoth(t), golden.texts.map((t) => t.text));
+  assert.deepEqual(result.wasmBuilds, { main: "relaxed-simd", worker: "relaxed-simd-threads" });
+  golden.texts.forEach((row, i) => {
+    labels.forEach((label, j) => {
+      const score = result.worker[i].find((s) => s.label === label)?.score;
+      assert.ok(Math.abs(score - row.scores[j]) <= 1e-4, `threaded worker ${label} ${JSON.stringify(row.text)}: ${score} vs ${row.scores[j]}`);
+    });
+  });
+  const threadsAsset = assetOf["xlmr_sentiment_wasm_relaxed_simd_threads.wasm"];
+  assert.ok(served.some((r) => r.path === `/assets/${threadsAsset}`), "the threaded build fetched from the built assets");
+  const poolWorkers = page.workers().map((w) => w.url()).filter((u) => /workerHelpers/.test(u));
+  assert.ok(poolWorkers.length >= 1 && poolWorkers.every((u) => u.startsWith(`${isolatedOrigin}/assets/`)), `pool workers from /assets/: ${poolWorkers}`);
+  assert.deepEqual(served.filter((r) => r.status !== 200 || /node_modules|xlmr-sentiment\//.test(r.path)), [], "every request served from dist/ or /models/");
+  assert.deepEqual(problems, [], "no page or console error");
+  await page.close();
 });

@@ -316,7 +316,10 @@ impl XlmRobertaForSequenceClassification {
         // 32-token text's time at one thread (perf: `__schedule`, `sched_yield`). With more
         // threads, injecting each step measured faster (q8_0 at 2 threads: 33-36 texts/s
         // against 26-28 from inside the pool, where idle threads must wake to steal).
-        if rayon::current_num_threads() == 1 {
+        // The threaded wasm build (wasm atomics) runs inside the pool too: there the calling
+        // thread is a Web Worker whose every wait and wake-up goes through `Atomics.wait` and
+        // `notify`, and injecting each step costs the caller one of each on top of the pool's.
+        if rayon::current_num_threads() == 1 || cfg!(target_feature = "atomics") {
             rayon::scope(|_| self.forward_in_pool(sequences))
         } else {
             self.forward_in_pool(sequences)

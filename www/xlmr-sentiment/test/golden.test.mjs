@@ -180,10 +180,10 @@ test("load(baseUrl) fetches with progress events, then classifies", async () => 
 });
 
 test("the wasm class itself takes a string or an array of strings", async () => {
-  const { initWasm, WasmClassifier } = await import("../dist/wasm.js");
+  const { initWasm, wasmGlue } = await import("../dist/wasm.js");
   await initWasm();
   const model = "tiny-sentiment";
-  const raw = new WasmClassifier(await bytes(model, "config.json"), await bytes(model, "tokenizer.json"), await bytes(model, "model.safetensors"));
+  const raw = new (wasmGlue().Classifier)(await bytes(model, "config.json"), await bytes(model, "tokenizer.json"), await bytes(model, "model.safetensors"));
   const one = raw.classify("Quel film décevant", undefined);
   const many = raw.classify(["Quel film décevant", "ok"], { batchSize: 1 });
   assert.equal(one.length, 1);
