@@ -135,7 +135,8 @@ async function main() {
     `Labels: ${classifier.labels.join(", ")}. ` +
     (languages?.length ? `Trained on ${languages.map(languageName).join(", ")}; other languages may work less well. ` : "") +
     (classifier.precision ? `Weights: ${classifier.precision}. ` : "") +
-    `WebAssembly build: ${classifier.wasmBuild}.`;
+    `WebAssembly build: ${classifier.wasmBuild}` +
+    (classifier.threads > 1 ? `, ${classifier.threads} threads.` : " (one thread; serve the page cross-origin isolated for more).");
   details.hidden = false;
   document.body.dataset.model = "ready";
 

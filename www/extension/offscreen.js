@@ -14,7 +14,16 @@ function model() {
 }
 
 chrome.runtime.onMessage.addListener((message, _sender, reply) => {
-  if (message?.target !== "offscreen" || message.type !== "classify") return false;
+  if (message?.target !== "offscreen") return false;
+  if (message.type === "engine") {
+    // Which build and how many threads the model runs on (the manifest's COOP/COEP keys make
+    // this document cross-origin isolated, so its worker gets the threaded build).
+    model()
+      .then((c) => reply({ wasmBuild: c.wasmBuild, threads: c.threads, crossOriginIsolated: self.crossOriginIsolated }))
+      .catch((error) => reply({ error: error.message }));
+    return true;
+  }
+  if (message.type !== "classify") return false;
   model()
     .then((c) => c.classifyDetailed(message.texts, { language: true }))
     .then((predictions) => reply({ predictions }), (error) => reply({ error: error.message }));

@@ -18,7 +18,7 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 const model = join(root, "tests/fixtures/models/tiny-sentiment");
 const screenshots = join(root, "target/screenshots");
 
-let site, server, origin, browser;
+let site, server, origin, browser, isolatedServer, isolatedOrigin;
 const requests = [];
 
 before(async () => {
@@ -31,6 +31,17 @@ before(async () => {
     if (path.startsWith("/model/")) return join(model, path.slice("/model/".length));
     return join(site, path);
   }));
+  // The same site served cross-origin isolated, as the README tells site owners to.
+  ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(
+    (url) => {
+      const path = normalize(decodeURIComponent(new URL(url, "http://x").pathname));
+      if (path.includes("..")) return undefined;
+      if (path === "/") return join(site, "index.html");
+      if (path.startsWith("/model/")) return join(model, path.slice("/model/".length));
+      return join(site, path);
+    },
+    { headers: { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } },
+  ));
   browser = await launchChromium(chromium);
   browser.context.on("request", (request) => requests.push(request.url()));
   await mkdir(screenshots, { recursive: true });
@@ -39,15 +50,16 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.close();
+  isolatedServer?.close();
   if (site) await rm(site, { recursive: true, force: true });
 });
 
-async function openDemo(query = "", viewport = { width: 1000, height: 900 }) {
+async function openDemo(query = "", viewport = { width: 1000, height: 900 }, at = origin) {
   const page = await browser.context.newPage();
   await page.setViewportSize(viewport);
   const problems = [];
   page.on("pageerror", (e) => problems.push(e.message));
-  await page.goto(`${origin}/${query}`);
+  await page.goto(`${at}/${query}`);
   return { page, problems };
 }
 
@@ -87,6 +99,19 @@ test("typed texts show the golden labels and scores, and nothing leaves the orig
 
   const foreign = requests.filter((url) => !url.startsWith(`${origin}/`) && !url.startsWith("blob:") && !url.startsWith("data:"));
   assert.deepEqual(foreign, [], "every request goes to the page's own origin");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("served cross-origin isolated, the model runs on the threaded build and gives the same results", async () => {
+  const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
+  const { page, problems } = await openDemo("", undefined, isolatedOrigin);
+  await page.waitForSelector("body[data-model=ready]");
+  assert.match(await page.textContent("#model-details"), /WebAssembly build: relaxed-simd-threads, \d+ threads\./);
+  for (const row of golden.texts.filter((t) => t.text.trim()).slice(0, 3)) {
+    const shown = await typeAndRead(page, row.text);
+    shown.scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, `${JSON.stringify(row.text)} ${s.label}`));
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });

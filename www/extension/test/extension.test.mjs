@@ -75,6 +75,12 @@ test("the popup classifies typed text with the golden labels and scores", async 
   await classifyInPopup(page, "Это был ужасный день, я очень устал и хочу домой");
   assert.equal(await page.textContent("#note"), "This model was not trained on Russian; the result may be unreliable.");
   await page.screenshot({ path: join(screenshots, "extension-popup.png") });
+  // The manifest's cross_origin_{embedder,opener}_policy keys isolate the extension's pages, so
+  // the offscreen document's worker runs the threaded build.
+  const engine = await page.evaluate(() => chrome.runtime.sendMessage({ target: "offscreen", type: "engine" }));
+  assert.equal(engine.crossOriginIsolated, true);
+  assert.equal(engine.wasmBuild, "relaxed-simd-threads");
+  assert.ok(engine.threads > 1, `threads: ${engine.threads}`);
   await page.close();
 });
 
