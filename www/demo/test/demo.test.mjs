@@ -12,13 +12,14 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { launchChromium, serveFiles } from "../../../tests/chromium.mjs";
+import { serveDemo } from "../serve.mjs";
 
 const here = fileURLToPath(new URL("..", import.meta.url));
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const model = join(root, "tests/fixtures/models/tiny-sentiment");
 const screenshots = join(root, "target/screenshots");
 
-let site, server, origin, browser, isolatedServer, isolatedOrigin;
+let site, server, origin, browser, isolatedSite, isolatedServer, isolatedOrigin;
 const requests = [];
 
 before(async () => {
@@ -31,17 +32,12 @@ before(async () => {
     if (path.startsWith("/model/")) return join(model, path.slice("/model/".length));
     return join(site, path);
   }));
-  // The same site served cross-origin isolated, as the README tells site owners to.
-  ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(
-    (url) => {
-      const path = normalize(decodeURIComponent(new URL(url, "http://x").pathname));
-      if (path.includes("..")) return undefined;
-      if (path === "/") return join(site, "index.html");
-      if (path.startsWith("/model/")) return join(model, path.slice("/model/".length));
-      return join(site, path);
-    },
-    { headers: { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } },
-  ));
+  // The site as a user deploys it (the model copied in by build.sh --model), served by serve.mjs:
+  // cross-origin isolated.
+  isolatedSite = await mkdtemp(join(tmpdir(), "xlmr-demo-isolated-"));
+  await promisify(execFile)(join(here, "build.sh"), [isolatedSite, "--model", model]);
+  isolatedServer = await serveDemo(isolatedSite, { port: 0 });
+  isolatedOrigin = `http://127.0.0.1:${isolatedServer.address().port}`;
   browser = await launchChromium(chromium);
   browser.context.on("request", (request) => requests.push(request.url()));
   await mkdir(screenshots, { recursive: true });
@@ -52,6 +48,7 @@ after(async () => {
   server?.close();
   isolatedServer?.close();
   if (site) await rm(site, { recursive: true, force: true });
+  if (isolatedSite) await rm(isolatedSite, { recursive: true, force: true });
 });
 
 async function openDemo(query = "", viewport = { width: 1000, height: 900 }, at = origin) {
@@ -103,7 +100,7 @@ test("typed texts show the golden labels and scores, and nothing leaves the orig
   await page.close();
 });
 
-test("served cross-origin isolated, the model runs on the threaded build and gives the same results", async () => {
+test("served by serve.mjs (cross-origin isolated), the model runs on the threaded build with the same results", async () => {
   const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
   const { page, problems } = await openDemo("", undefined, isolatedOrigin);
   await page.waitForSelector("body[data-model=ready]");
