@@ -133,6 +133,7 @@ async function run(engine, precision, isolated) {
     log(`  cold load to first result ${first.seconds.toFixed(2)} s, threads ${first.threads}, crossOriginIsolated ${first.isolated}: ${JSON.stringify(first.first)}`);
     if (first.isolated !== isolated) throw new Error(`${label}: crossOriginIsolated is ${first.isolated}`);
     await sample();
+    log(`  renderer peak after the cold load: ${Math.round(Math.max(...peaks.values()) / 2 ** 20)} MB`);
     await cold.close();
 
     // Cached: a second page in the same profile; every timed figure below comes from this page.
@@ -147,6 +148,7 @@ async function run(engine, precision, isolated) {
     const heap = await cdp.send("Runtime.getHeapUsage");
     const { product } = await cdp.send("Browser.getVersion");
     await sample();
+    log(`  renderer peak after the cached load: ${Math.round(Math.max(...peaks.values()) / 2 ** 20)} MB`);
 
     const before = await page.evaluate(([t, n, w]) => window.bench.latency(t, n, w), [texts.latency_text, LATENCY.calls, LATENCY.warmups]);
     log(`  latency p50 ${median(before).toFixed(1)} ms (${before.map((x) => x.toFixed(0)).join(" ")})`);
