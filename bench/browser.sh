@@ -5,14 +5,16 @@
 #   bench/browser.sh [--quick] [--out FILE]
 #
 # Eight runs, one after the other, each in its own Chromium on a fresh profile:
-#   engine          xlmr-sentiment (www/xlmr-sentiment, `load(url)` of a bundle, main thread)
+#   engine          xlmr-sentiment (www/xlmr-sentiment: `load(url)` of a bundle on the main thread
+#                   when not isolated; isolated, `loadInWorker(url, { threads: 2 })`, which runs
+#                   the threaded build, since a page's main thread may not block on a pool)
 #                   transformers.js (bench/browser/package.json pins the version; `pipeline(
 #                   'text-classification', id, { dtype, device: 'wasm' })`, main thread)
 #   precision       f32: our target/full-size-f32.gguf, transformers.js' onnx/model.onnx
 #                   int8: our target/full-size-q8_0.gguf, transformers.js' onnx/model_quantized.onnx
 #   isolation       not isolated (no SharedArrayBuffer, one thread), and cross-origin isolated
 #                   (the server sends COOP same-origin and COEP require-corp; transformers.js gets
-#                   env.backends.onnx.wasm.numThreads = 2; ours has no threaded build yet, so 1)
+#                   env.backends.onnx.wasm.numThreads = 2, ours a pool of 2 threads)
 # all on the full-size random model (the real model's shapes; bench/full_size_model.py): the same
 # weights on both sides, packed by `xlmr-sentiment pack` for us and exported by
 # bench/export_onnx.py for ONNX Runtime (the same files bench/native.sh measures).
@@ -31,7 +33,8 @@
 #   js_heap_mb       JS heap in use after the cached load and a garbage collection (CDP
 #                    Runtime.getHeapUsage; wasm memory is not part of it)
 #   threads          the thread count the engine really runs with (onnxruntime-web writes it back)
-#   wasm_build       ours only: the WebAssembly build the package picked (relaxed-simd, simd128)
+#   wasm_build       ours only: the WebAssembly build the package picked (relaxed-simd-threads,
+#                    relaxed-simd, simd128)
 #   agreement_with_f32, max_prob_change
 #                    int8 rows: on the throughput texts, the share whose top label is the one the
 #                    same engine's f32 gives, and the largest change of any label's probability
