@@ -260,6 +260,17 @@ test("Node picks the wasm build its V8 runs correctly and reports it", async () 
   // V8 before 11.4 (Node 20) has relaxed SIMD only behind a flag, and wrong with it.
   const expected = major > 11 || (major === 11 && minor >= 4) ? "relaxed-simd" : "simd128";
   assert.equal(detectWasmBuild(), expected);
+  // Node has no Web Workers for a pool, so never the threaded build, whatever `threads` says.
+  assert.equal(detectWasmBuild(8), expected);
   assert.equal(classifier.wasmBuild, expected);
+  assert.equal(classifier.threads, 1);
   assert.equal(classifier.classifyDetailed([g.texts[0].text]).length, 1);
+});
+
+test("a threads option that is not a positive integer is a readable error", async () => {
+  const bundle = await bundleBytes("tiny-sentiment-q8_0.gguf");
+  for (const threads of [0, -2, 1.5, "2", Number.NaN]) {
+    await assert.rejects(loadFromBytes({ bundle }, { threads }), /threads must be a positive integer/, String(threads));
+  }
+  assert.equal((await loadFromBytes({ bundle }, { threads: 4 })).threads, 1);
 });
