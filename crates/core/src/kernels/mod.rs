@@ -242,24 +242,29 @@ impl Linear {
         in_dim: usize,
         out_dim: usize,
     ) -> Result<Self> {
-        check_bias(&bias, out_dim)?;
         if weight.len() != in_dim * out_dim {
             return Err(gemm_error(format!(
                 "{out_dim} x {in_dim} weight has {} values",
                 weight.len()
             )));
         }
-        let mut codes = vec![0i8; weight.len()];
-        let mut scales = Vec::with_capacity(out_dim);
-        let mut code_sums = Vec::with_capacity(out_dim);
-        for (row, out) in weight
-            .chunks_exact(in_dim)
-            .zip(codes.chunks_exact_mut(in_dim))
-        {
-            let scale = quantize_weight_row(row, out);
-            scales.push(scale);
-            code_sums.push(out.iter().map(|&q| q as i32).sum());
+        let mut rows = Int8Rows::new(in_dim, out_dim);
+        for row in weight.chunks_exact(in_dim.max(1)) {
+            rows.push(row);
         }
+        Self::int8_from_rows(rows, bias)
+    }
+
+    /// An int8 layer from rows quantized one by one as they were decoded (see [`Int8Rows`]).
+    pub(crate) fn int8_from_rows(rows: Int8Rows, bias: Vec<f32>) -> Result<Self> {
+        let Int8Rows {
+            codes,
+            scales,
+            code_sums,
+            in_dim,
+        } = rows;
+        let out_dim = scales.len();
+        check_bias(&bias, out_dim)?;
         let packed = match own_int8_kernel() {
             #[cfg(any(
                 target_arch = "x86_64",
@@ -443,6 +448,38 @@ fn quantize_weight_row(row: &[f32], out: &mut [i8]) -> f32 {
         *q = clamp(rounded, -127.0, 127.0) as i8;
     }
     scale
+}
+
+/// The rows of an int8 weight matrix, each quantized as it is pushed (per-row scale, see
+/// [`Linear::int8`]), so a caller decoding another format (a bundle's Q8_0 blocks) needs one
+/// f32 row at a time, not the whole matrix.
+pub(crate) struct Int8Rows {
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    code_sums: Vec<i32>,
+    in_dim: usize,
+}
+
+impl Int8Rows {
+    /// Room for `out_dim` rows of `in_dim` values.
+    pub(crate) fn new(in_dim: usize, out_dim: usize) -> Self {
+        Self {
+            codes: Vec::with_capacity(in_dim * out_dim),
+            scales: Vec::with_capacity(out_dim),
+            code_sums: Vec::with_capacity(out_dim),
+            in_dim,
+        }
+    }
+
+    /// Quantizes the next row (`in_dim` values).
+    pub(crate) fn push(&mut self, row: &[f32]) {
+        debug_assert_eq!(row.len(), self.in_dim);
+        let start = self.codes.len();
+        self.codes.resize(start + row.len(), 0);
+        let out = &mut self.codes[start..];
+        self.scales.push(quantize_weight_row(row, out));
+        self.code_sums.push(out.iter().map(|&q| q as i32).sum());
+    }
 }
 
 /// Adds `bias` to every row of `x`.

@@ -180,9 +180,13 @@ impl CompactUnigram {
 
         // Distinct pieces, each with its last id: sorted by piece, equal pieces by descending id,
         // then the first of every run is kept.
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by(|&a, &b| vocab.piece(a).cmp(vocab.piece(b)).then(b.cmp(&a)));
-        order.dedup_by(|later, kept| vocab.piece(*later) == vocab.piece(*kept));
+        // Sorted as (piece, id) pairs: the comparisons read the slices directly instead of
+        // looking both pieces up again (250,002 pieces, ~4.5M comparisons, a fifth of a cached
+        // load in Chromium before).
+        let mut order: Vec<(&str, u32)> = (0..n as u32).map(|id| (vocab.piece(id), id)).collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+        order.dedup_by(|later, kept| later.0 == kept.0);
+        let order: Vec<u32> = order.into_iter().map(|(_, id)| id).collect();
         let mut searchable = 0;
         for &id in &order {
             let piece = vocab.piece(id);
