@@ -43,7 +43,7 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
     let all_q8_0 = weights
         .iter()
         .all(|stored| matches!(stored, Stored::Quantized(q) if q.dtype() == GgmlDType::Q8_0));
-    if int8 && all_q8_0 && in_dim % Q8_0_BLOCK_VALUES == 0 {
+    if int8 && all_q8_0 && in_dim > 0 && in_dim % Q8_0_BLOCK_VALUES == 0 {
         return linear_from_q8_0(weights, biases, in_dim);
     }
     let mut weight = Vec::new();
