@@ -39,12 +39,16 @@ fn runs_as_int8(stored: &Stored) -> bool {
 /// One dense layer from its stored weight matrices (stacked top to bottom: a fused projection
 /// passes several) and their biases.
 fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result<Linear> {
+    let mut bias = Vec::new();
+    for b in biases {
+        bias.extend(values(b)?);
+    }
     let int8 = weights.iter().any(runs_as_int8);
     let all_q8_0 = weights
         .iter()
         .all(|stored| matches!(stored, Stored::Quantized(q) if q.dtype() == GgmlDType::Q8_0));
     if int8 && all_q8_0 && in_dim > 0 && in_dim % Q8_0_BLOCK_VALUES == 0 {
-        return linear_from_q8_0(weights, biases, in_dim);
+        return linear_from_q8_0(weights, bias, in_dim);
     }
     let mut weight = Vec::new();
     for stored in weights {
@@ -54,10 +58,6 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
             Stored::Quantized(q) => q.dequantize()?,
         };
         weight.extend(values(dense)?);
-    }
-    let mut bias = Vec::new();
-    for b in biases {
-        bias.extend(values(b)?);
     }
     let out_dim = bias.len();
     if int8 {
@@ -75,11 +75,7 @@ const Q8_0_BLOCK_BYTES: usize = 34;
 /// f32 row and quantized at once, the arithmetic of candle's `BlockQ8_0::to_float` (`q as f32 *
 /// d`), so the codes equal those of dequantizing the whole matrix first, without its f32 copy
 /// (2.4-9.4 MB a matrix, written and read back for every layer of a load).
-fn linear_from_q8_0(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result<Linear> {
-    let mut bias = Vec::new();
-    for b in biases {
-        bias.extend(values(b)?);
-    }
+fn linear_from_q8_0(weights: Vec<Stored>, bias: Vec<f32>, in_dim: usize) -> Result<Linear> {
     let row_bytes = in_dim / Q8_0_BLOCK_VALUES * Q8_0_BLOCK_BYTES;
     let mut rows = kernels::Int8Rows::new(in_dim, bias.len());
     let mut row = vec![0f32; in_dim];
