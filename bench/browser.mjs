@@ -14,7 +14,7 @@ import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { launchChromium, serveFiles } from "../tests/chromium.mjs";
+import { ISOLATION_HEADERS, launchChromium, serveFiles } from "../tests/chromium.mjs";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const HERE = join(ROOT, "bench/browser");
@@ -96,7 +96,7 @@ async function run(engine, precision, isolated) {
   log(`\n== ${label}`);
   const served = [];
   const foreign = [];
-  const headers = isolated ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
+  const headers = isolated ? ISOLATION_HEADERS : {};
   const { server, origin } = await serveFiles(resolve, {
     headers,
     onRequest: (url, status) => {

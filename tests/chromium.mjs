@@ -12,6 +12,12 @@ export const CHROMIUM_ARGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 
+/** The two headers that make a page cross-origin isolated (SharedArrayBuffer, wasm threads). */
+export const ISOLATION_HEADERS = {
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-embedder-policy": "require-corp",
+};
+
 /** A persistent context on a fresh profile; every page of it shares that profile's caches. */
 export async function launchChromium(chromium) {
   const profile = await mkdtemp(join(tmpdir(), "xlmr-chromium-"));

@@ -14,7 +14,7 @@ import { join, normalize } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launchChromium, serveFiles } from "../chromium.mjs";
+import { ISOLATION_HEADERS, launchChromium, serveFiles } from "../chromium.mjs";
 import { build } from "vite";
 
 const run = promisify(execFile);
@@ -62,11 +62,7 @@ before(async () => {
   }));
   ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(resolvePath, {
     onRequest: (path, status) => served.push({ path, status }),
-    headers: {
-      "cache-control": "no-store",
-      "cross-origin-opener-policy": "same-origin",
-      "cross-origin-embedder-policy": "require-corp",
-    },
+    headers: { "cache-control": "no-store", ...ISOLATION_HEADERS },
   }));
   browser = await launchChromium(chromium);
   context = browser.context;

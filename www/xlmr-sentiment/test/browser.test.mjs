@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launchChromium, serveFiles } from "../../../tests/chromium.mjs";
+import { ISOLATION_HEADERS, launchChromium, serveFiles } from "../../../tests/chromium.mjs";
 import { loadFromBytes } from "../dist/index.js";
 
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
@@ -19,7 +19,6 @@ const requests = [];
 let server, browser, context, origin;
 // The same files from a second server that sends COOP/COEP: a cross-origin isolated page.
 let isolatedServer, isolatedOrigin;
-const ISOLATION_HEADERS = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
 
 function resolvePath(url) {
   const path = decodeURIComponent(new URL(url, "http://x").pathname);
