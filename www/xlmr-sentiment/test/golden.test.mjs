@@ -253,6 +253,47 @@ test("load(url of a .gguf) fetches the one file with progress events", async () 
   }
 });
 
+test("a bundle reads the same from a byte stream and from a stream of pieces of any size", async () => {
+  const body = await bundleBytes("tiny-sentiment-q8_0.gguf");
+  const expected = await (await loadFromBytes({ bundle: body })).classify(["I love this!", "Schrecklich."], { topK: null });
+  // Uneven piece sizes, so pieces straddle the GGUF header, metadata and tensors.
+  const sizes = [1, 3, 7, 4096, 65_537, 100_000];
+  const pieces = [];
+  for (let at = 0, i = 0; at < body.byteLength; i++) {
+    const end = Math.min(body.byteLength, at + sizes[i % sizes.length]);
+    pieces.push(body.slice(at, end));
+    at = end;
+  }
+  const streams = {
+    // What fetch and Cache Storage hand out: read through one reused buffer.
+    bytes: () =>
+      new ReadableStream({
+        type: "bytes",
+        start(controller) {
+          for (const piece of pieces) controller.enqueue(piece.slice());
+          controller.close();
+        },
+      }),
+    // A stream a page built itself: read piece by piece.
+    pieces: () => {
+      let i = 0;
+      return new ReadableStream({
+        pull(controller) {
+          if (i < pieces.length) controller.enqueue(pieces[i++].slice());
+          else controller.close();
+        },
+      });
+    },
+  };
+  for (const [kind, stream] of Object.entries(streams)) {
+    const fetch = async () => new Response(stream(), { headers: { "content-length": String(body.byteLength) } });
+    const events = [];
+    const classifier = await load("http://127.0.0.1:9/model.gguf", { fetch, cache: false, onProgress: (e) => events.push(e) });
+    assert.deepEqual(await classifier.classify(["I love this!", "Schrecklich."], { topK: null }), expected, kind);
+    assert.equal(events.find((e) => e.status === "done").loaded, body.byteLength, kind);
+  }
+});
+
 test("Node picks the wasm build its V8 runs correctly and reports it", async () => {
   const g = await golden("tiny-sentiment");
   const classifier = await loadFromBytes({ bundle: await bundleBytes("tiny-sentiment-q8_0.gguf") });
