@@ -148,8 +148,13 @@ impl Classifier {
         bundle: Option<BundleInfo>,
     ) -> Result<Self> {
         let config = Config::from_json(config)?;
-        let tokenizer = TextTokenizer::from_json(tokenizer)?;
-        let model = XlmRobertaForSequenceClassification::new(&config, &weights)?;
+        // The tokenizer and the model are independent: built side by side where there is more
+        // than one thread (native, and the threaded wasm build), one after the other otherwise.
+        let (tokenizer, model) = rayon::join(
+            || TextTokenizer::from_json(tokenizer),
+            || XlmRobertaForSequenceClassification::new(&config, &weights),
+        );
+        let (tokenizer, model) = (tokenizer?, model?);
         // The embedding table now has exactly config.vocab_size rows.
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::VocabularyTooLarge {

@@ -186,27 +186,32 @@ impl CompactUnigram {
         let mut order: Vec<(&str, u32)> = (0..n as u32).map(|id| (vocab.piece(id), id)).collect();
         order.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
         order.dedup_by(|later, kept| later.0 == kept.0);
-        let order: Vec<u32> = order.into_iter().map(|(_, id)| id).collect();
-        let mut searchable = 0;
-        for &id in &order {
-            let piece = vocab.piece(id);
+        // The pairs are used as they are from here on: looking pieces up again by id would jump
+        // around `pieces` and `ends` once per piece (a tenth of a native load's time).
+        let mut empty_id = None;
+        let mut outside_trie = Vec::new();
+        order.retain(|&(piece, id)| {
             if piece.is_empty() {
-                vocab.empty_id = Some(id);
+                empty_id = Some(id);
+                false
             } else if piece.contains(CRAWDAD_END_MARKER) {
-                vocab.outside_trie.push(id);
+                outside_trie.push(id);
+                false
             } else {
-                searchable += 1;
+                true
             }
-        }
-        if searchable > 0 {
-            let records = order
-                .iter()
-                .map(|&id| (vocab.piece(id), id))
-                .filter(|(piece, _)| !piece.is_empty() && !piece.contains(CRAWDAD_END_MARKER));
-            let trie = crawdad::Trie::from_records(records)
-                .map_err(|e| format!("cannot index the vocabulary: {e}"))?;
-            vocab.trie = Some(trie);
-        }
+        });
+        let trie = if order.is_empty() {
+            None
+        } else {
+            Some(
+                crawdad::Trie::from_records(order)
+                    .map_err(|e| format!("cannot index the vocabulary: {e}"))?,
+            )
+        };
+        vocab.trie = trie;
+        vocab.outside_trie = outside_trie;
+        vocab.empty_id = empty_id;
         Ok(Self {
             vocab: Arc::new(vocab),
         })
