@@ -74,11 +74,11 @@ const Q8_0_BLOCK_BYTES: usize = 34;
 /// [`linear_of`] for Q8_0 matrices (a q8_0 bundle): each row is decoded from its blocks into one
 /// f32 row and quantized at once, the arithmetic of candle's `BlockQ8_0::to_float` (`q as f32 *
 /// d`), so the codes equal those of dequantizing the whole matrix first, without its f32 copy
-/// (2.4-9.4 MB a matrix, written and read back for every layer of a load).
+/// (2.4-9.4 MB a matrix, written and read back for every layer of a load). Rows are split over
+/// rayon's threads.
 fn linear_from_q8_0(weights: Vec<Stored>, bias: Vec<f32>, in_dim: usize) -> Result<Linear> {
     let row_bytes = in_dim / Q8_0_BLOCK_VALUES * Q8_0_BLOCK_BYTES;
     let mut rows = kernels::Int8Rows::new(in_dim, bias.len());
-    let mut row = vec![0f32; in_dim];
     for stored in weights {
         let Stored::Quantized(q) = stored else {
             unreachable!("linear_of checked that every matrix is Q8_0")
@@ -94,7 +94,8 @@ fn linear_from_q8_0(weights: Vec<Stored>, bias: Vec<f32>, in_dim: usize) -> Resu
                     ),
                 });
             }
-            for encoded in bytes.chunks_exact(row_bytes) {
+            rows.push_decoded(bytes.len() / row_bytes, |i, row| {
+                let encoded = &bytes[i * row_bytes..][..row_bytes];
                 for (block, values) in encoded
                     .chunks_exact(Q8_0_BLOCK_BYTES)
                     .zip(row.chunks_exact_mut(Q8_0_BLOCK_VALUES))
@@ -104,8 +105,7 @@ fn linear_from_q8_0(weights: Vec<Stored>, bias: Vec<f32>, in_dim: usize) -> Resu
                         *value = code as i8 as f32 * d;
                     }
                 }
-                rows.push(&row);
-            }
+            });
         }
     }
     Linear::int8_from_rows(rows, bias)

@@ -28,14 +28,26 @@ impl PackedInt8 {
         let blocks = n.div_ceil(NR);
         let mut data = vec![0i8; blocks * k_groups * NR * 4];
         let panel_len = k_groups * NR * 4;
-        for (c, row) in codes.chunks_exact(k).enumerate().take(n) {
-            let (block, j) = (c / NR, c % NR);
-            let panel = &mut data[block * panel_len..][..panel_len];
-            // Four values of k at a time: one copy each, not an index computation per byte.
-            for (g, four) in row.chunks(4).enumerate() {
-                let at = (g * NR + j) * 4;
-                panel[at..at + four.len()].copy_from_slice(four);
-            }
+        if k > 0 {
+            // Panel by panel, split over rayon's threads. Four values of k at a time, each a
+            // fixed-size copy: `chunks(4)` made every one a `memcpy` call in wasm.
+            data.par_chunks_mut(panel_len)
+                .zip(codes[..n * k].par_chunks(NR * k))
+                .for_each(|(panel, rows)| {
+                    for (j, row) in rows.chunks_exact(k).enumerate() {
+                        let whole = k / 4 * 4;
+                        for (group, four) in panel
+                            .chunks_exact_mut(NR * 4)
+                            .zip(row[..whole].chunks_exact(4))
+                        {
+                            group[j * 4..j * 4 + 4].copy_from_slice(four);
+                        }
+                        if whole < k {
+                            let at = (whole / 4 * NR + j) * 4;
+                            panel[at..at + k - whole].copy_from_slice(&row[whole..]);
+                        }
+                    }
+                });
         }
         Self { data, k_groups, n }
     }

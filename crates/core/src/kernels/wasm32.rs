@@ -156,6 +156,79 @@ unsafe fn dot_add(w0: v128, w1: v128, x: *const u8, acc: [v128; 2]) -> [v128; 2]
     [step(w0, acc[0]), step(w1, acc[1])]
 }
 
+/// [`super::quantize_weight_row`] sixteen values at a time, with the sum of the codes. Every
+/// lane does the scalar code's operations in the same order (`f32x4.pmax` and `f32x4.pmin` are
+/// its comparison-based `max` and `min`; the largest magnitude is order-free, as a NaN never
+/// wins a comparison), so the codes are the same bit for bit (tested against the scalar code).
+pub(crate) fn quantize_weight_row_and_sum(row: &[f32], out: &mut [i8]) -> (f32, i32) {
+    assert_eq!(row.len(), out.len());
+    let quads = row.len() / 4 * 4;
+    let mut largest_lanes = f32x4_splat(0.0);
+    for four in row[..quads].chunks_exact(4) {
+        // SAFETY: four in-bounds f32s; wasm loads need no alignment.
+        let v = unsafe { v128_load(four.as_ptr().cast()) };
+        largest_lanes = f32x4_pmax(largest_lanes, f32x4_abs(v));
+    }
+    let mut largest = 0f32;
+    for lane in [
+        f32x4_extract_lane::<0>(largest_lanes),
+        f32x4_extract_lane::<1>(largest_lanes),
+        f32x4_extract_lane::<2>(largest_lanes),
+        f32x4_extract_lane::<3>(largest_lanes),
+    ] {
+        largest = super::max(largest, lane);
+    }
+    for &v in &row[quads..] {
+        largest = super::max(largest, v.abs());
+    }
+    let scale = super::weight_scale(largest);
+
+    let sixteens = row.len() / 16 * 16;
+    let scale_lanes = f32x4_splat(scale);
+    let half = f32x4_splat(0.5);
+    let one = f32x4_splat(1.0);
+    let sign = f32x4_splat(-0.0);
+    let low = f32x4_splat(-127.0);
+    let high = f32x4_splat(127.0);
+    let code = |v: v128| -> v128 {
+        let x = f32x4_div(v, scale_lanes);
+        let whole = f32x4_trunc(x);
+        let away = f32x4_ge(f32x4_abs(f32x4_sub(x, whole)), half);
+        let step = v128_or(one, v128_and(x, sign)); // copysign(1, x)
+        let rounded = v128_bitselect(f32x4_add(whole, step), whole, away);
+        // clamp = min(max(x, low), high); a NaN stays NaN and converts to 0, as `as i8` does.
+        i32x4_trunc_sat_f32x4(f32x4_pmin(f32x4_pmax(rounded, low), high))
+    };
+    let mut sums = i32x4_splat(0);
+    for (sixteen, codes) in row[..sixteens]
+        .chunks_exact(16)
+        .zip(out[..sixteens].chunks_exact_mut(16))
+    {
+        // SAFETY: sixteen in-bounds f32s read and sixteen in-bounds bytes written; wasm loads
+        // and stores need no alignment.
+        unsafe {
+            let p = sixteen.as_ptr();
+            let c0 = code(v128_load(p.cast()));
+            let c1 = code(v128_load(p.add(4).cast()));
+            let c2 = code(v128_load(p.add(8).cast()));
+            let c3 = code(v128_load(p.add(12).cast()));
+            sums = i32x4_add(sums, i32x4_add(i32x4_add(c0, c1), i32x4_add(c2, c3)));
+            // Every code is within -127..=127, so the saturating narrowing keeps it as is.
+            let bytes = i8x16_narrow_i16x8(i16x8_narrow_i32x4(c0, c1), i16x8_narrow_i32x4(c2, c3));
+            v128_store(codes.as_mut_ptr().cast(), bytes);
+        }
+    }
+    let mut sum = i32x4_extract_lane::<0>(sums)
+        + i32x4_extract_lane::<1>(sums)
+        + i32x4_extract_lane::<2>(sums)
+        + i32x4_extract_lane::<3>(sums);
+    for (q, &v) in out[sixteens..].iter_mut().zip(&row[sixteens..]) {
+        *q = super::weight_code(v, scale);
+        sum += *q as i32;
+    }
+    (scale, sum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,6 +259,10 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
     infos.sort_by_key(|info| info.offset);
 
     let mut tensors = Vec::with_capacity(infos.len());
+    // One buffer for the raw bytes of every quantized part, grown to the largest: a fresh
+    // zeroed one per part cleared the whole file's size once more (a tenth of a q8_0 load in
+    // wasm, where candle then copies the bytes into its blocks anyway).
+    let mut raw = Vec::new();
     for info in infos {
         let name = info.name;
         let elements = info
@@ -301,7 +305,9 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
                     .expect("floating-point types give a tensor");
                 Stored::Dense(tensor)
             }
-            dtype => Stored::Quantized(read_rows(source, start, size, dtype, &info.dims, device)?),
+            dtype => Stored::Quantized(read_rows(
+                source, start, size, dtype, &info.dims, device, &mut raw,
+            )?),
         };
         tensors.push((name, stored));
         source.discard_before(start + size);
@@ -313,7 +319,8 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
 const PART_BYTES: u64 = 4 << 20;
 
 /// Reads a quantized tensor of `size` bytes at `start` into candle storage, in parts of whole
-/// rows so that a large table is never held twice (raw bytes and blocks) while loading.
+/// rows so that a large table is never held twice (raw bytes and blocks) while loading. `raw`
+/// is scratch space, kept between calls.
 fn read_rows(
     source: &dyn WeightsSource,
     start: u64,
@@ -321,13 +328,18 @@ fn read_rows(
     dtype: GgmlDType,
     dims: &[usize],
     device: &Device,
+    raw: &mut Vec<u8>,
 ) -> Result<QuantizedRows> {
-    let read = |offset: u64, bytes: u64, part_dims: Vec<usize>| -> Result<Arc<QTensor>> {
-        let mut raw = vec![0u8; bytes as usize];
+    let mut read = |offset: u64, bytes: u64, part_dims: Vec<usize>| -> Result<Arc<QTensor>> {
+        let bytes = bytes as usize;
+        if raw.len() < bytes {
+            raw.resize(bytes, 0);
+        }
+        let raw = &mut raw[..bytes];
         source
-            .read_at(offset, &mut raw)
+            .read_at(offset, raw)
             .map_err(|e| corrupt(e.to_string()))?;
-        Ok(Arc::new(qtensor_from_ggml(dtype, &raw, part_dims, device)?))
+        Ok(Arc::new(qtensor_from_ggml(dtype, raw, part_dims, device)?))
     };
     let rows = dims[0] as u64;
     if dims.len() != 2 || size <= PART_BYTES || rows == 0 {
