@@ -14,6 +14,7 @@
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use crate::config::{Activation, Config};
 use crate::error::{Error, Result};
@@ -369,11 +370,29 @@ impl XlmRobertaForSequenceClassification {
         // The threaded wasm build (wasm atomics) runs inside the pool too: there the calling
         // thread is a Web Worker whose every wait and wake-up goes through `Atomics.wait` and
         // `notify`, and injecting each step costs the caller one of each on top of the pool's.
-        if rayon::current_num_threads() == 1 || cfg!(target_feature = "atomics") {
+        // There a batch of several texts is also split into one group per thread, each group's
+        // pass on its own thread (the steps inside still split when a thread is idle): fewer
+        // fork-joins, each at one-thread efficiency. The results do not change, as every step
+        // works per token or per text (activations are quantized per row). Chromium, q8_0, 2
+        // threads, batches of 16: 13.7-14.1 texts/s against 12.0-12.6 (interleaved A/B).
+        let threads = rayon::current_num_threads();
+        if cfg!(target_feature = "atomics") && threads > 1 && sequences.len() > 1 {
+            rayon::scope(|_| self.forward_split(sequences, threads))
+        } else if threads == 1 || cfg!(target_feature = "atomics") {
             rayon::scope(|_| self.forward_in_pool(sequences))
         } else {
             self.forward_in_pool(sequences)
         }
+    }
+
+    /// A batch as up to `threads` groups of consecutive texts with about equal token counts,
+    /// one pass per group side by side; the logits in input order.
+    fn forward_split(&self, sequences: &[&[u32]], threads: usize) -> Result<Vec<Vec<f32>>> {
+        let logits: Vec<Vec<Vec<f32>>> = split_by_tokens(sequences, threads)
+            .par_iter()
+            .map(|group| self.forward_in_pool(group))
+            .collect::<Result<_>>()?;
+        Ok(logits.into_iter().flatten().collect())
     }
 
     fn forward_in_pool(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
@@ -407,11 +426,63 @@ impl XlmRobertaForSequenceClassification {
     }
 }
 
+/// `sequences` cut into at most `groups` runs of consecutive sequences, each ending at the first
+/// sequence that brings the tokens so far to its share of the total.
+fn split_by_tokens<'a>(sequences: &'a [&'a [u32]], groups: usize) -> Vec<&'a [&'a [u32]]> {
+    let total: usize = sequences.iter().map(|s| s.len()).sum();
+    let mut runs = Vec::with_capacity(groups);
+    let (mut start, mut tokens) = (0, 0);
+    for (i, s) in sequences.iter().enumerate() {
+        tokens += s.len();
+        if runs.len() + 1 < groups && tokens * groups >= total * (runs.len() + 1) {
+            runs.push(&sequences[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < sequences.len() {
+        runs.push(&sequences[start..]);
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::weights::QuantizedRows;
     use candle_core::quantized::QTensor;
+
+    #[test]
+    fn batches_split_into_runs_of_about_equal_tokens() {
+        let texts: Vec<Vec<u32>> = [5, 40, 7, 7, 30, 2, 9]
+            .iter()
+            .map(|&n| vec![1; n])
+            .collect();
+        let sequences: Vec<&[u32]> = texts.iter().map(Vec::as_slice).collect();
+        let lengths = |runs: &[&[&[u32]]]| -> Vec<Vec<usize>> {
+            runs.iter()
+                .map(|r| r.iter().map(|s| s.len()).collect())
+                .collect()
+        };
+        assert_eq!(
+            lengths(&split_by_tokens(&sequences, 2)),
+            [vec![5, 40, 7], vec![7, 30, 2, 9]]
+        );
+        assert_eq!(
+            lengths(&split_by_tokens(&sequences, 3)),
+            [vec![5, 40], vec![7, 7, 30], vec![2, 9]]
+        );
+        assert_eq!(
+            lengths(&split_by_tokens(&sequences, 1)),
+            [vec![5, 40, 7, 7, 30, 2, 9]]
+        );
+        // More groups than texts: never an empty group.
+        assert_eq!(
+            lengths(&split_by_tokens(&sequences[1..3], 4)),
+            [vec![40], vec![7]]
+        );
+        assert_eq!(lengths(&split_by_tokens(&sequences[..2], 4)), [vec![5, 40]]);
+        assert!(split_by_tokens(&[], 2).is_empty());
+    }
 
     /// The Q8_0 path quantizes each decoded row exactly as dequantizing the whole matrix and
     /// quantizing it would: the two layers give bit-identical outputs, over a fused projection
