@@ -199,13 +199,13 @@ export async function streamBundle<T>(url: string | URL, options: LoadOptions, s
   /** Pushes every piece of `body` into a new sink, checking the first bytes, then finishes it. */
   const pour = async (body: ReadableStream<Uint8Array>, total: number, cached: boolean): Promise<T> => {
     const sink = start();
-    const pieces = pieceReader(body);
+    const reader = body.getReader();
     let loaded = 0;
     let head = new Uint8Array(0);
     try {
       for (;;) {
-        const value = await pieces.next();
-        if (!value) break;
+        const { done, value } = await reader.read();
+        if (done) break;
         if (head.byteLength < 4) {
           head = new Uint8Array([...head, ...value.subarray(0, 4 - head.byteLength)]);
           checkHead(file, head);
@@ -215,7 +215,7 @@ export async function streamBundle<T>(url: string | URL, options: LoadOptions, s
         if (!cached) emit("progress", loaded, total);
       }
     } catch (e) {
-      await pieces.cancel();
+      await reader.cancel().catch(() => undefined);
       throw e;
     }
     if (loaded === 0) throw new Error(`${file} is empty`);
@@ -280,47 +280,6 @@ export async function streamBundle<T>(url: string | URL, options: LoadOptions, s
     await cache.delete(href).catch(() => false); // not a loadable bundle: do not keep it
     throw e;
   }
-}
-
-/** The size of the one buffer a bundle is read through. */
-const PIECE_BYTES = 1 << 20;
-
-/**
- * Reads `body` piece by piece. Each piece is copied into wasm memory before the next is read, so
- * where the stream allows it (a byte stream: fetch's and Cache Storage's bodies in Chromium and
- * Node) every piece is read into the same buffer with a BYOB reader. A default reader hands out a
- * fresh buffer per piece, and in Chromium those wait for the garbage collector: loading the
- * full-size q8_0 bundle with Cache Storage on, the worker's renderer peaked at 611-694 MB that way
- * and at 516-520 MB this way (`bench/browser-memory.mjs`, 2026-11-26).
- */
-function pieceReader(body: ReadableStream<Uint8Array>): { next(): Promise<Uint8Array | undefined>; cancel(): Promise<void> } {
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    // Not a byte stream (a page's own ReadableStream): fall back to its pieces.
-  }
-  if (byob) {
-    const reader = byob;
-    let buffer: ArrayBuffer = new ArrayBuffer(PIECE_BYTES);
-    return {
-      async next() {
-        const { done, value } = await reader.read(new Uint8Array(buffer));
-        if (done || !value) return undefined;
-        buffer = value.buffer as ArrayBuffer; // the read transferred it: take it back for the next one
-        return value;
-      },
-      cancel: () => reader.cancel().catch(() => undefined),
-    };
-  }
-  const reader = body.getReader();
-  return {
-    async next() {
-      const { done, value } = await reader.read();
-      return done ? undefined : value;
-    },
-    cancel: () => reader.cancel().catch(() => undefined),
-  };
 }
 
 /** Throws unless a bundle starts with GGUF's magic (an HTML page or another file does not). */
