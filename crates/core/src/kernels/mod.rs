@@ -466,7 +466,7 @@ fn weight_code(v: f32, scale: f32) -> i8 {
 }
 
 /// [`quantize_weight_row`], plus the sum of the codes: with explicit simd128 in wasm, where the
-/// compiler leaves the loop scalar (it was a third of a q8_0 bundle's load in V8).
+/// compiler leaves the loop scalar (it was a fifth of a q8_0 bundle's load in V8).
 fn quantize_weight_row_and_sum(row: &[f32], out: &mut [i8]) -> (f32, i32) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return wasm32::quantize_weight_row_and_sum(row, out);
