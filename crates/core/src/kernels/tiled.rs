@@ -28,6 +28,8 @@ impl PackedInt8 {
         let blocks = n.div_ceil(NR);
         let mut data = vec![0i8; blocks * k_groups * NR * 4];
         let panel_len = k_groups * NR * 4;
+        // The values of k that fill whole groups of four.
+        let whole = k / 4 * 4;
         if k > 0 {
             // Panel by panel, split over rayon's threads. Four values of k at a time, each a
             // fixed-size copy: `chunks(4)` made every one a `memcpy` call in wasm.
@@ -35,7 +37,6 @@ impl PackedInt8 {
                 .zip(codes[..n * k].par_chunks(NR * k))
                 .for_each(|(panel, rows)| {
                     for (j, row) in rows.chunks_exact(k).enumerate() {
-                        let whole = k / 4 * 4;
                         for (group, four) in panel
                             .chunks_exact_mut(NR * 4)
                             .zip(row[..whole].chunks_exact(4))
