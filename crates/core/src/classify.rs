@@ -154,7 +154,16 @@ impl Classifier {
             || TextTokenizer::from_json(tokenizer),
             || XlmRobertaForSequenceClassification::new(&config, &weights),
         );
-        let (tokenizer, model) = (tokenizer?, model?);
+        Self::from_parts(config, tokenizer?, model?, bundle)
+    }
+
+    /// A classifier of parts built separately, checked to agree with each other.
+    pub(crate) fn from_parts(
+        config: Config,
+        tokenizer: TextTokenizer,
+        model: XlmRobertaForSequenceClassification,
+        bundle: Option<BundleInfo>,
+    ) -> Result<Self> {
         // The embedding table now has exactly config.vocab_size rows.
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::VocabularyTooLarge {

@@ -32,7 +32,7 @@ mod preprocess;
 mod tokenize;
 mod weights;
 
-pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision};
+pub use bundle::{write_bundle, BundleInfo, BundleSource, BundleStream, PackSummary, Precision};
 pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Prediction};
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};

@@ -8,7 +8,8 @@ use std::io::Cursor;
 
 use common::{golden, load, read, weight_files, MODELS};
 use xlmr_sentiment_core::{
-    write_bundle, BundleSource, ChunkedBytes, Classifier, ClassifyOptions, Error, Precision,
+    write_bundle, BundleSource, BundleStream, ChunkedBytes, Classifier, ClassifyOptions, Error,
+    Precision,
 };
 
 fn pack(model: &str, precision: Precision) -> Vec<u8> {
@@ -156,6 +157,127 @@ fn a_bundle_arriving_in_pieces_loads_the_same() {
     ));
 }
 
+/// Streams `bytes` into a [`BundleStream`] in pieces of `piece` bytes; the first error, from a
+/// push or from `finish`.
+fn stream(bytes: &[u8], declared: Option<u64>, piece: usize) -> Result<Classifier, Error> {
+    let mut stream = BundleStream::new(declared);
+    for chunk in bytes.chunks(piece) {
+        stream.push(chunk.to_vec())?;
+    }
+    stream.finish()
+}
+
+#[test]
+fn a_bundle_streamed_with_its_length_loads_the_same() {
+    // Built while it arrives: the tokenizer once the header is in, each tensor once its last
+    // byte is. Every model and precision, odd and even piece sizes, and one byte at a time
+    // through the header.
+    for model in MODELS {
+        for precision in [Precision::F32, Precision::Q8_0, Precision::Q4] {
+            let bundle = pack(model, precision);
+            let whole = Classifier::load_bundle(&bundle.as_slice()).unwrap();
+            for piece in [1, 997, 65536, bundle.len()] {
+                if piece == 1 && bundle.len() > 2_000_000 {
+                    continue;
+                }
+                let len = Some(bundle.len() as u64);
+                let streamed = stream(&bundle, len, piece)
+                    .unwrap_or_else(|e| panic!("{model} {precision} in pieces of {piece}: {e}"));
+                assert_eq!(
+                    compare(&whole, &streamed, &texts(model)),
+                    (0.0, 1.0),
+                    "{model} {precision} in pieces of {piece}"
+                );
+                assert_eq!(streamed.bundle_info(), whole.bundle_info());
+            }
+            // Without a length, everything waits for `finish`: the same classifier.
+            let deferred = stream(&bundle, None, 4093).unwrap();
+            assert_eq!(compare(&whole, &deferred, &texts(model)), (0.0, 1.0));
+        }
+    }
+}
+
+#[test]
+fn a_streamed_bundle_refuses_short_long_and_damaged_files() {
+    let bundle = pack("tiny-sentiment", Precision::Q8_0);
+    let len = bundle.len() as u64;
+    let corrupt = |r: Result<Classifier, Error>| match r {
+        Err(Error::CorruptWeights {
+            format: "gguf",
+            reason,
+        }) => reason,
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("loaded a damaged stream"),
+    };
+    // Fewer bytes than announced, cut in the header or in the tensors.
+    for cut in [0, 3, 100, bundle.len() / 2, bundle.len() - 1] {
+        let reason = corrupt(stream(&bundle[..cut], Some(len), 4096));
+        assert!(reason.contains("truncated"), "cut {cut}: {reason}");
+    }
+    // More bytes than announced: refused by the push that brings them.
+    let mut longer = bundle.clone();
+    longer.extend_from_slice(&[0; 10]);
+    let mut stream_long = BundleStream::new(Some(len));
+    let mut refused = None;
+    for chunk in longer.chunks(4096) {
+        if let Err(e) = stream_long.push(chunk.to_vec()) {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("took more bytes than announced");
+    assert!(refused.contains("more than the"), "{refused}");
+    // A later push and `finish` give the error again.
+    assert!(stream_long.push(vec![0]).is_err());
+    assert!(stream_long.finish().is_err());
+    // A length announced too short: the header's tensors lie past it.
+    let reason = corrupt(stream(&bundle, Some(len - 10), 4096));
+    assert!(reason.contains("past the end"), "{reason}");
+    // A damaged header fails as soon as it is complete, long before the end of the file.
+    let key = b"xlmr_sentiment.bundle_version";
+    let at = bundle
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("key present");
+    let mut foreign = bundle.clone();
+    foreign[at..at + key.len()].copy_from_slice(b"someone_else__.bundle_version");
+    let mut early = BundleStream::new(Some(len));
+    let mut pushed = 0;
+    let err = loop {
+        let end = (pushed + 4096).min(foreign.len());
+        if let Err(e) = early.push(foreign[pushed..end].to_vec()) {
+            break e;
+        }
+        pushed = end;
+        assert!(pushed < foreign.len(), "the whole foreign file was taken");
+    };
+    assert!(
+        err.to_string().contains("not an xlmr-sentiment bundle"),
+        "{err}"
+    );
+    // Random damage in the header: a typed error or a working classifier, never a panic.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..100 {
+        if let Ok(c) = stream(&damage_header(&bundle, &mut state), Some(len), 1021) {
+            let _ = c.classify(&["ok".to_string()], &ClassifyOptions::default());
+        }
+    }
+}
+
+/// `bundle` with four random bytes of its first 8 KiB (the header) overwritten; `state` is the
+/// xorshift generator's.
+fn damage_header(bundle: &[u8], state: &mut u64) -> Vec<u8> {
+    let mut damaged = bundle.to_vec();
+    for _ in 0..4 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        let at = (*state as usize) % damaged.len().min(8192);
+        damaged[at] = (*state >> 32) as u8;
+    }
+    damaged
+}
+
 #[test]
 fn damaged_bundles_give_typed_errors() {
     let bundle = pack("tiny-sentiment", Precision::Q8_0);
@@ -171,14 +293,7 @@ fn damaged_bundles_give_typed_errors() {
     // Random byte damage: any typed error or a working classifier, never a panic.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..200 {
-        let mut damaged = bundle.clone();
-        for _ in 0..4 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let at = (state as usize) % damaged.len().min(8192);
-            damaged[at] = (state >> 32) as u8;
-        }
+        let damaged = damage_header(&bundle, &mut state);
         if let Ok(c) = Classifier::load_bundle(&damaged.as_slice()) {
             let _ = c.classify(&["ok".to_string()], &ClassifyOptions::default());
         }

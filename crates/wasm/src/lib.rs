@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use xlmr_sentiment_core::{past_end, ChunkedBytes, ClassifyOptions, ScoreFunction, WeightsSource};
+use xlmr_sentiment_core::{past_end, ClassifyOptions, ScoreFunction, WeightsSource};
 
 /// The threaded build's `initThreadPool(n)`: starts `n` Web Workers on this module and its shared
 /// memory and makes them rayon's global pool. Call it once, in a worker (a page's main thread
@@ -109,38 +109,50 @@ impl WeightsSource for JsWeights {
     }
 }
 
-/// Receives a bundle piece by piece as it downloads, so the page never holds the whole file:
-/// each piece is copied into wasm memory, and `finish` turns the pieces into a classifier,
-/// freeing each one as it is read. A load then needs about one bundle's worth of memory.
+/// Receives a bundle piece by piece as it downloads, so the page never holds the whole file.
+/// Given the file's length, each piece is put to work as it arrives (the tokenizer is built
+/// once the header is in, each tensor read once its bytes are, and their pieces freed), so the
+/// loading overlaps the download and `finish` only builds the model's layers. Without it, the
+/// pieces wait in wasm memory for `finish`.
 #[wasm_bindgen]
-#[derive(Default)]
 pub struct BundleLoader {
-    bytes: ChunkedBytes,
+    stream: xlmr_sentiment_core::BundleStream,
 }
 
 #[wasm_bindgen]
 impl BundleLoader {
-    /// An empty loader.
+    /// A loader for a bundle of `length` bytes, if known (a `content-length`, a blob's size).
     #[wasm_bindgen(constructor)]
-    pub fn new() -> BundleLoader {
-        Self::default()
+    pub fn new(length: Option<f64>) -> Result<BundleLoader, JsError> {
+        let length = match length {
+            None => None,
+            Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n < 2f64.powi(53) => {
+                Some(n as u64)
+            }
+            Some(n) => return Err(js_error(format!("invalid bundle length {n}"))),
+        };
+        Ok(Self {
+            stream: xlmr_sentiment_core::BundleStream::new(length),
+        })
     }
 
-    /// Appends the next piece of the bundle (copied; the caller may reuse the array).
-    pub fn push(&mut self, piece: js_sys::Uint8Array) {
-        self.bytes.push(piece.to_vec());
+    /// Takes the next piece of the bundle (copied; the caller may reuse the array) and does the
+    /// work it allows. Throws once the bundle proves damaged (a bad header, more bytes than
+    /// announced); the loader is then spent.
+    pub fn push(&mut self, piece: js_sys::Uint8Array) -> Result<(), JsError> {
+        self.stream.push(piece.to_vec()).map_err(js_error)
     }
 
     /// Bytes received so far.
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> f64 {
-        WeightsSource::len(&self.bytes) as f64
+        self.stream.received() as f64
     }
 
     /// Loads the classifier from the pieces received. Throws an `Error` naming what is wrong
     /// (a truncated or damaged bundle, or a file that is not one).
     pub fn finish(self) -> Result<Classifier, JsError> {
-        let inner = xlmr_sentiment_core::Classifier::load_bundle(&self.bytes).map_err(js_error)?;
+        let inner = self.stream.finish().map_err(js_error)?;
         Ok(Classifier { inner })
     }
 }

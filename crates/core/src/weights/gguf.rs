@@ -45,18 +45,13 @@ pub enum MetaValue {
     Other,
 }
 
-/// The parts of a GGUF file.
-pub struct GgufFile {
-    /// Key/value metadata.
-    pub metadata: HashMap<String, MetaValue>,
-    /// Tensors by name: f32/f16 ones as f32 tensors, quantized ones as candle `QTensor`s.
-    pub tensors: Vec<(String, Stored)>,
-}
-
 /// Reads sequentially from a source, refusing to run past its end.
 struct Cursor<'a> {
     source: &'a dyn WeightsSource,
     position: u64,
+    /// Set when a read asked for bytes the source has not received yet (a file still
+    /// arriving, see [`crate::ChunkedBytes::with_len`]): how many bytes that read needed.
+    needs: Option<u64>,
 }
 
 impl Cursor<'_> {
@@ -73,9 +68,12 @@ impl Cursor<'_> {
             )));
         }
         let mut buf = vec![0u8; n as usize];
-        self.source
-            .read_at(self.position, &mut buf)
-            .map_err(|e| corrupt(e.to_string()))?;
+        if let Err(e) = self.source.read_at(self.position, &mut buf) {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                self.needs = Some(self.position + n);
+            }
+            return Err(corrupt(e.to_string()));
+        }
         self.position += n;
         Ok(buf)
     }
@@ -184,20 +182,61 @@ pub fn is_gguf(head: &[u8]) -> bool {
     head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) == MAGIC
 }
 
-struct TensorInfo {
+/// Where one tensor lies in the file, checked to be inside it.
+pub(crate) struct TensorInfo {
     name: String,
     /// Row-major dimensions (GGUF lists them innermost first; reversed here).
     dims: Vec<usize>,
     dtype: GgmlDType,
-    offset: u64,
+    /// File offset of the first byte.
+    start: u64,
+    /// Bytes.
+    size: u64,
 }
 
-/// Reads a GGUF file: metadata, then every tensor.
-pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
+impl TensorInfo {
+    /// The file offset just past the tensor's bytes.
+    pub(crate) fn end(&self) -> u64 {
+        self.start + self.size
+    }
+}
+
+/// A GGUF file's header: the metadata, and the tensors in file order.
+pub(crate) struct Header {
+    /// Key/value metadata.
+    pub metadata: HashMap<String, MetaValue>,
+    /// Every tensor, by offset: read front to back, a source held in memory can free what has
+    /// been read (`discard_before`).
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// A header, or how many bytes of a file still arriving are needed before it can be read.
+pub(crate) enum HeaderRead {
+    /// The whole header.
+    Complete(Header),
+    /// The file's first this many bytes are needed (at least; try again once they are in).
+    NeedsBytes(u64),
+}
+
+/// Reads the header of a GGUF file, checking every tensor's extent against the file's length.
+/// From a source still receiving the file (lengths checked against the length it declares),
+/// gives [`HeaderRead::NeedsBytes`] while the header has not fully arrived.
+pub(crate) fn read_header(source: &dyn WeightsSource) -> Result<HeaderRead> {
     let mut cursor = Cursor {
         source,
         position: 0,
+        needs: None,
     };
+    match header_at(&mut cursor) {
+        Ok(header) => Ok(HeaderRead::Complete(header)),
+        Err(_) if cursor.needs.is_some() => {
+            Ok(HeaderRead::NeedsBytes(cursor.needs.expect("checked")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn header_at(cursor: &mut Cursor<'_>) -> Result<Header> {
     if cursor.u32("the magic number")? != MAGIC {
         return Err(corrupt("the file does not start with GGUF"));
     }
@@ -226,7 +265,8 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
         Some(other) => return Err(corrupt(format!("general.alignment is {other:?}"))),
     };
 
-    let mut infos = Vec::with_capacity(tensor_count as usize);
+    // (name, row-major dims, type, offset from the data section)
+    let mut described = Vec::with_capacity(tensor_count as usize);
     for _ in 0..tensor_count {
         let name = cursor.string("a tensor name")?;
         let n_dims = cursor.u32(&name)?;
@@ -247,72 +287,103 @@ pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<GgufFile> {
             .map(|&d| usize::try_from(d).ok())
             .collect::<Option<Vec<usize>>>()
             .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {dims:?}")))?;
-        infos.push(TensorInfo {
-            name,
-            dims,
-            dtype,
-            offset,
-        });
+        described.push((name, dims, dtype, offset));
     }
     let data_start = cursor.position.div_ceil(alignment) * alignment;
-    // Front to back, so a source held in memory can free what has been read (`discard_before`).
-    infos.sort_by_key(|info| info.offset);
 
-    let mut tensors = Vec::with_capacity(infos.len());
-    // One buffer for the raw bytes of every quantized part, grown to the largest: a fresh
-    // zeroed one per part cleared the whole file's size once more (about 4% of a q8_0 load in
-    // V8, `__rdl_alloc_zeroed`), and candle copies the bytes into its blocks anyway.
-    let mut raw = Vec::new();
-    for info in infos {
-        let name = info.name;
-        let elements = info
-            .dims
+    let file_len = cursor.source.len();
+    let mut tensors = Vec::with_capacity(described.len());
+    for (name, dims, dtype, offset) in described {
+        let elements = dims
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-            .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {:?}", info.dims)))?;
-        let block = info.dtype.block_size() as u64;
-        let last = *info.dims.last().expect("at least one dimension") as u64;
+            .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {dims:?}")))?;
+        let block = dtype.block_size() as u64;
+        let last = *dims.last().expect("at least one dimension") as u64;
         if last % block != 0 {
             return Err(corrupt(format!(
-                "`{name}`: rows of {last} values do not divide into {:?} blocks of {block}",
-                info.dtype
+                "`{name}`: rows of {last} values do not divide into {dtype:?} blocks of {block}"
             )));
         }
         let size = (elements / block)
-            .checked_mul(info.dtype.type_size() as u64)
+            .checked_mul(dtype.type_size() as u64)
             .ok_or_else(|| corrupt(format!("`{name}` is impossibly large")))?;
         let start = data_start
-            .checked_add(info.offset)
-            .filter(|start| {
-                start
-                    .checked_add(size)
-                    .is_some_and(|end| end <= source.len())
-            })
+            .checked_add(offset)
+            .filter(|start| start.checked_add(size).is_some_and(|end| end <= file_len))
             .ok_or_else(|| {
                 corrupt(format!(
-                    "`{name}` lies past the end of the file (offset {}, {size} bytes): truncated?",
-                    info.offset
+                    "`{name}` lies past the end of the file (offset {offset}, {size} bytes): truncated?"
                 ))
             })?;
-        let stored = match info.dtype {
-            GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
-                let dtype = match info.dtype {
-                    GgmlDType::F32 => DType::F32,
-                    GgmlDType::F16 => DType::F16,
-                    _ => DType::BF16,
-                };
-                let tensor = read_f32_tensor(source, "gguf", start, dtype, &info.dims, device)?
-                    .expect("floating-point types give a tensor");
-                Stored::Dense(tensor)
-            }
-            dtype => Stored::Quantized(read_rows(
-                source, start, size, dtype, &info.dims, device, &mut raw,
-            )?),
-        };
-        tensors.push((name, stored));
-        source.discard_before(start + size);
+        tensors.push(TensorInfo {
+            name,
+            dims,
+            dtype,
+            start,
+            size,
+        });
     }
-    Ok(GgufFile { metadata, tensors })
+    tensors.sort_by_key(|info| info.start);
+    Ok(Header { metadata, tensors })
+}
+
+/// Reads every tensor of a GGUF file (f32/f16 ones as f32 tensors, quantized ones as candle
+/// `QTensor`s), by name.
+pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Stored)>> {
+    let header = match read_header(source)? {
+        HeaderRead::Complete(header) => header,
+        HeaderRead::NeedsBytes(n) => {
+            return Err(corrupt(format!(
+                "the header needs {n} bytes; {} have arrived",
+                source.len()
+            )))
+        }
+    };
+    let mut tensors = Vec::with_capacity(header.tensors.len());
+    let mut scratch = Vec::new();
+    for info in header.tensors {
+        tensors.push(read_tensor(source, info, device, &mut scratch)?);
+    }
+    Ok(tensors)
+}
+
+/// Reads one tensor of the header, then tells the source that nothing before its end will be
+/// read again. f32/f16/bf16 tensors become f32 tensors, quantized ones candle `QTensor`s.
+///
+/// `scratch` holds the raw bytes of quantized parts and is kept between calls, grown to the
+/// largest: a fresh zeroed buffer per part cleared the whole file's size once more (about 4% of
+/// a q8_0 load in V8, `__rdl_alloc_zeroed`), and candle copies the bytes into its blocks anyway.
+pub(crate) fn read_tensor(
+    source: &dyn WeightsSource,
+    info: TensorInfo,
+    device: &Device,
+    scratch: &mut Vec<u8>,
+) -> Result<(String, Stored)> {
+    let TensorInfo {
+        name,
+        dims,
+        dtype,
+        start,
+        size,
+    } = info;
+    let stored = match dtype {
+        GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+            let dtype = match dtype {
+                GgmlDType::F32 => DType::F32,
+                GgmlDType::F16 => DType::F16,
+                _ => DType::BF16,
+            };
+            let tensor = read_f32_tensor(source, "gguf", start, dtype, &dims, device)?
+                .expect("floating-point types give a tensor");
+            Stored::Dense(tensor)
+        }
+        dtype => Stored::Quantized(read_rows(
+            source, start, size, dtype, &dims, device, scratch,
+        )?),
+    };
+    source.discard_before(start + size);
+    Ok((name, stored))
 }
 
 /// Quantized tensors larger than this are read in parts of about this size (whole rows).
@@ -402,14 +473,17 @@ mod tests {
     #[test]
     fn reads_what_candle_writes() {
         let bytes = sample();
-        let file = read(&bytes.as_slice(), &Device::Cpu).unwrap();
-        assert_eq!(file.metadata["k"], MetaValue::String("v".into()));
-        let Stored::Dense(a) = &file.tensors[0].1 else {
+        let HeaderRead::Complete(header) = read_header(&bytes.as_slice()).unwrap() else {
+            panic!("the whole file is there")
+        };
+        assert_eq!(header.metadata["k"], MetaValue::String("v".into()));
+        let tensors = read(&bytes.as_slice(), &Device::Cpu).unwrap();
+        let Stored::Dense(a) = &tensors[0].1 else {
             panic!("a is f32")
         };
         assert_eq!(a.dims(), [2, 32]);
         assert_eq!(a.to_vec2::<f32>().unwrap()[1][31], 63.0);
-        let Stored::Quantized(b) = &file.tensors[1].1 else {
+        let Stored::Quantized(b) = &tensors[1].1 else {
             panic!("b is quantized")
         };
         assert_eq!(b.dtype(), GgmlDType::Q8_0);
@@ -430,6 +504,34 @@ mod tests {
                 "accepted a file cut at {cut} of {}",
                 bytes.len()
             );
+        }
+    }
+
+    #[test]
+    fn a_header_still_arriving_asks_for_more_and_never_fails() {
+        // A download cut anywhere before the header's end is "not yet", never "damaged"; the
+        // bytes it asks for are more than it has, and once they are in, the header reads.
+        let bytes = sample();
+        let HeaderRead::Complete(whole) = read_header(&bytes.as_slice()).unwrap() else {
+            panic!("the whole file is there")
+        };
+        let header_end = whole.tensors[0].start;
+        for cut in 0..bytes.len() {
+            let mut arriving = crate::ChunkedBytes::with_len(bytes.len() as u64);
+            arriving.push(bytes[..cut].to_vec());
+            match read_header(&arriving) {
+                Ok(HeaderRead::NeedsBytes(n)) => {
+                    assert!(n > cut as u64 && n <= header_end, "cut {cut}: asks for {n}")
+                }
+                Ok(HeaderRead::Complete(header)) => {
+                    assert!(
+                        cut as u64 >= header_end - 32,
+                        "cut {cut}: complete too early"
+                    );
+                    assert_eq!(header.tensors.len(), 2);
+                }
+                Err(e) => panic!("cut {cut}: {e}"),
+            }
         }
     }
 

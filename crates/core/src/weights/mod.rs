@@ -138,7 +138,7 @@ impl TensorStore {
         let tensors = match WeightsFormat::detect(&head)? {
             WeightsFormat::Safetensors => dense(safetensors::read(source, device)?),
             WeightsFormat::PyTorch => dense(pytorch::read(source, device)?),
-            WeightsFormat::Gguf => gguf::read(source, device)?.tensors,
+            WeightsFormat::Gguf => gguf::read(source, device)?,
         };
         Ok(Self::from_tensors(tensors))
     }

@@ -38,18 +38,43 @@ pub trait WeightsSource {
 /// A file held in memory as the pieces it arrived in (a download, read chunk by chunk), which
 /// frees each piece once a front-to-back reader is past it. Loading a bundle from it needs
 /// about one file's worth of memory, not two: the tensors take the place of the pieces.
+///
+/// Made [`with_len`](Self::with_len), it stands for a file still arriving: it reports the
+/// whole file's length, and a read of bytes not received yet fails with
+/// [`io::ErrorKind::WouldBlock`], so a reader can tell "wait for more" from "damaged".
 #[derive(Debug, Default)]
 pub struct ChunkedBytes {
     chunks: std::cell::RefCell<Vec<Vec<u8>>>,
     /// The file offset where each chunk starts.
     starts: Vec<u64>,
+    /// Bytes received.
     len: u64,
+    /// The whole file's length, when it is known before the last piece is in.
+    declared_len: Option<u64>,
 }
 
 impl ChunkedBytes {
     /// An empty file.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty file that will be `len` bytes long once every piece has arrived.
+    pub fn with_len(len: u64) -> Self {
+        Self {
+            declared_len: Some(len),
+            ..Self::default()
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.len
+    }
+
+    /// The length given to [`with_len`](Self::with_len), if any.
+    pub fn declared_len(&self) -> Option<u64> {
+        self.declared_len
     }
 
     /// Appends the next piece of the file.
@@ -65,14 +90,24 @@ impl ChunkedBytes {
 
 impl WeightsSource for ChunkedBytes {
     fn len(&self) -> u64 {
-        self.len
+        self.declared_len.unwrap_or(self.len)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let file_len = WeightsSource::len(self);
         let end = offset
             .checked_add(buf.len() as u64)
-            .filter(|&end| end <= self.len)
-            .ok_or_else(|| past_end(offset, buf.len(), self.len))?;
+            .filter(|&end| end <= file_len)
+            .ok_or_else(|| past_end(offset, buf.len(), file_len))?;
+        if end > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "bytes {offset}..{end} have not arrived yet ({} of {file_len} so far)",
+                    self.len
+                ),
+            ));
+        }
         let chunks = self.chunks.borrow();
         let mut at = offset;
         let mut index = self
