@@ -3,7 +3,8 @@
 // fresh profile (Playwright passes it as --user-data-dir) and flags that keep Chromium from
 // talking to anything but the test's own 127.0.0.1 server. `close()` also deletes the profile.
 import { createServer } from "node:http";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 
@@ -42,15 +43,32 @@ const TYPES = {
 
 /**
  * Serves files from 127.0.0.1 on a free port: `resolve(url)` names the file for a request path
- * (undefined or a missing file gives a 404); `onRequest(url, status)` sees every answer. Resolves
- * to `{ server, origin }`.
+ * (undefined or a missing file gives a 404), honouring a single `Range` unless `ranges` is
+ * false; `onRequest(url, status)` sees every answer. Resolves to `{ server, origin }`.
  */
-export async function serveFiles(resolve, { onRequest = () => {}, headers = {} } = {}) {
+export async function serveFiles(resolve, { onRequest = () => {}, headers = {}, ranges = true } = {}) {
   const server = createServer(async (req, res) => {
     const file = resolve(req.url);
     try {
+      const type = TYPES[extname(file)] ?? "application/octet-stream";
+      const range = ranges && /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+      if (range) {
+        // One range, as static hosts answer (the package downloads bundles in ranges).
+        const size = (await stat(file)).size;
+        const start = Number(range[1]);
+        const end = Math.min(range[2] === "" ? size - 1 : Number(range[2]), size - 1);
+        if (start >= size || end < start) {
+          res.writeHead(416, { "content-range": `bytes */${size}`, ...headers }).end();
+          onRequest(req.url, 416);
+          return;
+        }
+        res.writeHead(206, { "content-type": type, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${size}`, ...headers });
+        createReadStream(file, { start, end }).pipe(res);
+        onRequest(req.url, 206);
+        return;
+      }
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.byteLength, ...headers });
+      res.writeHead(200, { "content-type": type, "content-length": body.byteLength, ...headers });
       res.end(body);
       onRequest(req.url, 200);
     } catch {

@@ -38,8 +38,17 @@ const server = createServer(async (req, res) => {
   const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
   if (path === "/") return res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
   if (path === "/bundle.gguf") {
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
-    return createReadStream(bundle).pipe(res);
+    // The package downloads in ranges where the server allows them, as static hosts do.
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+    if (!range) {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
+      return createReadStream(bundle).pipe(res);
+    }
+    const start = Number(range[1]);
+    const end = Math.min(range[2] === "" ? size - 1 : Number(range[2]), size - 1);
+    if (start >= size) return res.writeHead(416, { "content-range": `bytes */${size}` }).end();
+    res.writeHead(206, { "content-type": "application/octet-stream", "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${size}` });
+    return createReadStream(bundle, { start, end }).pipe(res);
   }
   if (path.startsWith("/pkg/")) {
     try {
@@ -80,7 +89,10 @@ try {
   console.log(`bundle: ${bundle} (${mb(size)}, ${run.precision}), loaded in ${run.seconds.toFixed(2)} s, Cache Storage ${flag === "--no-cache" ? "off" : "on"}`);
   for (const r of after) {
     const start = before.find((b) => b.pid === r.pid);
-    if (!start) continue;
+    if (!start) {
+      console.log(`renderer ${r.pid} (started during the load): peak ${mb(r.peak)}, now ${mb(r.rss)} = ${(r.peak / size).toFixed(2)}x the bundle`);
+      continue;
+    }
     const added = r.peak - start.rss;
     console.log(`renderer ${r.pid}: resident ${mb(start.rss)} before the load, peak ${mb(r.peak)}, now ${mb(r.rss)}; the load added at most ${mb(added)} = ${(added / size).toFixed(2)}x the bundle`);
   }

@@ -193,7 +193,7 @@ export async function load(baseUrl: string | URL, options: LoadOptions = {}): Pr
       if (e.status === "done") bytes = e.loaded;
       options.onProgress?.(e);
     };
-    const inner = await streamBundle(baseUrl, { ...options, onProgress }, () => new (wasmGlue().BundleLoader)());
+    const inner = await streamBundle(baseUrl, { ...options, onProgress }, (length) => new (wasmGlue().BundleLoader)(length));
     const classifier = withLanguages(inner, options.languages);
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;

@@ -176,19 +176,52 @@ export async function clearCache(url?: string | URL, cacheName: string = DEFAULT
   }
 }
 
+/**
+ * Reads `blob` in order, `slice` bytes at a time, with reads running up to READ_AHEAD_BYTES
+ * ahead.
+ * (Reads run on this thread's event loop, so they make no progress while it works; a reader
+ * worker that went on reading meanwhile made no load faster on two cores, the copying being
+ * CPU work too.)
+ */
+function readAhead(blob: Blob, slice: number): { next(): Promise<ArrayBuffer> } {
+  const reads: Promise<ArrayBuffer>[] = [];
+  let requested = 0;
+  return {
+    next() {
+      while (reads.length * slice < READ_AHEAD_BYTES && requested < blob.size) {
+        const read = blob.slice(requested, requested + slice).arrayBuffer();
+        read.catch(() => undefined); // a read left behind by an error must not go unhandled
+        reads.push(read);
+        requested += slice;
+      }
+      return reads.shift() ?? Promise.reject(new Error("read past the end of the blob"));
+    },
+  };
+}
+
+/** The largest read from a cached bundle: large enough to be few, small beside the model. */
+const SLICE_BYTES = 8 << 20;
+/** How far reads of a cached bundle run ahead of the sink. */
+const READ_AHEAD_BYTES = 32 << 20;
+
 /** Where a streamed bundle goes, piece by piece (the wasm `BundleLoader`). */
 export interface BundleSink<T> {
+  /** Takes a piece (copying it); throws once the bundle proves damaged. */
   push(piece: Uint8Array): void;
   finish(): T;
 }
 
 /**
- * Streams the bundle at `url` into a fresh sink from `start()`, piece by piece, so the page never
+ * Streams the bundle at `url` into a fresh sink from `start(length)`, piece by piece, so the page never
  * holds the whole file: from Cache Storage when it is there, else downloaded into Cache Storage
  * and read back (or, without Cache Storage, straight from the network). A cached copy that fails
  * to load is evicted and fetched again; a download that fails to load is not kept.
  */
-export async function streamBundle<T>(url: string | URL, options: LoadOptions, start: () => BundleSink<T>): Promise<T> {
+export async function streamBundle<T>(
+  url: string | URL,
+  options: LoadOptions,
+  start: (length?: number) => BundleSink<T>,
+): Promise<T> {
   const href = new URL(String(url), globalThis.location?.href).href;
   const file = decodeURIComponent(href.split("?")[0].split("/").pop() ?? "bundle.gguf");
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -198,6 +231,8 @@ export async function streamBundle<T>(url: string | URL, options: LoadOptions, s
 
   /** Pushes every piece of `body` into a new sink, checking the first bytes, then finishes it. */
   const pour = async (body: ReadableStream<Uint8Array>, total: number, cached: boolean): Promise<T> => {
+    // No length for the sink: a `content-length` counts the encoded bytes of a compressed
+    // response, so it cannot promise how many will arrive.
     const sink = start();
     const reader = body.getReader();
     let loaded = 0;
@@ -210,8 +245,9 @@ export async function streamBundle<T>(url: string | URL, options: LoadOptions, s
           head = new Uint8Array([...head, ...value.subarray(0, 4 - head.byteLength)]);
           checkHead(file, head);
         }
-        sink.push(value);
         loaded += value.byteLength;
+        sink.push(value);
+        release(value);
         if (!cached) emit("progress", loaded, total);
       }
     } catch (e) {
@@ -224,63 +260,126 @@ export async function streamBundle<T>(url: string | URL, options: LoadOptions, s
     return result;
   };
 
+  /**
+   * Pushes a blob (a cached copy, a download) into a new sink a slice at a time, then finishes
+   * it, with progress events if `progress`. A Cache Storage
+   * response's `blob()` is a handle on the stored file, not a read of it, and each slice read
+   * is one large buffer, freed as soon as it is copied (see `release`): the renderer holds the
+   * slices read ahead and no more, where a stream reader's many small pieces lingered until
+   * garbage collection (Chromium: a load's renderer peak 100-250 MB higher).
+   */
+  const pourBlob = async (blob: Blob, cached: boolean, progress: boolean): Promise<T> => {
+    if (blob.size === 0) throw new Error(`${file} is empty`);
+    // The exact length, so the sink puts each piece to work as it arrives.
+    const sink = start(blob.size);
+    // Small files still come in several slices (a test bundle exercises the same path).
+    const pieces = readAhead(blob, Math.min(SLICE_BYTES, Math.max(16 << 10, Math.ceil(blob.size / 16))));
+    for (let at = 0; at < blob.size; ) {
+      const piece = new Uint8Array(await pieces.next());
+      if (piece.byteLength === 0) throw new Error(`${file}: the cached copy ended at byte ${at}`);
+      if (at === 0) checkHead(file, piece.subarray(0, 4));
+      at += piece.byteLength;
+      sink.push(piece);
+      release(piece);
+      if (progress) emit("progress", at, blob.size);
+    }
+    const result = sink.finish();
+    emit("done", blob.size, blob.size, cached);
+    return result;
+  };
+
   emit("initiate", 0, 0);
   if (cache) {
     const hit = await cache.match(href).catch(() => undefined);
     if (hit?.body) {
       try {
-        return await pour(hit.body, Number(hit.headers.get("content-length") ?? 0), true);
+        return await pourBlob(await hit.blob(), true, false);
       } catch {
         await cache.delete(href).catch(() => false); // damaged copy: evict, fetch again
       }
     }
   }
   emit("download", 0, 0);
-  const response = await fetchFn(href);
-  if (!response.ok) throw new Error(`${file}: HTTP ${response.status} from ${href}`);
-  const contentType = response.headers.get("content-type");
-  if ((contentType ?? "").includes("text/html")) {
-    throw new Error(`${file}: the server answered with an HTML page, not the model file`);
+  if (!cache) {
+    // Straight into the model.
+    const response = await fetchFn(href);
+    if (!response.ok) throw new Error(`${file}: HTTP ${response.status} from ${href}`);
+    if ((response.headers.get("content-type") ?? "").includes("text/html")) {
+      throw new Error(`${file}: the server answered with an HTML page, not the model file`);
+    }
+    if (!response.body) throw new Error(`${file}: the response has no body`);
+    return pour(response.body, Number(response.headers.get("content-length") ?? 0), false);
   }
-  if (!response.body) throw new Error(`${file}: the response has no body`);
-  const total = Number(response.headers.get("content-length") ?? 0);
-  if (!cache) return pour(response.body, total, false);
 
-  // Download into Cache Storage first, then stream the cached copy into the model. Teeing the
-  // body to both at once would buffer whatever the slower side has not taken yet: in Chromium,
-  // most of the file (measured: 2.7x the bundle at the peak instead of 1.8x).
-  let loaded = 0;
-  const counted = response.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        loaded += chunk.byteLength;
-        emit("progress", loaded, total);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
-  const headers: Record<string, string> = { "content-type": contentType ?? "application/octet-stream" };
-  if (total > 0) headers["content-length"] = String(total);
-  let stored = true;
+  // Download into a Blob (in ranges, with progress), store that Blob in Cache Storage, then
+  // load from it. Teeing one response to the cache and the model at once would buffer whatever
+  // the slower side has not taken yet: in Chromium, most of the file (2.7x the bundle).
+  const blob = await downloadInRanges(fetchFn, href, file, (loaded, total) => emit("progress", loaded, total));
+  const headers = { "content-type": blob.type, "content-length": String(blob.size) };
+  await cache.put(href, new Response(blob, { headers })).catch(() => undefined); // a full cache: load anyway
   try {
-    await cache.put(href, new Response(counted, { headers }));
-  } catch {
-    stored = false; // QuotaExceededError and friends
-  }
-  const copy = stored ? await cache.match(href).catch(() => undefined) : undefined;
-  if (!copy?.body) {
-    // No cached copy to read back (the cache is full): download again, straight into the model.
-    const again = await fetchFn(href);
-    if (!again.ok || !again.body) throw new Error(`${file}: HTTP ${again.status} from ${href}`);
-    return pour(again.body, total, false);
-  }
-  try {
-    return await pour(copy.body, total, false);
+    return await pourBlob(blob, false, false);
   } catch (e) {
     await cache.delete(href).catch(() => false); // not a loadable bundle: do not keep it
     throw e;
   }
 }
+
+/**
+ * Frees a piece's memory now, once the sink has copied it: detaching its buffer (`transfer` to
+ * an empty one) releases the backing store at once, where dropping the last reference leaves it
+ * for the garbage collector, which in Chromium let a load's renderer peak swing by ~200 MB.
+ */
+function release(piece: Uint8Array): void {
+  const buffer = piece.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+  if (piece.byteOffset === 0 && piece.byteLength === buffer.byteLength && typeof buffer.transfer === "function") {
+    buffer.transfer(0);
+  }
+}
+
+/**
+ * Downloads `href` into a Blob, RANGE_BYTES at a time, with progress after each range. Each
+ * range is read with `response.blob()`, which the browser fills itself, outside this thread's
+ * heap; the whole file is a Blob of those parts. Read through a JS stream instead (the only way
+ * to count bytes as they arrive), the file passed through this thread as ~300 MB of small
+ * buffers that lingered until garbage collection: Chromium's renderer peaked 100-250 MB higher.
+ * A server that ignores `Range` answers 200 with the whole file: one part, no progress before
+ * the end. (Exported for the package's tests; not part of its API.)
+ */
+export async function downloadInRanges(
+  fetchFn: typeof fetch,
+  href: string,
+  file: string,
+  onProgress: (loaded: number, total: number) => void,
+  rangeBytes = RANGE_BYTES,
+): Promise<Blob> {
+  const parts: Blob[] = [];
+  let type = "application/octet-stream";
+  let total = 0;
+  for (let start = 0; ; ) {
+    const response = await fetchFn(href, { headers: { range: `bytes=${start}-${start + rangeBytes - 1}` } });
+    // A file that ends exactly at a range boundary: the next range is unsatisfiable.
+    if (response.status === 416 && start > 0 && (total === 0 || start === total)) break;
+    const whole = start === 0 && response.status === 200;
+    if (!whole && response.status !== 206) throw new Error(`${file}: HTTP ${response.status} from ${href}`);
+    if (start === 0) {
+      type = response.headers.get("content-type") ?? type;
+      if (type.includes("text/html")) throw new Error(`${file}: the server answered with an HTML page, not the model file`);
+      // `content-range: bytes 0-N/TOTAL` (readable cross-origin only if the server exposes it).
+      total = Number(response.headers.get("content-range")?.match(/\/(\d+)$/)?.[1] ?? 0);
+      if (whole) total = Number(response.headers.get("content-length") ?? 0);
+    }
+    const part = await response.blob();
+    parts.push(part);
+    start += part.size;
+    onProgress(start, total);
+    if (whole || part.size < rangeBytes || (total > 0 && start >= total)) break;
+  }
+  return new Blob(parts, { type });
+}
+
+/** Bytes per range request of a download. */
+const RANGE_BYTES = 16 << 20;
 
 /** Throws unless a bundle starts with GGUF's magic (an HTML page or another file does not). */
 function checkHead(file: string, head: Uint8Array): void {

@@ -118,6 +118,7 @@ const BUILDS: readonly string[] = ["relaxed-simd-threads", "relaxed-simd", "simd
  * Initialises the wasm module (idempotent). `source` overrides the choice: a build name, or the
  * module itself (a URL, its bytes, or a compiled `WebAssembly.Module` of a single-thread build).
  * `threads` caps the threaded build's pool (default: the core count; 1 rules that build out).
+ * Resolves to the module's exports (its `memory` among them).
  */
 export function initWasm(
   source?: WasmBuild | URL | string | BufferSource | WebAssembly.Module,
@@ -143,14 +144,14 @@ export function initWasm(
           );
         }
         const threaded = await import("../wasm/threads/xlmr_sentiment_wasm.js");
-        await threaded.default({ module_or_path: url });
+        const exports = await threaded.default({ module_or_path: url });
         // Workers on the same module and memory, made rayon's global pool; it lives as long
         // as this thread.
         await threaded.initThreadPool(poolSize);
         glue = threaded;
         loadedThreads = poolSize;
         loadedBuild = build;
-        return;
+        return exports;
       }
       let module: URL | Uint8Array = url;
       if (isNode && url.protocol === "file:") {
@@ -159,8 +160,9 @@ export function initWasm(
         const { readFile } = await import(/* @vite-ignore */ fsModule);
         module = await readFile(url);
       }
-      await singleThreadGlue.default({ module_or_path: module });
+      const exports = await singleThreadGlue.default({ module_or_path: module });
       loadedBuild = build;
+      return exports;
     })();
     ready.catch(() => {
       ready = undefined;

@@ -166,6 +166,34 @@ test("a page that is not cross-origin isolated never gets the threaded build", a
   await page.close();
 });
 
+test("a download in ranges gives the file byte for byte, with progress per range", async () => {
+  const url = `${origin}/bundles/tiny-sentiment-f32.gguf`;
+  const { page } = await openPage();
+  const size = (await page.evaluate(([u, r]) => window.downloadRanges(u, r), [url, 1 << 30])).size;
+  // Uneven last range; a file ending exactly on a range boundary (the next range is a 416).
+  // With the total hidden (content-range not exposed), the end is found by a short range or a
+  // 416 past the end.
+  for (const [range, hideTotal] of [[65536, false], [size / 4, false], [65536, true], [size / 4, true]]) {
+    const got = await page.evaluate(([u, r, h]) => window.downloadRanges(u, r, h), [url, range, hideTotal]);
+    assert.ok(got.same, `range ${range}`);
+    const loaded = got.events.map(([l]) => l);
+    assert.deepEqual(loaded, Array.from({ length: Math.ceil(size / range) }, (_, i) => Math.min(size, (i + 1) * range)));
+    assert.ok(got.events.every(([, total]) => total === (hideTotal ? 0 : size)), "total from content-range");
+  }
+  await page.close();
+  // A server that ignores Range: one 200 answer, the whole file.
+  const plain = await serveFiles(resolvePath, { ranges: false });
+  try {
+    const { page: plainPage } = await openPage(plain.origin);
+    const got = await plainPage.evaluate(([u, r]) => window.downloadRanges(u, r), [`${plain.origin}/bundles/tiny-sentiment-f32.gguf`, 65536]);
+    assert.ok(got.same);
+    assert.deepEqual(got.events, [[size, size]]);
+    await plainPage.close();
+  } finally {
+    plain.server.close();
+  }
+});
+
 test("worker form: a missing model rejects with a readable error", async () => {
   const { page } = await openPage();
   const message = await page.evaluate((b) => window.loadError(b), `${origin}/models/no-such-model/`);
@@ -198,6 +226,22 @@ test("worker form: a bundle streams in with progress, matches, and comes from th
   assert.ok(again.events.some((e) => e.status === "done" && e.cached === true));
   assert.equal(again.predictions[0].label, run.predictions[0].label);
   await second.page.close();
+
+  // A damaged cached copy (cut in the header, cut in the tensors, an HTML page) is evicted and
+  // the bundle downloaded again; the next load takes the good copy from the cache.
+  for (const [keep, text] of [[100], [200_000], [undefined, "<!doctype html><p>login</p>"]]) {
+    const { page } = await openPage();
+    await page.evaluate(([u, k, t]) => window.damageCachedCopy(u, k, t), [url, keep, text]);
+    requests.length = 0;
+    const repaired = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 3)]);
+    assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), ["/bundles/tiny-sentiment-f32.gguf"], `damaged ${keep ?? "html"}`);
+    assert.deepEqual(repaired.predictions.map((p) => p.label), run.predictions.slice(0, 3).map((p) => p.label));
+    requests.length = 0;
+    const cachedAgain = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 1)]);
+    assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), [], `repaired copy ${keep ?? "html"} is cached`);
+    assert.equal(cachedAgain.predictions[0].label, run.predictions[0].label);
+    await page.close();
+  }
 
   const { page } = await openPage();
   assert.match(await page.evaluate((b) => window.loadError(b), `${origin}/bundles/missing.gguf`), /HTTP 404/);
