@@ -54,11 +54,24 @@ export async function serveDemo(dir, { port = 8000, host = "127.0.0.1" } = {}) {
         file = join(file, "index.html");
         info = await stat(file);
       }
-      res.writeHead(200, {
-        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
-        "content-length": info.size,
-        ...ISOLATION_HEADERS,
-      });
+      const type = TYPES[extname(file)] ?? "application/octet-stream";
+      // One byte range, as static hosts serve them: the package downloads bundles in ranges,
+      // with progress after each.
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+      if (range) {
+        const start = Number(range[1]);
+        const end = Math.min(range[2] === "" ? info.size - 1 : Number(range[2]), info.size - 1);
+        if (start >= info.size || end < start) {
+          res.writeHead(416, { "content-range": `bytes */${info.size}`, ...ISOLATION_HEADERS }).end();
+          return;
+        }
+        const headers = { "content-type": type, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${info.size}` };
+        res.writeHead(206, { ...headers, ...ISOLATION_HEADERS });
+        if (req.method === "HEAD") res.end();
+        else createReadStream(file, { start, end }).pipe(res);
+        return;
+      }
+      res.writeHead(200, { "content-type": type, "content-length": info.size, ...ISOLATION_HEADERS });
       if (req.method === "HEAD") res.end();
       else createReadStream(file).pipe(res);
     } catch {
