@@ -201,13 +201,14 @@ function readAhead(blob: Blob, slice: number): { next(): Promise<ArrayBuffer> } 
 
 /**
  * The largest read from a cached bundle, and how far reads run ahead of the sink. Each read is
- * a fresh buffer (page faults, IPC), so few large ones load fastest: with a full-size q8_0
- * bundle in Chromium, 32 MB reads with 64 MB ahead gave cached loads of 1.97-2.19 s, 8 MB with
- * 32 MB ahead 2.41-2.73 s, 1 MB with 16 MB ahead 2.8-3.3 s; the renderer's peak was 536-576,
- * 508-516 and 496-516 MB.
+ * a fresh buffer (page faults, IPC), so fewer, larger reads load faster, but the reads in hand
+ * add to the renderer's peak. A full-size q8_0 bundle in a Chromium worker, cold load peak and
+ * cached load: 8 MB reads 32 MB ahead 530-540 MB, 2.2-2.6 s; 16 MB / 32 MB 548-554 MB, 2.2-2.5
+ * s; 16 / 64 568-604 MB; 32 / 64 580 MB, 2.0-2.2 s; 1 MB / 16 MB 2.8-3.3 s. The target is a
+ * peak within twice the bundle (598 MB).
  */
-const SLICE_BYTES = 32 << 20;
-const READ_AHEAD_BYTES = 64 << 20;
+const SLICE_BYTES = 16 << 20;
+const READ_AHEAD_BYTES = 32 << 20;
 
 /** Where a streamed bundle goes, piece by piece (the wasm `BundleLoader`). */
 export interface BundleSink<T> {
