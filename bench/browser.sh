@@ -5,9 +5,9 @@
 #   bench/browser.sh [--quick] [--out FILE]
 #
 # Eight runs, one after the other, each in its own Chromium on a fresh profile:
-#   engine          xlmr-sentiment (www/xlmr-sentiment: `load(url)` of a bundle on the main thread
-#                   when not isolated; isolated, `loadInWorker(url, { threads: 2 })`, which runs
-#                   the threaded build, since a page's main thread may not block on a pool)
+#   engine          xlmr-sentiment (www/xlmr-sentiment's worker form, as a page should run it:
+#                   `loadInWorker(url, { threads: 1 })` of a bundle when not isolated; isolated,
+#                   `loadInWorker(url, { threads: 2 })`, which runs the threaded build)
 #                   transformers.js (bench/browser/package.json pins the version; `pipeline(
 #                   'text-classification', id, { dtype, device: 'wasm' })`, main thread)
 #   precision       f32: our target/full-size-f32.gguf, transformers.js' onnx/model.onnx

@@ -16,20 +16,13 @@ let classifyAll;
 async function loadOurs({ precision, threads }) {
   // The tweet preprocessing is ours only: off, so both engines see the same text.
   const options = { preprocess: false };
-  if (threads > 1) {
-    // Our threaded build runs only in a worker (the calling thread blocks while the pool works),
-    // which is where an application would run the model anyway.
-    const { loadInWorker } = await import("/ours/dist/worker-client.js");
-    const classifier = await loadInWorker(`/bundles/${precision}.gguf`, { threads });
-    classify = (input) => classifier.classify(input, options);
-    classifyAll = (input) => classifier.classify(input, { ...options, topK: null });
-    return { threads: classifier.threads, precision: classifier.precision, wasm_build: classifier.wasmBuild };
-  }
-  const { load } = await import("/ours/dist/index.js");
-  const classifier = await load(`/bundles/${precision}.gguf`);
+  // In the package's worker form, as a page should run the model (off its UI thread); the
+  // threaded build runs only there (the calling thread blocks while the pool works).
+  const { loadInWorker } = await import("/ours/dist/worker-client.js");
+  const classifier = await loadInWorker(`/bundles/${precision}.gguf`, { threads });
   classify = (input) => classifier.classify(input, options);
   classifyAll = (input) => classifier.classify(input, { ...options, topK: null });
-  return { threads: 1, precision: classifier.precision, wasm_build: classifier.wasmBuild };
+  return { threads: classifier.threads, precision: classifier.precision, wasm_build: classifier.wasmBuild };
 }
 
 async function loadTransformers({ precision, threads }) {
