@@ -186,14 +186,21 @@ function withLanguages(inner: WasmClassifier, languages: string[] | undefined): 
 export async function load(baseUrl: string | URL, options: LoadOptions = {}): Promise<SentimentClassifier> {
   checkLanguages(options.languages);
   if (isBundleUrl(baseUrl)) {
-    // Streamed into wasm memory piece by piece: the page never holds the whole bundle.
-    await initWasm(options.wasm, options.threads);
+    // Streamed into wasm memory piece by piece: the page never holds the whole bundle. The
+    // module starts while the bundle is looked up and its first slices read.
+    const ready = initWasm(options.wasm, options.threads);
+    ready.catch(() => undefined); // awaited by streamBundle
     let bytes = 0;
     const onProgress = (e: ProgressEvent) => {
       if (e.status === "done") bytes = e.loaded;
       options.onProgress?.(e);
     };
-    const inner = await streamBundle(baseUrl, { ...options, onProgress }, (length) => new (wasmGlue().BundleLoader)(length));
+    const inner = await streamBundle(
+      baseUrl,
+      { ...options, onProgress },
+      (length) => new (wasmGlue().BundleLoader)(length),
+      ready,
+    );
     const classifier = withLanguages(inner, options.languages);
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;

@@ -178,7 +178,7 @@ export async function clearCache(url?: string | URL, cacheName: string = DEFAULT
 
 /**
  * Reads `blob` in order, `slice` bytes at a time, with reads running up to READ_AHEAD_BYTES
- * ahead.
+ * ahead, from the moment it is called.
  * (Reads run on this thread's event loop, so they make no progress while it works; a reader
  * worker that went on reading meanwhile made no load faster on two cores, the copying being
  * CPU work too.)
@@ -186,17 +186,29 @@ export async function clearCache(url?: string | URL, cacheName: string = DEFAULT
 function readAhead(blob: Blob, slice: number): { next(): Promise<ArrayBuffer> } {
   const reads: Promise<ArrayBuffer>[] = [];
   let requested = 0;
+  const readMore = () => {
+    while (reads.length * slice < READ_AHEAD_BYTES && requested < blob.size) {
+      const read = blob.slice(requested, requested + slice).arrayBuffer();
+      read.catch(() => undefined); // a read left behind by an error must not go unhandled
+      reads.push(read);
+      requested += slice;
+    }
+  };
+  readMore(); // the first reads start at once
   return {
     next() {
-      while (reads.length * slice < READ_AHEAD_BYTES && requested < blob.size) {
-        const read = blob.slice(requested, requested + slice).arrayBuffer();
-        read.catch(() => undefined); // a read left behind by an error must not go unhandled
-        reads.push(read);
-        requested += slice;
-      }
-      return reads.shift() ?? Promise.reject(new Error("read past the end of the blob"));
+      readMore();
+      const read = reads.shift() ?? Promise.reject(new Error("read past the end of the blob"));
+      readMore();
+      return read;
     },
   };
+}
+
+/** Reads of `blob`, started now; small files still come in several slices (so a test bundle
+ * exercises the same path). */
+function slicesOf(blob: Blob): { next(): Promise<ArrayBuffer> } {
+  return readAhead(blob, Math.min(SLICE_BYTES, Math.max(16 << 10, Math.ceil(blob.size / 16))));
 }
 
 /**
@@ -218,15 +230,18 @@ export interface BundleSink<T> {
 }
 
 /**
- * Streams the bundle at `url` into a fresh sink from `start(length)`, piece by piece, so the page never
- * holds the whole file: from Cache Storage when it is there, else downloaded into Cache Storage
- * and read back (or, without Cache Storage, straight from the network). A cached copy that fails
- * to load is evicted and fetched again; a download that fails to load is not kept.
+ * Streams the bundle at `url` into a fresh sink from `start(length)`, piece by piece, so the page
+ * never holds the whole file: from Cache Storage when it is there, else downloaded into Cache
+ * Storage and read back (or, without Cache Storage, straight from the network). A cached copy
+ * that fails to load is evicted and fetched again; a download that fails to load is not kept.
+ * `start` is first called once `ready` (the wasm module's start) resolves: the cache lookup
+ * and the first reads overlap it, and its failure is the caller's error, never the copy's.
  */
 export async function streamBundle<T>(
   url: string | URL,
   options: LoadOptions,
   start: (length?: number) => BundleSink<T>,
+  ready: Promise<unknown> = Promise.resolve(),
 ): Promise<T> {
   const href = new URL(String(url), globalThis.location?.href).href;
   const file = decodeURIComponent(href.split("?")[0].split("/").pop() ?? "bundle.gguf");
@@ -237,6 +252,7 @@ export async function streamBundle<T>(
 
   /** Pushes every piece of `body` into a new sink, checking the first bytes, then finishes it. */
   const pour = async (body: ReadableStream<Uint8Array>, total: number, cached: boolean): Promise<T> => {
+    await ready;
     // No length for the sink: a `content-length` counts the encoded bytes of a compressed
     // response, so it cannot promise how many will arrive.
     const sink = start();
@@ -267,19 +283,19 @@ export async function streamBundle<T>(
   };
 
   /**
-   * Pushes a blob (a cached copy, a download) into a new sink a slice at a time, then finishes
-   * it, with progress events if `progress`. A Cache Storage
-   * response's `blob()` is a handle on the stored file, not a read of it, and each slice read
-   * is one large buffer, freed as soon as it is copied (see `release`): the renderer holds the
-   * slices read ahead and no more, where a stream reader's many small pieces lingered until
-   * garbage collection (Chromium: a load's renderer peak 100-250 MB higher).
+   * Pushes a blob (a cached copy, a download) into a new sink as `pieces` (its slices, see
+   * `slicesOf`) come in, then finishes it, with progress events if `progress`. A Cache Storage
+   * response's `blob()` is a handle on the stored file, not a read of it, and the slices are a
+   * few large buffers where a stream reader's are thousands of small ones, which lingered until
+   * garbage collection (Chromium: a load's renderer peak 100-250 MB higher). Each slice is
+   * detached once copied (`release`): measured in a worker, the cold load's peak was 580 MB
+   * with it and 636 MB without (32 MB slices), though in a test of blob reads alone detaching
+   * kept them alive longer, so this is an empirical choice, checked by the bench.
    */
-  const pourBlob = async (blob: Blob, cached: boolean, progress: boolean): Promise<T> => {
+  const pourBlob = async (blob: Blob, pieces: { next(): Promise<ArrayBuffer> }, cached: boolean, progress: boolean): Promise<T> => {
     if (blob.size === 0) throw new Error(`${file} is empty`);
     // The exact length, so the sink puts each piece to work as it arrives.
     const sink = start(blob.size);
-    // Small files still come in several slices (a test bundle exercises the same path).
-    const pieces = readAhead(blob, Math.min(SLICE_BYTES, Math.max(16 << 10, Math.ceil(blob.size / 16))));
     for (let at = 0; at < blob.size; ) {
       const piece = new Uint8Array(await pieces.next());
       if (piece.byteLength === 0) throw new Error(`${file}: the cached copy ended at byte ${at}`);
@@ -298,13 +314,18 @@ export async function streamBundle<T>(
   if (cache) {
     const hit = await cache.match(href).catch(() => undefined);
     if (hit?.body) {
+      const blob = await hit.blob();
+      const pieces = slicesOf(blob);
+      await ready;
       try {
-        return await pourBlob(await hit.blob(), true, false);
+        return await pourBlob(blob, pieces, true, false);
       } catch {
         await cache.delete(href).catch(() => false); // damaged copy: evict, fetch again
       }
     }
   }
+  // A module that cannot start fails the load before any download.
+  await ready;
   emit("download", 0, 0);
   if (!cache) {
     // Straight into the model.
@@ -323,8 +344,10 @@ export async function streamBundle<T>(
   const blob = await downloadInRanges(fetchFn, href, file, (loaded, total) => emit("progress", loaded, total));
   const headers = { "content-type": blob.type, "content-length": String(blob.size) };
   await cache.put(href, new Response(blob, { headers })).catch(() => undefined); // a full cache: load anyway
+  const pieces = slicesOf(blob);
+  await ready;
   try {
-    return await pourBlob(blob, false, false);
+    return await pourBlob(blob, pieces, false, false);
   } catch (e) {
     await cache.delete(href).catch(() => false); // not a loadable bundle: do not keep it
     throw e;
