@@ -3,7 +3,9 @@
 // Storage). Chromium runs the page and its worker in one renderer process, whose peak resident
 // memory (VmHWM in /proc) is compared with its resident memory just before the load.
 //
-//   node bench/browser-memory.mjs FILE.gguf [--no-cache]
+//   node bench/browser-memory.mjs FILE.gguf [--no-cache] [--main-thread]
+//
+// --main-thread loads with `load` on the page's own thread instead of `loadInWorker`.
 //
 // Run after www/xlmr-sentiment/build.sh; needs Debian's chromium (tests/run.sh installs it).
 import { createServer } from "node:http";
@@ -14,9 +16,11 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { launchChromium } from "../../../tests/chromium.mjs";
 
-const [bundle, flag] = process.argv.slice(2);
+const [bundle, ...flags] = process.argv.slice(2);
+const noCache = flags.includes("--no-cache");
+const mainThread = flags.includes("--main-thread");
 if (!bundle?.endsWith(".gguf")) {
-  console.error("usage: node bench/browser-memory.mjs FILE.gguf [--no-cache]");
+  console.error("usage: node bench/browser-memory.mjs FILE.gguf [--no-cache] [--main-thread]");
   process.exit(2);
 }
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
@@ -24,9 +28,10 @@ const size = (await stat(bundle)).size;
 const TYPES = { ".js": "text/javascript", ".html": "text/html", ".wasm": "application/wasm" };
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
   import { loadInWorker } from "/pkg/dist/worker-client.js";
+  import { load } from "/pkg/dist/index.js";
   window.loadBundle = async (cache) => {
     const started = performance.now();
-    const c = await loadInWorker("/bundle.gguf", cache ? {} : { cache: false });
+    const c = await (location.search === "?main" ? load : loadInWorker)("/bundle.gguf", cache ? {} : { cache: false });
     const seconds = (performance.now() - started) / 1000;
     const result = await c.classify("I love this!");
     return { seconds, result, precision: c.precision };
@@ -80,13 +85,13 @@ async function renderers() {
 const browser = await launchChromium(chromium);
 try {
   const page = await browser.context.newPage();
-  await page.goto(`${origin}/`);
+  await page.goto(`${origin}/${mainThread ? "?main" : ""}`);
   await page.waitForSelector("body[data-ready=yes]", { state: "attached" });
   const before = await renderers();
-  const run = await page.evaluate((cache) => window.loadBundle(cache), flag !== "--no-cache");
+  const run = await page.evaluate((cache) => window.loadBundle(cache), !noCache);
   const after = await renderers();
   const mb = (b) => `${(b / 1e6).toFixed(1)} MB`;
-  console.log(`bundle: ${bundle} (${mb(size)}, ${run.precision}), loaded in ${run.seconds.toFixed(2)} s, Cache Storage ${flag === "--no-cache" ? "off" : "on"}`);
+  console.log(`bundle: ${bundle} (${mb(size)}, ${run.precision}), loaded in ${run.seconds.toFixed(2)} s, Cache Storage ${noCache ? "off" : "on"}, ${mainThread ? "page's thread" : "worker"}`);
   for (const r of after) {
     const start = before.find((b) => b.pid === r.pid);
     if (!start) {
