@@ -314,14 +314,16 @@ export async function streamBundle<T>(
   if (cache) {
     const hit = await cache.match(href).catch(() => undefined);
     if (hit?.body) {
-      const blob = await hit.blob();
-      const pieces = slicesOf(blob);
+      // A copy whose bytes cannot be read is as damaged as one that does not load.
+      const blob = await hit.blob().catch(() => undefined);
+      const pieces = blob && slicesOf(blob);
       await ready;
       try {
-        return await pourBlob(blob, pieces, true, false);
+        if (blob && pieces) return await pourBlob(blob, pieces, true, false);
       } catch {
-        await cache.delete(href).catch(() => false); // damaged copy: evict, fetch again
+        // not loadable: evicted below
       }
+      await cache.delete(href).catch(() => false); // damaged copy: evict, fetch again
     }
   }
   // A module that cannot start fails the load before any download.
