@@ -250,16 +250,9 @@ struct BundleFiles {
 /// Reads a bundle written by [`write_bundle`]. Its metadata is checked before any tensor is
 /// read, so another kind of GGUF file fails at once.
 pub(crate) fn read_bundle(source: &dyn WeightsSource, device: &Device) -> Result<Bundle> {
-    let header = match gguf::read_header(source)? {
-        gguf::HeaderRead::Complete(header) => header,
-        gguf::HeaderRead::NeedsBytes(n) => return Err(truncated(n, source.len())),
-    };
+    let header = gguf::whole_header(source)?;
     let files = bundle_files(&header.metadata)?;
-    let mut tensors = Vec::with_capacity(header.tensors.len());
-    let mut scratch = Vec::new();
-    for info in header.tensors {
-        tensors.push(gguf::read_tensor(source, info, device, &mut scratch)?);
-    }
+    let tensors = gguf::read_tensors(source, header.tensors, device)?;
     Ok(Bundle {
         config: files.config,
         tokenizer: files.tokenizer,

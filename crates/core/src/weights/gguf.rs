@@ -331,21 +331,31 @@ fn header_at(cursor: &mut Cursor<'_>) -> Result<Header> {
 /// Reads every tensor of a GGUF file (f32/f16 ones as f32 tensors, quantized ones as candle
 /// `QTensor`s), by name.
 pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Stored)>> {
-    let header = match read_header(source)? {
-        HeaderRead::Complete(header) => header,
-        HeaderRead::NeedsBytes(n) => {
-            return Err(corrupt(format!(
-                "the header needs {n} bytes; {} have arrived",
-                source.len()
-            )))
-        }
-    };
-    let mut tensors = Vec::with_capacity(header.tensors.len());
-    let mut scratch = Vec::new();
-    for info in header.tensors {
-        tensors.push(read_tensor(source, info, device, &mut scratch)?);
+    read_tensors(source, whole_header(source)?.tensors, device)
+}
+
+/// [`read_header`] of a source that has every byte: a header that needs more is truncated.
+pub(crate) fn whole_header(source: &dyn WeightsSource) -> Result<Header> {
+    match read_header(source)? {
+        HeaderRead::Complete(header) => Ok(header),
+        HeaderRead::NeedsBytes(n) => Err(corrupt(format!(
+            "truncated: the header needs {n} bytes; {} have arrived",
+            source.len()
+        ))),
     }
-    Ok(tensors)
+}
+
+/// Reads `tensors` (a header's, in file order) front to back, with one scratch buffer.
+pub(crate) fn read_tensors(
+    source: &dyn WeightsSource,
+    tensors: Vec<TensorInfo>,
+    device: &Device,
+) -> Result<Vec<(String, Stored)>> {
+    let mut scratch = Vec::new();
+    tensors
+        .into_iter()
+        .map(|info| read_tensor(source, info, device, &mut scratch))
+        .collect()
 }
 
 /// Reads one tensor of the header, then tells the source that nothing before its end will be
