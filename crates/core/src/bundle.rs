@@ -85,9 +85,9 @@ impl Precision {
         match self {
             Self::F32 => GgmlDType::F32,
             Self::F16 => GgmlDType::F16,
-            Self::Q8_0 if cols % 32 == 0 => GgmlDType::Q8_0,
-            Self::Q4 if cols % 256 == 0 => GgmlDType::Q4K,
-            Self::Q4 if cols % 32 == 0 => GgmlDType::Q4_0,
+            Self::Q8_0 if cols.is_multiple_of(32) => GgmlDType::Q8_0,
+            Self::Q4 if cols.is_multiple_of(256) => GgmlDType::Q4K,
+            Self::Q4 if cols.is_multiple_of(32) => GgmlDType::Q4_0,
             Self::Q8_0 | Self::Q4 => GgmlDType::F16,
         }
     }

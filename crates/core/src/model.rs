@@ -48,7 +48,7 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
     let all_q8_0 = weights
         .iter()
         .all(|stored| matches!(stored, Stored::Quantized(q) if q.dtype() == GgmlDType::Q8_0));
-    if int8 && all_q8_0 && in_dim > 0 && in_dim % Q8_0_BLOCK_VALUES == 0 {
+    if int8 && all_q8_0 && in_dim > 0 && in_dim.is_multiple_of(Q8_0_BLOCK_VALUES) {
         return linear_from_q8_0(weights, bias, in_dim);
     }
     let mut weight = Vec::new();
@@ -361,27 +361,27 @@ impl XlmRobertaForSequenceClassification {
     /// Logits (one row of `num_labels` per text) for token sequences, each already
     /// `<s> .. </s>` and at most the model's position limit long.
     pub fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        // With one thread, the whole pass runs on rayon's thread, so its hundreds of parallel
-        // steps run inline. Called from outside the pool, each would be injected into it and the
-        // caller put to sleep until it ends: a wake-up and a sleep per step, 10-20% of one
-        // 32-token text's time at one thread (perf: `__schedule`, `sched_yield`). With more
-        // threads, injecting each step measured faster (q8_0 at 2 threads: 33-36 texts/s
-        // against 26-28 from inside the pool, where idle threads must wake to steal).
-        // The threaded wasm build (wasm atomics) runs inside the pool too: there the calling
-        // thread is a Web Worker whose every wait and wake-up goes through `Atomics.wait` and
-        // `notify`, and injecting each step costs the caller one of each on top of the pool's.
-        // There a batch of several texts is also split into one group per thread, each group's
-        // pass on its own thread (the steps inside still split when a thread is idle): fewer
-        // fork-joins, each at one-thread efficiency. The results do not change, as every step
-        // works per token or per text (activations are quantized per row). Chromium, q8_0, 2
-        // threads, batches of 16: 13.7-14.1 texts/s against 12.0-12.6 (interleaved A/B).
+        // The whole pass runs inside rayon's pool, so its hundreds of parallel steps are
+        // forked and joined by pool threads. Called from outside the pool, each step would be
+        // injected into it and the caller put to sleep until it ends: a wake-up and a sleep per
+        // step, 10-20% of one 32-token text's time at one thread (perf: `__schedule`,
+        // `sched_yield`), and at two threads on two cores three threads took turns on them:
+        // q8_0 on Zen 5, `bench --threads 2`, one 32-token text 8.6-9.5 ms injected against
+        // 5.0-6.1 ms in the pool. (On Zen 3 with an earlier kernel, injecting had measured
+        // faster for batches, 33-36 texts/s against 26-28 in the pool; splitting, below, was not
+        // tried there.)
+        // A batch of several texts is split into one group per thread, each group's pass on its
+        // own thread (the steps inside still split when a thread is idle): fewer fork-joins,
+        // each at one-thread efficiency. The results do not change, as every step works per
+        // token or per text (activations are quantized per row). q8_0, 2 threads, batches of 16:
+        // natively on Zen 5 224-228 texts/s against 162-179 unsplit (in the pool or injected);
+        // in Chromium (threaded wasm, where every wait and wake-up of the calling Web Worker is
+        // an `Atomics.wait` and `notify`) 13.7-14.1 texts/s against 12.0-12.6.
         let threads = rayon::current_num_threads();
-        if cfg!(target_feature = "atomics") && threads > 1 && sequences.len() > 1 {
+        if threads > 1 && sequences.len() > 1 {
             rayon::scope(|_| self.forward_split(sequences, threads))
-        } else if threads == 1 || cfg!(target_feature = "atomics") {
-            rayon::scope(|_| self.forward_in_pool(sequences))
         } else {
-            self.forward_in_pool(sequences)
+            rayon::scope(|_| self.forward_in_pool(sequences))
         }
     }
 

@@ -313,16 +313,12 @@ fn foreign_gguf_files_are_named_as_such() {
         .expect("key present");
     let mut renamed = bundle.clone();
     renamed[at..at + key.len()].copy_from_slice(b"someone_else__.bundle_version");
-    let err = Classifier::load_bundle(&renamed.as_slice())
-        .err()
-        .expect("refused");
+    let err = Classifier::load_bundle(&renamed.as_slice()).expect_err("refused");
     assert!(
         err.to_string().contains("not an xlmr-sentiment bundle"),
         "{err}"
     );
-    let err = Classifier::load_bundle(&weights.as_slice())
-        .err()
-        .expect("refused");
+    let err = Classifier::load_bundle(&weights.as_slice()).expect_err("refused");
     assert!(matches!(err, Error::CorruptWeights { .. }), "{err}");
     assert!(matches!(
         "q3".parse::<Precision>(),

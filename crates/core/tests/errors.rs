@@ -284,7 +284,7 @@ fn encoded_sequences_are_checked_before_the_model_sees_them() {
     let good = classifier.encode("I love this!", &options).unwrap();
     let direct = classifier.classify(&["I love this!"], &options).unwrap();
     let via_encoded = classifier
-        .classify_encoded(&[good.clone()], &options)
+        .classify_encoded(std::slice::from_ref(&good), &options)
         .unwrap();
     assert_eq!(direct, via_encoded);
     for ids in [vec![], vec![0, 999_999, 2], vec![0; 600]] {

@@ -4,9 +4,9 @@
 //! The matrix products are rten-gemm's (packed, register-tiled and cache-blocked kernels for
 //! f32 and for u8 x i8 -> i32, chosen at run time for the CPU: AVX-512 with or without VNNI,
 //! AVX2 + FMA, Arm NEON / dot / i8mm, wasm simd128; split over rayon's threads), except where
-//! our own measured faster: f32 and int8 on x86-64 with AVX2 (`x86_64.rs`), and int8 in wasm
-//! (`wasm32.rs`, relaxed SIMD or simd128, fixed by the build). The int8 ones share one weight
-//! layout and loop (`tiled.rs`). The model code only sees [`Linear`] and the functions here, not
+//! our own measured faster: f32 and int8 on x86-64 with AVX2, int8 on x86-64 with AVX-512 VNNI
+//! (`x86_64.rs`), and int8 in wasm (`wasm32.rs`, relaxed SIMD or simd128, fixed by the build).
+//! The int8 ones share one weight layout (`tiled.rs`: 16-column blocks, 32 for VNNI). The model code only sees [`Linear`] and the functions here, not
 //! which kernel runs.
 //!
 //! Why our own forward pass rather than candle's tensor ops (see the native-speed issue): at
@@ -26,9 +26,10 @@ mod wasm32;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
+pub(crate) use ops::clamp;
 use ops::ROWS_PER_TASK;
-use ops::{clamp, max, min};
 pub(crate) use ops::{gelu_erf, gelu_tanh, layer_norm, relu, softmax_in_place};
+use ops::{max, min};
 
 use std::sync::OnceLock;
 
@@ -71,13 +72,17 @@ fn own_f32_kernel() -> bool {
     })
 }
 
-/// Whether our own int8 tile multiplies the int8 layers. On x86-64: only where rten-gemm would
-/// use its own AVX2 int8 kernel (measured about half as fast on Zen 3); on AVX-512 CPUs, VNNI
-/// ones above all (`vpdpbusd`: four products summed into i32 in one instruction, where AVX2
-/// needs three), rten-gemm's kernel runs. In wasm: always (see `wasm32.rs`).
+/// Whether our own int8 tile multiplies the int8 layers. On x86-64: with AVX-512 VNNI, our VNNI
+/// tile (`x86_64::gemm_vnni`, measured ahead of rten-gemm's on Zen 5); otherwise only where
+/// rten-gemm would use its own AVX2 int8 kernel (measured about half as fast on Zen 3): on
+/// AVX-512 CPUs without VNNI rten-gemm's kernel runs. In wasm: always (see `wasm32.rs`).
 fn own_int8_kernel() -> bool {
     static OWN: OnceLock<bool> = OnceLock::new();
     *OWN.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if x86_64::available_vnni() {
+            return true;
+        }
         #[cfg(target_arch = "x86_64")]
         if x86_64::available() {
             return int8_gemm(|g| g.kernel_name() == "x86_64-u8i8i32-avx2");
@@ -86,12 +91,24 @@ fn own_int8_kernel() -> bool {
     })
 }
 
+/// Whether our int8 tile is the AVX-512 VNNI one, which takes activations in all of 0..=255.
+fn own_vnni_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return own_int8_kernel() && x86_64::available_vnni();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The name of our int8 kernel on this target.
 fn own_int8_kernel_name() -> &'static str {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return wasm32::INT8_KERNEL_NAME;
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    "xlmr-sentiment-u8i8i32-avx2"
+    if own_vnni_kernel() {
+        "xlmr-sentiment-u8i8i32-avx512-vnni"
+    } else {
+        "xlmr-sentiment-u8i8i32-avx2"
+    }
 }
 
 /// The names of the f32 and int8 kernels this CPU runs (reported by `xlmr-sentiment bench`).
@@ -115,12 +132,15 @@ pub fn kernel_names() -> (String, String) {
 /// with `vpmaddubsw`, which adds two u8 x i8 products into an i16 and saturates: with
 /// activations kept in 0..=127 the pair sum is at most 2 x 127 x 128 = 32,512 < 32,767, so it
 /// never does (rten-gemm's `may_saturate`; ONNX Runtime's `reduce_range` is the same trade on
-/// the weight side). Our wasm kernels need 0..=127 too (relaxed SIMD's i7 operand). The limit
-/// follows the kernel that actually runs.
+/// the weight side). Our wasm kernels need 0..=127 too (relaxed SIMD's i7 operand). VNNI's
+/// `vpdpbusd` has no i16 step, so our VNNI kernel takes 0..=255 (sums stay below
+/// 3,072 x 255 x 127 < 2^31). The limit follows the kernel that actually runs.
 fn activation_max() -> u8 {
     static MAX: OnceLock<u8> = OnceLock::new();
     *MAX.get_or_init(|| {
-        if own_int8_kernel() || int8_gemm(|g| g.may_saturate()) {
+        if own_vnni_kernel() {
+            255
+        } else if own_int8_kernel() || int8_gemm(|g| g.may_saturate()) {
             127
         } else {
             255
@@ -409,7 +429,11 @@ impl Linear {
 ))]
 fn pack_tiled(codes: &[i8], n: usize, k: usize) -> tiled::PackedInt8 {
     #[cfg(target_arch = "x86_64")]
-    return tiled::PackedInt8::new(codes, n, k);
+    return if own_vnni_kernel() {
+        x86_64::pack_vnni(codes, n, k)
+    } else {
+        tiled::PackedInt8::new(codes, n, k)
+    };
     #[cfg(target_arch = "wasm32")]
     return wasm32::pack(codes, n, k);
 }
@@ -421,7 +445,11 @@ fn pack_tiled(codes: &[i8], n: usize, k: usize) -> tiled::PackedInt8 {
 ))]
 fn tiled_gemm(a: &[u8], rows: usize, packed: &tiled::PackedInt8, out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
-    x86_64::gemm(a, rows, packed, out);
+    if own_vnni_kernel() {
+        x86_64::gemm_vnni(a, rows, packed, out);
+    } else {
+        x86_64::gemm(a, rows, packed, out);
+    }
     #[cfg(target_arch = "wasm32")]
     wasm32::gemm(a, rows, packed, out);
 }
@@ -433,7 +461,10 @@ fn tiled_gemm(a: &[u8], rows: usize, packed: &tiled::PackedInt8, out: &mut [i32]
 /// (and `round` on x86-64 without SSE4.1): this loop took a quarter of a q8_0 bundle's load
 /// in Chromium. `trunc`, `abs` and `copysign` are single wasm instructions, so it vectorises, and
 /// the codes are the same as `(w / scale).round().clamp(-127.0, 127.0)`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn quantize_weight_row(row: &[f32], out: &mut [i8]) -> f32 {
     let scale = weight_scale(row.iter().fold(0f32, |m, &v| max(m, v.abs())));
     for (q, &v) in out.iter_mut().zip(row) {
@@ -538,7 +569,10 @@ impl Int8Rows {
 }
 
 /// Adds `bias` to every row of `x`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn add_bias(x: &mut [f32], bias: &[f32]) {
     for row in x.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
@@ -548,7 +582,10 @@ fn add_bias(x: &mut [f32], bias: &[f32]) {
 }
 
 /// The int8 epilogue for a run of rows: `out = (acc - zero * sum(w)) * row_scale * scale + b`.
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn dequantize_rows(
     out: &mut [f32],
     acc: &[i32],
@@ -598,12 +635,21 @@ fn quantize_rows(x: &[f32], rows: usize, cols: usize) -> (Vec<u8>, Vec<f32>, Vec
         .par_chunks_mut(cols * ROWS_PER_TASK)
         .zip(x.par_chunks(cols * ROWS_PER_TASK))
         .zip(params.par_chunks_mut(ROWS_PER_TASK))
-        .for_each(|((codes, x), params)| quantize_task(codes, x, params, cols, top));
+        .for_each(|((codes, x), params)| {
+            #[cfg(target_arch = "x86_64")]
+            if x86_64::available_avx512() {
+                return x86_64::quantize_rows_avx512(codes, x, params, cols, top);
+            }
+            quantize_task(codes, x, params, cols, top)
+        });
     let (scales, zeros) = params.into_iter().unzip();
     (codes, scales, zeros)
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn quantize_task(codes: &mut [u8], x: &[f32], params: &mut [(f32, u8)], cols: usize, top: f32) {
     for ((out, row), param) in codes
         .chunks_exact_mut(cols)
@@ -892,17 +938,62 @@ mod tests {
         }
     }
 
+    /// The AVX-512 activation quantizer gives the portable loop's codes, scales and zero points
+    /// bit for bit: row lengths around its 16-value step, both code ranges, rows of zeros,
+    /// constant rows, infinities and NaNs.
+    #[test]
+    fn avx512_activation_codes_equal_the_portable_loop() {
+        #[cfg(target_arch = "x86_64")]
+        if x86_64::available_avx512() {
+            for cols in (1..40).chain([767, 768, 3072]) {
+                for variant in 0..5 {
+                    let rows = 3;
+                    let mut x: Vec<f32> = values(rows * cols, cols as u32 * 8 + variant)
+                        .iter()
+                        .map(|v| v * 4.0 + if variant == 1 { 3.0 } else { 0.0 })
+                        .collect();
+                    match variant {
+                        2 => x.iter_mut().for_each(|v| *v = 0.0),
+                        3 => x[cols / 2] = f32::NAN,
+                        4 => {
+                            x.iter_mut().for_each(|v| *v = 0.75);
+                            x[rows * cols - 1] = f32::NEG_INFINITY;
+                        }
+                        _ => {}
+                    }
+                    for top in [127.0, 255.0] {
+                        let mut want = vec![0u8; x.len()];
+                        let mut want_params = vec![(1f32, 0u8); rows];
+                        quantize_task(&mut want, &x, &mut want_params, cols, top);
+                        let mut got = vec![0u8; x.len()];
+                        let mut got_params = vec![(1f32, 0u8); rows];
+                        x86_64::quantize_rows_avx512(&mut got, &x, &mut got_params, cols, top);
+                        assert_eq!(got, want, "{cols} columns, variant {variant}, top {top}");
+                        for (g, w) in got_params.iter().zip(&want_params) {
+                            assert_eq!((g.0.to_bits(), g.1), (w.0.to_bits(), w.1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Our AVX2 kernel multiplies with `vpmaddubsw` whatever rten-gemm would use: the activation
     /// limit must follow the kernel that runs.
     #[test]
     fn activations_stay_below_the_saturation_limit_of_the_kernel_that_runs() {
-        if own_int8_kernel() {
+        let x: Vec<f32> = (0..64).map(|i| i as f32 - 20.0).collect();
+        let (codes, _, _) = quantize_rows(&x, 1, 64);
+        let largest = codes.iter().copied().max();
+        if own_vnni_kernel() {
+            // No i16 step: the whole u8 range is used.
+            assert_eq!(activation_max(), 255);
+            assert_eq!(largest, Some(255));
+        } else if own_int8_kernel() {
             assert_eq!(activation_max(), 127);
-            let x: Vec<f32> = (0..64).map(|i| i as f32 - 20.0).collect();
-            let (codes, _, _) = quantize_rows(&x, 1, 64);
-            assert!(codes.iter().all(|&c| c <= 127));
+            assert_eq!(largest, Some(127));
         }
-        if int8_gemm(|g| g.may_saturate()) {
+        if !own_int8_kernel() && int8_gemm(|g| g.may_saturate()) {
             assert_eq!(activation_max(), 127);
         }
     }

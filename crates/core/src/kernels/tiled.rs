@@ -19,38 +19,53 @@ pub(crate) struct PackedInt8 {
     /// k rounded up to a multiple of 4, divided by 4.
     pub(crate) k_groups: usize,
     pub(crate) n: usize,
+    /// Columns per block: [`NR`], or 32 for the AVX-512 VNNI kernel (two registers of 16 lanes,
+    /// one contiguous 128-byte group per 4 values of k).
+    pub(crate) block_cols: usize,
 }
 
 impl PackedInt8 {
-    /// Packs `codes` (`[n, k]`, row-major: one row per output feature).
+    /// Packs `codes` (`[n, k]`, row-major: one row per output feature) in blocks of [`NR`]
+    /// columns.
     pub(crate) fn new(codes: &[i8], n: usize, k: usize) -> Self {
+        Self::with_block_cols(codes, n, k, NR)
+    }
+
+    /// Packs `codes` in blocks of `block_cols` columns: each block a run of k/4 groups of
+    /// `block_cols` columns x 4 consecutive values of k.
+    pub(crate) fn with_block_cols(codes: &[i8], n: usize, k: usize, block_cols: usize) -> Self {
         let k_groups = k.div_ceil(4);
-        let blocks = n.div_ceil(NR);
-        let mut data = vec![0i8; blocks * k_groups * NR * 4];
-        let panel_len = k_groups * NR * 4;
+        let blocks = n.div_ceil(block_cols);
+        let mut data = vec![0i8; blocks * k_groups * block_cols * 4];
+        let panel_len = k_groups * block_cols * 4;
         // The values of k that fill whole groups of four.
         let whole = k / 4 * 4;
         if k > 0 {
             // Panel by panel, split over rayon's threads. Four values of k at a time, each a
             // fixed-size copy: `chunks(4)` made every one a `memcpy` call in wasm.
             data.par_chunks_mut(panel_len)
-                .zip(codes[..n * k].par_chunks(NR * k))
+                .zip(codes[..n * k].par_chunks(block_cols * k))
                 .for_each(|(panel, rows)| {
                     for (j, row) in rows.chunks_exact(k).enumerate() {
                         for (group, four) in panel
-                            .chunks_exact_mut(NR * 4)
+                            .chunks_exact_mut(block_cols * 4)
                             .zip(row[..whole].chunks_exact(4))
                         {
                             group[j * 4..j * 4 + 4].copy_from_slice(four);
                         }
                         if whole < k {
-                            let at = (whole / 4 * NR + j) * 4;
+                            let at = (whole / 4 * block_cols + j) * 4;
                             panel[at..at + k - whole].copy_from_slice(&row[whole..]);
                         }
                     }
                 });
         }
-        Self { data, k_groups, n }
+        Self {
+            data,
+            k_groups,
+            n,
+            block_cols,
+        }
     }
 
     /// The width of activation rows the kernels take: k rounded up to a multiple of 4.
@@ -127,12 +142,13 @@ pub(crate) fn drive(
 }
 
 /// Test support for the architecture files: `gemm` on weights packed by `pack` equals exact
-/// integer sums of u8 activations 0..=127 (extremes included) and i8 weights -127..=127, on
+/// integer sums of u8 activations 0..=`top` (extremes included) and i8 weights -127..=127, on
 /// shapes that are and are not multiples of the tiles.
 #[cfg(test)]
 pub(crate) fn assert_exact_int8_sums(
     pack: impl Fn(&[i8], usize, usize) -> PackedInt8,
     gemm: impl Fn(&[u8], usize, &PackedInt8, &mut [i32]),
+    top: u8,
 ) {
     let mut state = 7u32;
     let mut next = || {
@@ -145,6 +161,8 @@ pub(crate) fn assert_exact_int8_sums(
         (4, 8, 16),
         (7, 100, 33),
         (70, 768, 40),
+        (9, 64, 48),
+        (130, 96, 70),
         (5, 3072, 16),
         (2, 768, 3),
     ] {
@@ -157,9 +175,9 @@ pub(crate) fn assert_exact_int8_sums(
         for r in 0..rows {
             for i in 0..k {
                 a[r * kp + i] = match next() % 8 {
-                    0 => 127,
+                    0 => top,
                     1 => 0,
-                    _ => (next() % 128) as u8,
+                    _ => (next() % (top as u32 + 1)) as u8,
                 };
             }
         }

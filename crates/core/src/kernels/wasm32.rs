@@ -51,6 +51,7 @@ pub(crate) fn pack(codes: &[i8], n: usize, k: usize) -> PackedInt8 {
 /// `out[r][c] = sum_i a[r][i] * w[c][i]` for `a` of `rows` rows of `padded_k()` codes in
 /// 0..=127 (pad with zeros) and `out` of `rows x n`.
 pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32]) {
+    assert_eq!(weights.block_cols, NR);
     let kp = weights.padded_k();
     assert_eq!(a.len(), rows * kp);
     let panel_len = weights.k_groups * NR * 4;
@@ -237,7 +238,7 @@ mod tests {
     /// Chromium by `tests/wasm-kernels/run.sh`, once per build).
     #[test]
     fn equals_exact_integer_sums_on_ragged_shapes() {
-        crate::kernels::tiled::assert_exact_int8_sums(pack, gemm);
+        crate::kernels::tiled::assert_exact_int8_sums(pack, gemm, 127);
     }
 
     #[test]

@@ -300,7 +300,7 @@ fn header_at(cursor: &mut Cursor<'_>) -> Result<Header> {
             .ok_or_else(|| corrupt(format!("`{name}` has an impossible shape {dims:?}")))?;
         let block = dtype.block_size() as u64;
         let last = *dims.last().expect("at least one dimension") as u64;
-        if last % block != 0 {
+        if !last.is_multiple_of(block) {
             return Err(corrupt(format!(
                 "`{name}`: rows of {last} values do not divide into {dtype:?} blocks of {block}"
             )));
