@@ -58,12 +58,17 @@ fn int8_gemm<R>(f: impl FnOnce(&GemmExecutor<u8, i8, i32>) -> R) -> R {
     INT8_GEMM.with(f)
 }
 
-/// Whether our AVX2 + FMA f32 tile multiplies the dense layers: only where rten-gemm would
-/// use its own AVX2 + FMA kernel, the case measured (ours gave a 10-25% lower 32-token latency on
-/// Zen 3). On AVX-512 CPUs rten-gemm's 16-wide kernel runs, until measured otherwise.
+/// Whether our own f32 tile multiplies the dense layers: the AVX-512 one wherever AVX-512F is
+/// there (measured ahead of rten-gemm's AVX-512 kernel on Zen 5, see `x86_64.rs`); the AVX2 +
+/// FMA one where rten-gemm would use its own AVX2 + FMA kernel (ours gave a 10-25% lower
+/// 32-token latency on Zen 3).
 fn own_f32_kernel() -> bool {
     static OWN: OnceLock<bool> = OnceLock::new();
     *OWN.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if x86_64::available_f32_avx512() {
+            return true;
+        }
         #[cfg(target_arch = "x86_64")]
         if x86_64::available_f32() {
             return f32_gemm(|g| g.kernel_name() == "x86_64-f32-fma");
@@ -99,6 +104,15 @@ fn own_vnni_kernel() -> bool {
     false
 }
 
+/// The name of our f32 kernel on this CPU (x86-64 only).
+fn own_f32_kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if x86_64::available_f32_avx512() {
+        return "xlmr-sentiment-f32-avx512";
+    }
+    "xlmr-sentiment-f32-avx2-fma"
+}
+
 /// The name of our int8 kernel on this target.
 fn own_int8_kernel_name() -> &'static str {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -116,7 +130,7 @@ pub fn kernel_names() -> (String, String) {
     let (own_f32, own_int8) = (own_f32_kernel(), own_int8_kernel());
     (
         if own_f32 {
-            "xlmr-sentiment-f32-avx2-fma".to_string()
+            own_f32_kernel_name().to_string()
         } else {
             f32_gemm(|g| g.kernel_name().to_string())
         },
