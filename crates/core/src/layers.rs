@@ -1,11 +1,13 @@
 //! The word-embedding table, dense or kept quantized from a bundle (204 MB at Q8_0 instead of
-//! 768 MB): only the rows of the tokens in a batch are ever expanded.
+//! 768 MB), in memory or left in place in the mapped bundle file: only the rows of the tokens in
+//! a batch are ever expanded.
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
+use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::weights::{QuantizedRows, Stored};
+use crate::weights::{MappedRows, QuantizedRows, Stored};
 
 /// The word-embedding table, `[vocab, hidden]`.
 #[derive(Debug)]
@@ -19,6 +21,9 @@ pub(crate) enum WordEmbedding {
         /// The first row of each part.
         starts: Vec<usize>,
     },
+    /// Quantized rows left in the mapped bundle file: the pages of the rows a text uses are
+    /// read from disk when first touched, the rest never are.
+    Mapped(MappedRows),
 }
 
 impl WordEmbedding {
@@ -34,6 +39,7 @@ impl WordEmbedding {
                 }
                 Self::Quantized { table, starts }
             }
+            Stored::Mapped(table) => Self::Mapped(table),
         }
     }
 
@@ -42,35 +48,54 @@ impl WordEmbedding {
         match self {
             Self::Dense(table) => Ok(table.index_select(ids, 0)?),
             Self::Quantized { table, starts } => {
-                let (rows, hidden) = (table.dims[0], table.dims[1]);
                 let data = table
                     .parts
                     .iter()
                     .map(|p| p.data())
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 let row_bytes = data[0].len() / table.parts[0].shape().dims()[0];
-                let ids = ids.to_vec1::<u32>()?;
-                let mut gathered = Vec::with_capacity(ids.len() * row_bytes);
-                for &id in &ids {
-                    let id_row = id as usize;
-                    let part = starts.partition_point(|&s| s <= id_row).saturating_sub(1);
-                    let start = (id_row - starts[part]) * row_bytes;
-                    let row = (id_row < rows)
-                        .then(|| data[part].get(start..start + row_bytes))
-                        .flatten()
-                        .ok_or_else(|| {
-                            Error::Inference(candle_core::Error::Msg(format!(
-                                "token id {id} has no embedding row"
-                            )))
-                        })?;
-                    gathered.extend_from_slice(row);
-                }
-                let picked =
-                    qtensor_from_ggml(table.dtype(), &gathered, vec![ids.len(), hidden], device)?;
-                Ok(picked.dequantize(device)?)
+                let row = |id: usize| {
+                    let part = starts.partition_point(|&s| s <= id).saturating_sub(1);
+                    let start = (id - starts[part]) * row_bytes;
+                    data[part].get(start..start + row_bytes)
+                };
+                gather(ids, table.dtype(), &table.dims, row, device)
+            }
+            Self::Mapped(table) => {
+                let bytes = table.bytes.bytes();
+                let row_bytes = bytes.len() / table.dims[0].max(1);
+                let row = |id: usize| bytes.get(id * row_bytes..(id + 1) * row_bytes);
+                gather(ids, table.dtype, &table.dims, row, device)
             }
         }
     }
+}
+
+/// The rows of `ids` of a quantized `[rows, hidden]` table whose row `i`'s blocks are
+/// `row(i)`, expanded to f32 `[n, hidden]`.
+fn gather<'a>(
+    ids: &Tensor,
+    dtype: GgmlDType,
+    dims: &[usize],
+    row: impl Fn(usize) -> Option<&'a [u8]>,
+    device: &Device,
+) -> Result<Tensor> {
+    let (rows, hidden) = (dims[0], dims[1]);
+    let ids = ids.to_vec1::<u32>()?;
+    let mut gathered = Vec::new();
+    for &id in &ids {
+        let bytes = ((id as usize) < rows)
+            .then(|| row(id as usize))
+            .flatten()
+            .ok_or_else(|| {
+                Error::Inference(candle_core::Error::Msg(format!(
+                    "token id {id} has no embedding row"
+                )))
+            })?;
+        gathered.extend_from_slice(bytes);
+    }
+    let picked = qtensor_from_ggml(dtype, &gathered, vec![ids.len(), hidden], device)?;
+    Ok(picked.dequantize(device)?)
 }
 
 #[cfg(test)]
@@ -94,6 +119,7 @@ mod tests {
         match s {
             Stored::Dense(t) => t.to_vec2().unwrap(),
             Stored::Quantized(q) => q.dequantize().unwrap().to_vec2().unwrap(),
+            Stored::Mapped(m) => m.dequantize().unwrap().to_vec2().unwrap(),
         }
     }
 

@@ -7,9 +7,12 @@ mod common;
 use std::io::Cursor;
 
 use common::{golden, load, read, weight_files, MODELS};
+use std::cell::Cell;
+use std::sync::Arc;
+
 use xlmr_sentiment_core::{
-    write_bundle, BundleSource, BundleStream, ChunkedBytes, Classifier, ClassifyOptions, Error,
-    Precision,
+    write_bundle, BundleSource, BundleStream, ChunkedBytes, Classifier, ClassifyOptions, Encoded,
+    Error, MappedBytes, Precision, WeightsSource,
 };
 
 fn pack(model: &str, precision: Precision) -> Vec<u8> {
@@ -155,6 +158,66 @@ fn a_bundle_arriving_in_pieces_loads_the_same() {
         Classifier::load_bundle(&short),
         Err(Error::CorruptWeights { .. })
     ));
+}
+
+/// A file that can share its bytes in place, as the native CLI's mapped bundle file does.
+struct MappableFile {
+    bytes: Arc<Vec<u8>>,
+    maps: Cell<usize>,
+}
+
+impl WeightsSource for MappableFile {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.bytes.as_slice().read_at(offset, buf)
+    }
+
+    fn map(&self, offset: u64, len: u64) -> Option<MappedBytes> {
+        self.maps.set(self.maps.get() + 1);
+        let whole: Arc<dyn AsRef<[u8]> + Send + Sync> = self.bytes.clone();
+        MappedBytes::new(whole, offset as usize..(offset + len) as usize)
+    }
+}
+
+#[test]
+fn a_bundle_whose_embeddings_stay_mapped_classifies_the_same() {
+    let mut mapped_tables = 0;
+    for model in MODELS {
+        for precision in [Precision::Q8_0, Precision::Q4, Precision::F32] {
+            let bundle = pack(model, precision);
+            let file = MappableFile {
+                bytes: Arc::new(bundle.clone()),
+                maps: Cell::new(0),
+            };
+            let mapped = Classifier::load_bundle(&file).unwrap();
+            let read = Classifier::load_bundle(&bundle.as_slice()).unwrap();
+            assert_eq!(
+                compare(&read, &mapped, &texts(model)),
+                (0.0, 1.0),
+                "{model} at {precision}"
+            );
+            // Only a quantized table is left in place (an f32 one, or one whose rows do not
+            // fit the precision's blocks, is converted as before), and only it.
+            assert!(file.maps.get() <= usize::from(precision != Precision::F32));
+            mapped_tables += file.maps.get();
+            // Out-of-range ids are refused as with a table in memory.
+            let options = ClassifyOptions::default();
+            let vocab = mapped.config().vocab_size as u32;
+            assert!(mapped
+                .classify_encoded(
+                    &[Encoded {
+                        ids: vec![0, vocab, 2],
+                        truncated: false,
+                    }],
+                    &options,
+                )
+                .is_err());
+        }
+    }
+    assert!(mapped_tables >= 2, "{mapped_tables} tables mapped");
 }
 
 /// Streams `bytes` into a [`BundleStream`] in pieces of `piece` bytes; the first error, from a

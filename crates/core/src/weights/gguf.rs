@@ -16,7 +16,7 @@ use candle_core::{DType, Device};
 use std::sync::Arc;
 
 use super::source::{read_f32_tensor, WeightsSource};
-use super::{QuantizedRows, Stored};
+use super::{MappedRows, QuantizedRows, Stored};
 use crate::error::{Error, Result};
 
 /// `GGUF` read as a little-endian u32.
@@ -388,6 +388,12 @@ pub(crate) fn read_tensor(
                 .expect("floating-point types give a tensor");
             Stored::Dense(tensor)
         }
+        dtype if dims.len() == 2 && name == WORD_EMBEDDINGS => match source.map(start, size) {
+            Some(bytes) => Stored::Mapped(MappedRows { bytes, dtype, dims }),
+            None => Stored::Quantized(read_rows(
+                source, start, size, dtype, &dims, device, scratch,
+            )?),
+        },
         dtype => Stored::Quantized(read_rows(
             source, start, size, dtype, &dims, device, scratch,
         )?),
@@ -395,6 +401,10 @@ pub(crate) fn read_tensor(
     source.discard_before(start + size);
     Ok((name, stored))
 }
+
+/// The one quantized tensor a model looks up by row instead of converting at load: left in
+/// place when the source can map it ([`WeightsSource::map`]).
+const WORD_EMBEDDINGS: &str = "roberta.embeddings.word_embeddings.weight";
 
 /// Quantized tensors larger than this are read in parts of about this size (whole rows).
 const PART_BYTES: u64 = 4 << 20;

@@ -7,7 +7,7 @@ mod pytorch;
 mod safetensors;
 mod source;
 
-pub use source::{past_end, ChunkedBytes, WeightsSource};
+pub use source::{past_end, ChunkedBytes, MappedBytes, WeightsSource};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,6 +64,34 @@ pub enum Stored {
     /// ggml blocks (Q8_0, Q4_K, ...): linear layers turn them into int8, the word embeddings
     /// keep them and expand only the rows they look up.
     Quantized(QuantizedRows),
+    /// ggml blocks left in place in a mapped file (see [`WeightsSource::map`]): the word
+    /// embeddings of a bundle read from disk.
+    Mapped(MappedRows),
+}
+
+/// A quantized tensor of whole rows left in place in a mapped file.
+#[derive(Debug, Clone)]
+pub struct MappedRows {
+    /// The tensor's bytes: `dims[0]` rows of ggml blocks.
+    pub bytes: MappedBytes,
+    /// The block type.
+    pub dtype: candle_core::quantized::GgmlDType,
+    /// `[rows, columns]`.
+    pub dims: Vec<usize>,
+}
+
+impl MappedRows {
+    /// The whole tensor as f32 (a copy; for callers that need it whole, which a model's word
+    /// embeddings never do).
+    pub fn dequantize(&self) -> Result<Tensor> {
+        let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
+            self.dtype,
+            self.bytes.bytes(),
+            self.dims.clone(),
+            &Device::Cpu,
+        )?;
+        Ok(q.dequantize(&Device::Cpu)?)
+    }
 }
 
 impl Stored {
@@ -71,6 +99,7 @@ impl Stored {
         match self {
             Stored::Dense(t) => t.dims(),
             Stored::Quantized(q) => &q.dims,
+            Stored::Mapped(m) => &m.dims,
         }
     }
 
@@ -79,6 +108,7 @@ impl Stored {
         match self {
             Stored::Dense(t) => Ok(t.clone()),
             Stored::Quantized(q) => q.dequantize(),
+            Stored::Mapped(m) => m.dequantize(),
         }
     }
 }
@@ -212,6 +242,7 @@ impl TensorStore {
         match self.get_stored(name, shape, take)? {
             Stored::Dense(tensor) => Ok(tensor),
             Stored::Quantized(q) => q.dequantize(),
+            Stored::Mapped(m) => m.dequantize(),
         }
     }
 }

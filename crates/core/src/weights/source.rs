@@ -33,6 +33,45 @@ pub trait WeightsSource {
     /// A hint from a reader that reads front to back: nothing before `offset` will be read
     /// again, so a source that holds the file in memory may free that part.
     fn discard_before(&self, _offset: u64) {}
+
+    /// The bytes at `offset..offset + len` in place, for a source that can share them without
+    /// a copy: a file mapped into memory, whose pages the kernel reads in only when they are
+    /// touched and may drop again. The word-embedding table of a bundle is kept this way (a
+    /// table of 250,002 rows of which a text touches a few dozen). `None` (the default) when
+    /// the source cannot: the bytes are then read with [`read_at`](Self::read_at).
+    fn map(&self, _offset: u64, _len: u64) -> Option<MappedBytes> {
+        None
+    }
+}
+
+/// A range of bytes shared in place (see [`WeightsSource::map`]): the whole mapping, kept alive
+/// as long as any range of it is, and where the range lies in it.
+#[derive(Clone)]
+pub struct MappedBytes {
+    whole: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>,
+    range: std::ops::Range<usize>,
+}
+
+impl MappedBytes {
+    /// `range` of `whole`; `None` if it is not inside it.
+    pub fn new(
+        whole: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>,
+        range: std::ops::Range<usize>,
+    ) -> Option<Self> {
+        let fits = range.start <= range.end && range.end <= (*whole).as_ref().len();
+        fits.then_some(Self { whole, range })
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &(*self.whole).as_ref()[self.range.clone()]
+    }
+}
+
+impl std::fmt::Debug for MappedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MappedBytes({:?})", self.range)
+    }
 }
 
 /// A file held in memory as the pieces it arrived in (a download, read chunk by chunk), which
