@@ -12,6 +12,7 @@
 //!   the classification head reads;
 //! - quantized matrices of a bundle (Q8_0, 4-bit) run as int8 products.
 
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -52,6 +53,9 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
     if int8 && all_q8_0 && in_dim > 0 && in_dim.is_multiple_of(Q8_0_BLOCK_VALUES) {
         return linear_from_q8_0(weights, bias, in_dim);
     }
+    if int8 && in_dim > 0 && weights.iter().all(|w| matches!(w, Stored::Quantized(_))) {
+        return linear_from_blocks(weights, bias, in_dim);
+    }
     let mut weight = Vec::new();
     for stored in weights {
         // Taken out of the store, so each matrix's f32 copy lives only until it is packed.
@@ -68,6 +72,37 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
     } else {
         Linear::f32(&weight, bias, in_dim, out_dim)
     }
+}
+
+/// Rows expanded at a time by [`linear_from_blocks`].
+const ROWS_PER_EXPANSION: usize = 64;
+
+/// [`linear_of`] for other block types (a q4 bundle's Q4_K or Q4_0): the matrix is expanded to
+/// f32 [`ROWS_PER_EXPANSION`] rows at a time and each row quantized as it comes, with candle's
+/// own dequantization (the codes equal those of expanding the whole matrix first), so a load
+/// never holds a whole layer in f32 (9.4 MB, and as much again for its copy, for the largest).
+fn linear_from_blocks(weights: Vec<Stored>, bias: Vec<f32>, in_dim: usize) -> Result<Linear> {
+    let mut rows = kernels::Int8Rows::new(in_dim, bias.len());
+    for stored in weights {
+        let Stored::Quantized(q) = stored else {
+            unreachable!("linear_of checked that every matrix is quantized")
+        };
+        for part in &q.parts {
+            let bytes = part.data()?;
+            let part_rows = part.shape().dims()[0];
+            let row_bytes = bytes.len() / part_rows.max(1);
+            for first in (0..part_rows).step_by(ROWS_PER_EXPANSION) {
+                let n = (part_rows - first).min(ROWS_PER_EXPANSION);
+                let blocks = &bytes[first * row_bytes..(first + n) * row_bytes];
+                let chunk = qtensor_from_ggml(part.dtype(), blocks, vec![n, in_dim], &Device::Cpu)?
+                    .dequantize(&Device::Cpu)?;
+                for row in values(chunk)?.chunks_exact(in_dim) {
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    Linear::int8_from_rows(rows, bias)
 }
 
 /// Values per Q8_0 block, and its bytes: an f16 scale, then 32 i8 values (ggml's `block_q8_0`).
