@@ -1,6 +1,13 @@
-//! AVX2 matrix products for [`super::Linear`]: f32 (FMA, 6 x 16 register tiles) and int8 (u8
-//! activations 0..=127 times i8 weights -127..=127, summed exactly in i32, 4 x 16 tiles). Both
-//! take weights packed once at load in column blocks of 16 and split the blocks over rayon.
+//! x86-64 matrix products for [`super::Linear`], and the activations' int8 quantization with
+//! AVX-512:
+//! - AVX2: f32 (FMA, 6 x 16 register tiles) and int8 (u8 activations 0..=127 times i8 weights
+//!   -127..=127, summed exactly in i32, 4 x 16 tiles), on weights packed once at load in column
+//!   blocks of 16;
+//! - AVX-512: f32 (8 x 32 tiles, the same sums as the AVX2 tile) and int8 with VNNI
+//!   (`vpdpbusd`, 8 x 32 tiles, activations 0..=255), on blocks of 32 columns, each tile
+//!   asking for the next slice of weights while it works from cache (see [`gemm_vnni`]).
+//!
+//! All split the column blocks over rayon.
 //!
 //! f32: with rten-gemm's FMA kernel the f32 model's single-text latency trailed ONNX Runtime's.
 //! This 6 x 16 tile, run over 256 values of k at a time so a block's slice of weights stays in
