@@ -1,13 +1,13 @@
 //! The word-embedding table, dense or kept quantized from a bundle (204 MB at Q8_0 instead of
-//! 768 MB), in memory or left in place in the mapped bundle file: only the rows of the tokens in
-//! a batch are ever expanded.
+//! 768 MB), in memory or left in place in the bundle file: only the rows of the tokens in a batch
+//! are ever read and expanded.
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::weights::{MappedRows, QuantizedRows, Stored};
+use crate::weights::{InPlaceRows, QuantizedRows, Stored};
 
 /// The word-embedding table, `[vocab, hidden]`.
 #[derive(Debug)]
@@ -21,9 +21,9 @@ pub(crate) enum WordEmbedding {
         /// The first row of each part.
         starts: Vec<usize>,
     },
-    /// Quantized rows left in the mapped bundle file: the pages of the rows a text uses are
-    /// read from disk when first touched, the rest never are.
-    Mapped(MappedRows),
+    /// Quantized rows left in the bundle file: the rows a batch uses are read from it (from the
+    /// kernel's page cache, once warm) for each pass, the rest never are.
+    InPlace(InPlaceRows),
 }
 
 impl WordEmbedding {
@@ -39,7 +39,7 @@ impl WordEmbedding {
                 }
                 Self::Quantized { table, starts }
             }
-            Stored::Mapped(table) => Self::Mapped(table),
+            Stored::InPlace(table) => Self::InPlace(table),
         }
     }
 
@@ -54,45 +54,58 @@ impl WordEmbedding {
                     .map(|p| p.data())
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 let row_bytes = data[0].len() / table.parts[0].shape().dims()[0];
-                let row = |id: usize| {
+                let row = |id: usize, out: &mut Vec<u8>| {
                     let part = starts.partition_point(|&s| s <= id).saturating_sub(1);
                     let start = (id - starts[part]) * row_bytes;
-                    data[part].get(start..start + row_bytes)
+                    let bytes = data[part].get(start..start + row_bytes).ok_or_else(|| {
+                        Error::Inference(candle_core::Error::Msg(format!(
+                            "token id {id} has no embedding row"
+                        )))
+                    })?;
+                    out.extend_from_slice(bytes);
+                    Ok(())
                 };
                 gather(ids, table.dtype(), &table.dims, row, device)
             }
-            Self::Mapped(table) => {
-                let bytes = table.bytes.bytes();
-                let row_bytes = bytes.len() / table.dims[0].max(1);
-                let row = |id: usize| bytes.get(id * row_bytes..(id + 1) * row_bytes);
+            Self::InPlace(table) => {
+                let row_bytes = table.bytes.len() as usize / table.dims[0].max(1);
+                let row = |id: usize, out: &mut Vec<u8>| {
+                    let at = out.len();
+                    out.resize(at + row_bytes, 0);
+                    table
+                        .bytes
+                        .read((id * row_bytes) as u64, &mut out[at..])
+                        .map_err(|e| {
+                            Error::Inference(candle_core::Error::Msg(format!(
+                                "reading the embedding row of token id {id}: {e}"
+                            )))
+                        })
+                };
                 gather(ids, table.dtype, &table.dims, row, device)
             }
         }
     }
 }
 
-/// The rows of `ids` of a quantized `[rows, hidden]` table whose row `i`'s blocks are
-/// `row(i)`, expanded to f32 `[n, hidden]`.
-fn gather<'a>(
+/// The rows of `ids` of a quantized `[rows, hidden]` table, expanded to f32 `[n, hidden]`;
+/// `row(i, out)` appends row `i`'s blocks to `out`.
+fn gather(
     ids: &Tensor,
     dtype: GgmlDType,
     dims: &[usize],
-    row: impl Fn(usize) -> Option<&'a [u8]>,
+    row: impl Fn(usize, &mut Vec<u8>) -> Result<()>,
     device: &Device,
 ) -> Result<Tensor> {
     let (rows, hidden) = (dims[0], dims[1]);
     let ids = ids.to_vec1::<u32>()?;
     let mut gathered = Vec::new();
     for &id in &ids {
-        let bytes = ((id as usize) < rows)
-            .then(|| row(id as usize))
-            .flatten()
-            .ok_or_else(|| {
-                Error::Inference(candle_core::Error::Msg(format!(
-                    "token id {id} has no embedding row"
-                )))
-            })?;
-        gathered.extend_from_slice(bytes);
+        if id as usize >= rows {
+            return Err(Error::Inference(candle_core::Error::Msg(format!(
+                "token id {id} has no embedding row"
+            ))));
+        }
+        row(id as usize, &mut gathered)?;
     }
     let picked = qtensor_from_ggml(dtype, &gathered, vec![ids.len(), hidden], device)?;
     Ok(picked.dequantize(device)?)
@@ -119,7 +132,7 @@ mod tests {
         match s {
             Stored::Dense(t) => t.to_vec2().unwrap(),
             Stored::Quantized(q) => q.dequantize().unwrap().to_vec2().unwrap(),
-            Stored::Mapped(m) => m.dequantize().unwrap().to_vec2().unwrap(),
+            Stored::InPlace(m) => m.dequantize().unwrap().to_vec2().unwrap(),
         }
     }
 

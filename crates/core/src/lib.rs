@@ -44,4 +44,6 @@ pub use tokenize::{
     tokenizer_json_from_sentencepiece, unigram_tokenizer_from_json, CompactUnigram, Encoded,
     TextTokenizer, UnigramTokenizer,
 };
-pub use weights::{past_end, ChunkedBytes, MappedBytes, TensorStore, WeightsFormat, WeightsSource};
+pub use weights::{
+    past_end, ChunkedBytes, InPlaceBytes, ReadAt, TensorStore, WeightsFormat, WeightsSource,
+};

@@ -35,7 +35,7 @@ fn runs_as_int8(stored: &Stored) -> bool {
         Stored::Quantized(q) => {
             !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
         }
-        Stored::Mapped(m) => !matches!(m.dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16),
+        Stored::InPlace(m) => !matches!(m.dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16),
     }
 }
 
@@ -62,7 +62,7 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
         let dense = match stored {
             Stored::Dense(t) => t,
             Stored::Quantized(q) => q.dequantize()?,
-            Stored::Mapped(m) => m.dequantize()?,
+            Stored::InPlace(m) => m.dequantize()?,
         };
         weight.extend(values(dense)?);
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use xlmr_sentiment_core::{
     write_bundle, BundleSource, BundleStream, ChunkedBytes, Classifier, ClassifyOptions, Encoded,
-    Error, MappedBytes, Precision, WeightsSource,
+    Error, InPlaceBytes, Precision, WeightsSource,
 };
 
 fn pack(model: &str, precision: Precision) -> Vec<u8> {
@@ -160,13 +160,13 @@ fn a_bundle_arriving_in_pieces_loads_the_same() {
     ));
 }
 
-/// A file that can share its bytes in place, as the native CLI's mapped bundle file does.
-struct MappableFile {
+/// A file that can leave ranges in place, as the native CLI's bundle file does.
+struct InPlaceFile {
     bytes: Arc<Vec<u8>>,
-    maps: Cell<usize>,
+    ranges: Cell<usize>,
 }
 
-impl WeightsSource for MappableFile {
+impl WeightsSource for InPlaceFile {
     fn len(&self) -> u64 {
         self.bytes.len() as u64
     }
@@ -175,38 +175,37 @@ impl WeightsSource for MappableFile {
         self.bytes.as_slice().read_at(offset, buf)
     }
 
-    fn map(&self, offset: u64, len: u64) -> Option<MappedBytes> {
-        self.maps.set(self.maps.get() + 1);
-        let whole: Arc<dyn AsRef<[u8]> + Send + Sync> = self.bytes.clone();
-        MappedBytes::new(whole, offset as usize..(offset + len) as usize)
+    fn in_place(&self, offset: u64, len: u64) -> Option<InPlaceBytes> {
+        self.ranges.set(self.ranges.get() + 1);
+        InPlaceBytes::new(self.bytes.clone(), offset, len)
     }
 }
 
 #[test]
-fn a_bundle_whose_embeddings_stay_mapped_classifies_the_same() {
-    let mut mapped_tables = 0;
+fn a_bundle_whose_embeddings_stay_in_the_file_classifies_the_same() {
+    let mut in_place_tables = 0;
     for model in MODELS {
         for precision in [Precision::Q8_0, Precision::Q4, Precision::F32] {
             let bundle = pack(model, precision);
-            let file = MappableFile {
+            let file = InPlaceFile {
                 bytes: Arc::new(bundle.clone()),
-                maps: Cell::new(0),
+                ranges: Cell::new(0),
             };
-            let mapped = Classifier::load_bundle(&file).unwrap();
+            let in_place = Classifier::load_bundle(&file).unwrap();
             let read = Classifier::load_bundle(&bundle.as_slice()).unwrap();
             assert_eq!(
-                compare(&read, &mapped, &texts(model)),
+                compare(&read, &in_place, &texts(model)),
                 (0.0, 1.0),
                 "{model} at {precision}"
             );
             // Only a quantized table is left in place (an f32 one, or one whose rows do not
             // fit the precision's blocks, is converted as before), and only it.
-            assert!(file.maps.get() <= usize::from(precision != Precision::F32));
-            mapped_tables += file.maps.get();
+            assert!(file.ranges.get() <= usize::from(precision != Precision::F32));
+            in_place_tables += file.ranges.get();
             // Out-of-range ids are refused as with a table in memory.
             let options = ClassifyOptions::default();
-            let vocab = mapped.config().vocab_size as u32;
-            assert!(mapped
+            let vocab = in_place.config().vocab_size as u32;
+            assert!(in_place
                 .classify_encoded(
                     &[Encoded {
                         ids: vec![0, vocab, 2],
@@ -217,7 +216,10 @@ fn a_bundle_whose_embeddings_stay_mapped_classifies_the_same() {
                 .is_err());
         }
     }
-    assert!(mapped_tables >= 2, "{mapped_tables} tables mapped");
+    assert!(
+        in_place_tables >= 2,
+        "{in_place_tables} tables left in place"
+    );
 }
 
 /// Streams `bytes` into a [`BundleStream`] in pieces of `piece` bytes; the first error, from a

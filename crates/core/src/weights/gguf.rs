@@ -16,7 +16,7 @@ use candle_core::{DType, Device};
 use std::sync::Arc;
 
 use super::source::{read_f32_tensor, WeightsSource};
-use super::{MappedRows, QuantizedRows, Stored};
+use super::{InPlaceRows, QuantizedRows, Stored};
 use crate::error::{Error, Result};
 
 /// `GGUF` read as a little-endian u32.
@@ -388,8 +388,8 @@ pub(crate) fn read_tensor(
                 .expect("floating-point types give a tensor");
             Stored::Dense(tensor)
         }
-        dtype if dims.len() == 2 && name == WORD_EMBEDDINGS => match source.map(start, size) {
-            Some(bytes) => Stored::Mapped(MappedRows { bytes, dtype, dims }),
+        dtype if dims.len() == 2 && name == WORD_EMBEDDINGS => match source.in_place(start, size) {
+            Some(bytes) => Stored::InPlace(InPlaceRows { bytes, dtype, dims }),
             None => Stored::Quantized(read_rows(
                 source, start, size, dtype, &dims, device, scratch,
             )?),
@@ -403,7 +403,7 @@ pub(crate) fn read_tensor(
 }
 
 /// The one quantized tensor a model looks up by row instead of converting at load: left in
-/// place when the source can map it ([`WeightsSource::map`]).
+/// place when the source can do that ([`WeightsSource::in_place`]).
 const WORD_EMBEDDINGS: &str = "roberta.embeddings.word_embeddings.weight";
 
 /// Quantized tensors larger than this are read in parts of about this size (whole rows).

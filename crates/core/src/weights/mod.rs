@@ -7,7 +7,7 @@ mod pytorch;
 mod safetensors;
 mod source;
 
-pub use source::{past_end, ChunkedBytes, MappedBytes, WeightsSource};
+pub use source::{past_end, ChunkedBytes, InPlaceBytes, ReadAt, WeightsSource};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,29 +64,33 @@ pub enum Stored {
     /// ggml blocks (Q8_0, Q4_K, ...): linear layers turn them into int8, the word embeddings
     /// keep them and expand only the rows they look up.
     Quantized(QuantizedRows),
-    /// ggml blocks left in place in a mapped file (see [`WeightsSource::map`]): the word
+    /// ggml blocks left in place in their file (see [`WeightsSource::in_place`]): the word
     /// embeddings of a bundle read from disk.
-    Mapped(MappedRows),
+    InPlace(InPlaceRows),
 }
 
-/// A quantized tensor of whole rows left in place in a mapped file.
+/// A quantized tensor of whole rows left in place in its file.
 #[derive(Debug, Clone)]
-pub struct MappedRows {
+pub struct InPlaceRows {
     /// The tensor's bytes: `dims[0]` rows of ggml blocks.
-    pub bytes: MappedBytes,
+    pub bytes: InPlaceBytes,
     /// The block type.
     pub dtype: candle_core::quantized::GgmlDType,
     /// `[rows, columns]`.
     pub dims: Vec<usize>,
 }
 
-impl MappedRows {
-    /// The whole tensor as f32 (a copy; for callers that need it whole, which a model's word
-    /// embeddings never do).
+impl InPlaceRows {
+    /// The whole tensor as f32 (read whole; for callers that need it whole, which a model's
+    /// word embeddings never do).
     pub fn dequantize(&self) -> Result<Tensor> {
+        let mut raw = vec![0u8; self.bytes.len() as usize];
+        self.bytes
+            .read(0, &mut raw)
+            .map_err(|e| Error::Inference(candle_core::Error::Msg(e.to_string())))?;
         let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
             self.dtype,
-            self.bytes.bytes(),
+            &raw,
             self.dims.clone(),
             &Device::Cpu,
         )?;
@@ -99,7 +103,7 @@ impl Stored {
         match self {
             Stored::Dense(t) => t.dims(),
             Stored::Quantized(q) => &q.dims,
-            Stored::Mapped(m) => &m.dims,
+            Stored::InPlace(m) => &m.dims,
         }
     }
 
@@ -108,7 +112,7 @@ impl Stored {
         match self {
             Stored::Dense(t) => Ok(t.clone()),
             Stored::Quantized(q) => q.dequantize(),
-            Stored::Mapped(m) => m.dequantize(),
+            Stored::InPlace(m) => m.dequantize(),
         }
     }
 }
@@ -242,7 +246,7 @@ impl TensorStore {
         match self.get_stored(name, shape, take)? {
             Stored::Dense(tensor) => Ok(tensor),
             Stored::Quantized(q) => q.dequantize(),
-            Stored::Mapped(m) => m.dequantize(),
+            Stored::InPlace(m) => m.dequantize(),
         }
     }
 }

@@ -34,43 +34,83 @@ pub trait WeightsSource {
     /// again, so a source that holds the file in memory may free that part.
     fn discard_before(&self, _offset: u64) {}
 
-    /// The bytes at `offset..offset + len` in place, for a source that can share them without
-    /// a copy: a file mapped into memory, whose pages the kernel reads in only when they are
-    /// touched and may drop again. The word-embedding table of a bundle is kept this way (a
-    /// table of 250,002 rows of which a text touches a few dozen). `None` (the default) when
-    /// the source cannot: the bytes are then read with [`read_at`](Self::read_at).
-    fn map(&self, _offset: u64, _len: u64) -> Option<MappedBytes> {
+    /// The bytes at `offset..offset + len` left where they are, to be read later a few at a
+    /// time, for a source that can hand out a shared handle on its file (the native CLI's file on
+    /// disk). The word-embedding table of a bundle is kept this way: a table of 250,002 rows of
+    /// which a text uses a few dozen, read row by row when a batch needs them, never held in
+    /// the process. `None` (the default) when the source cannot: the bytes are then read into
+    /// memory with [`read_at`](Self::read_at).
+    fn in_place(&self, _offset: u64, _len: u64) -> Option<InPlaceBytes> {
         None
     }
 }
 
-/// A range of bytes shared in place (see [`WeightsSource::map`]): the whole mapping, kept alive
-/// as long as any range of it is, and where the range lies in it.
+/// Random access to a file that can be shared between threads and kept by a model.
+pub trait ReadAt: Send + Sync {
+    /// The file's length in bytes.
+    fn len(&self) -> u64;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `buf` with the bytes at `offset..offset + buf.len()`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+impl ReadAt for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        WeightsSource::read_at(&self.as_slice(), offset, buf)
+    }
+}
+
+/// A range of a file left in place (see [`WeightsSource::in_place`]): a shared handle on the
+/// file and where the range lies in it.
 #[derive(Clone)]
-pub struct MappedBytes {
-    whole: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>,
-    range: std::ops::Range<usize>,
+pub struct InPlaceBytes {
+    file: std::sync::Arc<dyn ReadAt>,
+    start: u64,
+    len: u64,
 }
 
-impl MappedBytes {
-    /// `range` of `whole`; `None` if it is not inside it.
-    pub fn new(
-        whole: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>,
-        range: std::ops::Range<usize>,
-    ) -> Option<Self> {
-        let fits = range.start <= range.end && range.end <= (*whole).as_ref().len();
-        fits.then_some(Self { whole, range })
+impl InPlaceBytes {
+    /// `start..start + len` of `file`; `None` if it is not inside it.
+    pub fn new(file: std::sync::Arc<dyn ReadAt>, start: u64, len: u64) -> Option<Self> {
+        let fits = start.checked_add(len).is_some_and(|end| end <= file.len());
+        fits.then_some(Self { file, start, len })
     }
 
-    /// The bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &(*self.whole).as_ref()[self.range.clone()]
+    /// The range's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fills `buf` with the range's bytes at `offset..offset + buf.len()`; an error past its
+    /// end.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(past_end(offset, buf.len(), self.len));
+        }
+        self.file.read_at(self.start + offset, buf)
     }
 }
 
-impl std::fmt::Debug for MappedBytes {
+impl std::fmt::Debug for InPlaceBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MappedBytes({:?})", self.range)
+        write!(f, "InPlaceBytes({}..{})", self.start, self.start + self.len)
     }
 }
 
