@@ -32,11 +32,14 @@ fn values(tensor: Tensor) -> Result<Vec<f32>> {
 fn runs_as_int8(stored: &Stored) -> bool {
     match stored {
         Stored::Dense(_) => false,
-        Stored::Quantized(q) => {
-            !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
-        }
-        Stored::InPlace(m) => !matches!(m.dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16),
+        Stored::Quantized(q) => is_integer_blocks(q.dtype()),
+        Stored::InPlace(m) => is_integer_blocks(m.dtype),
     }
+}
+
+/// Whether a ggml type is integer blocks (Q8_0, Q4_K, ...), not f32 or a half float.
+fn is_integer_blocks(dtype: GgmlDType) -> bool {
+    !matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
 }
 
 /// One dense layer from its stored weight matrices (stacked top to bottom: a fused projection
@@ -59,12 +62,7 @@ fn linear_of(weights: Vec<Stored>, biases: Vec<Tensor>, in_dim: usize) -> Result
     let mut weight = Vec::new();
     for stored in weights {
         // Taken out of the store, so each matrix's f32 copy lives only until it is packed.
-        let dense = match stored {
-            Stored::Dense(t) => t,
-            Stored::Quantized(q) => q.dequantize()?,
-            Stored::InPlace(m) => m.dequantize()?,
-        };
-        weight.extend(values(dense)?);
+        weight.extend(values(stored.to_dense()?)?);
     }
     let out_dim = bias.len();
     if int8 {

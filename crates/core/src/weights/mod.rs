@@ -243,11 +243,7 @@ impl TensorStore {
     }
 
     fn get(&self, name: &str, shape: &[usize], take: bool) -> Result<Tensor> {
-        match self.get_stored(name, shape, take)? {
-            Stored::Dense(tensor) => Ok(tensor),
-            Stored::Quantized(q) => q.dequantize(),
-            Stored::InPlace(m) => m.dequantize(),
-        }
+        self.get_stored(name, shape, take)?.to_dense()
     }
 }
 
