@@ -3,9 +3,13 @@
 // Storage). Chromium runs the page and its worker in one renderer process, whose peak resident
 // memory (VmHWM in /proc) is compared with its resident memory just before the load.
 //
-//   node bench/browser-memory.mjs FILE.gguf [--no-cache] [--main-thread]
+//   node bench/browser-memory.mjs FILE.gguf [--no-cache] [--main-thread] [--isolated] [--timeline]
 //
 // --main-thread loads with `load` on the page's own thread instead of `loadInWorker`.
+// --isolated serves every file with COOP/COEP headers, so the worker runs the threaded build
+// (two threads), as bench/browser.sh's isolated rows do.
+// --timeline prints the renderers' resident memory every 100 ms during the load, to see which
+// phase sets the peak.
 //
 // Run after www/xlmr-sentiment/build.sh; needs Debian's chromium (tests/run.sh installs it).
 import { createServer } from "node:http";
@@ -14,13 +18,15 @@ import { readFile, readdir, stat } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { launchChromium } from "../../../tests/chromium.mjs";
+import { ISOLATION_HEADERS, launchChromium } from "../../../tests/chromium.mjs";
 
 const [bundle, ...flags] = process.argv.slice(2);
 const noCache = flags.includes("--no-cache");
 const mainThread = flags.includes("--main-thread");
+const isolated = flags.includes("--isolated");
+const timeline = flags.includes("--timeline");
 if (!bundle?.endsWith(".gguf")) {
-  console.error("usage: node bench/browser-memory.mjs FILE.gguf [--no-cache] [--main-thread]");
+  console.error("usage: node bench/browser-memory.mjs FILE.gguf [--no-cache] [--main-thread] [--isolated] [--timeline]");
   process.exit(2);
 }
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
@@ -34,12 +40,13 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
     const c = await (location.search === "?main" ? load : loadInWorker)("/bundle.gguf", cache ? {} : { cache: false });
     const seconds = (performance.now() - started) / 1000;
     const result = await c.classify("I love this!");
-    return { seconds, result, precision: c.precision };
+    return { seconds, result, precision: c.precision, threads: c.threads ?? 1, isolated: self.crossOriginIsolated };
   };
   document.body.dataset.ready = "yes";
 </script><body></body>`;
 
 const server = createServer(async (req, res) => {
+  if (isolated) for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
   const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
   if (path === "/") return res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
   if (path === "/bundle.gguf") {
@@ -88,10 +95,20 @@ try {
   await page.goto(`${origin}/${mainThread ? "?main" : ""}`);
   await page.waitForSelector("body[data-ready=yes]", { state: "attached" });
   const before = await renderers();
+  const started = performance.now();
+  const samples = [];
+  const sampler = timeline
+    ? setInterval(async () => {
+        const at = ((performance.now() - started) / 1000).toFixed(1);
+        samples.push(`${at} s ${(await renderers()).map((r) => (r.rss / 1e6).toFixed(0)).join("/")}`);
+      }, 100)
+    : undefined;
   const run = await page.evaluate((cache) => window.loadBundle(cache), !noCache);
+  clearInterval(sampler);
   const after = await renderers();
   const mb = (b) => `${(b / 1e6).toFixed(1)} MB`;
-  console.log(`bundle: ${bundle} (${mb(size)}, ${run.precision}), loaded in ${run.seconds.toFixed(2)} s, Cache Storage ${noCache ? "off" : "on"}, ${mainThread ? "page's thread" : "worker"}`);
+  if (timeline) console.log(`resident MB of each renderer: ${samples.join(", ")}`);
+  console.log(`bundle: ${bundle} (${mb(size)}, ${run.precision}), loaded in ${run.seconds.toFixed(2)} s, Cache Storage ${noCache ? "off" : "on"}, ${mainThread ? "page's thread" : "worker"}, ${run.threads} thread(s), crossOriginIsolated ${run.isolated}`);
   for (const r of after) {
     const start = before.find((b) => b.pid === r.pid);
     if (!start) {

@@ -216,11 +216,13 @@ function slicesOf(blob: Blob): { next(): Promise<ArrayBuffer> } {
  * a fresh buffer (page faults, IPC), so fewer, larger reads load faster, but the reads in hand
  * add to the renderer's peak. A full-size q8_0 bundle in a Chromium worker, cold load peak and
  * cached load: 8 MB reads 32 MB ahead 530-540 MB, 2.2-2.6 s; 16 MB / 32 MB 548-554 MB, 2.2-2.5
- * s; 16 / 64 568-604 MB; 32 / 64 580 MB, 2.0-2.2 s; 1 MB / 16 MB 2.8-3.3 s. The target is a
- * peak within twice the bundle (598 MB).
+ * s; 16 / 64 568-604 MB; 32 / 64 580 MB, 2.0-2.2 s; 1 MB / 16 MB 2.8-3.3 s (Zen 3). The target
+ * is a peak within twice the bundle (598 MB). On Zen 5 (`bench/browser-memory.mjs --isolated`,
+ * five cold loads each, threaded build): 16 / 32 545-593 MB; 8 / 16 516-540 MB; 4 / 8 507-534
+ * MB; the cached load stayed 0.80-0.83 s with 8 / 16 (`bench/browser.sh`).
  */
-const SLICE_BYTES = 16 << 20;
-const READ_AHEAD_BYTES = 32 << 20;
+const SLICE_BYTES = 8 << 20;
+const READ_AHEAD_BYTES = 16 << 20;
 
 /** Where a streamed bundle goes, piece by piece (the wasm `BundleLoader`). */
 export interface BundleSink<T> {
