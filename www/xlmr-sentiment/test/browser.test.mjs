@@ -194,6 +194,34 @@ test("a download in ranges gives the file byte for byte, with progress per range
   }
 });
 
+test("worker form without Cache Storage: a bundle downloads in ranges, matches, and is not kept", async () => {
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.map((t) => t.text);
+  const url = `${origin}/bundles/tiny-sentiment-q8_0.gguf`;
+  const bundle = await readFile(join(bundlesDir, "tiny-sentiment-q8_0.gguf"));
+  const reference = (await loadFromBytes({ bundle })).classifyDetailed(texts);
+  const size = bundle.byteLength;
+  for (const round of ["first", "second"]) {
+    requests.length = 0;
+    const { page } = await openPage();
+    // Earlier tests cached this bundle in the shared profile: start without it.
+    await page.evaluate(async (u) => (await caches.open("xlmr-sentiment")).delete(u), url);
+    const run = await page.evaluate(([b, t]) => window.runClassifier(b, t, { cache: false }), [url, texts]);
+    // One range request (the fixture is smaller than a range), the whole file, every time.
+    assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), ["/bundles/tiny-sentiment-q8_0.gguf"], `${round} load`);
+    const progress = run.events.filter((e) => e.status === "progress");
+    assert.ok(progress.length > 0 && progress.at(-1).loaded === size && progress.at(-1).total === size, `${round}: progress to ${size}`);
+    assert.ok(run.events.some((e) => e.status === "done" && e.cached === false));
+    run.predictions.forEach((p, i) => assert.deepEqual(p.scores, reference[i].scores, `${round}: ${JSON.stringify(texts[i])}`));
+    assert.equal(await page.evaluate(async (u) => (await caches.open("xlmr-sentiment")).match(u).then((r) => r !== undefined), url), false);
+    await page.close();
+  }
+  const { page } = await openPage();
+  assert.match(await page.evaluate((b) => window.loadError(b, { cache: false }), `${origin}/bundles/missing.gguf`), /HTTP 404/);
+  assert.match(await page.evaluate((b) => window.loadError(b, { cache: false }), `${origin}/bundles/not-a-bundle.gguf`), /is not a model bundle/);
+  await page.close();
+});
+
 test("worker form: a missing model rejects with a readable error", async () => {
   const { page } = await openPage();
   const message = await page.evaluate((b) => window.loadError(b), `${origin}/models/no-such-model/`);
