@@ -250,55 +250,70 @@ const ROWS_PER_PASS_F32: usize = 256;
 
 /// `out[r][c] = sum_i a[r][i] * w[c][i]` for `a` of `rows x k` and `out` of `rows x n`, summed
 /// in order of `i` (so a row's result does not depend on the other rows of the batch).
+///
+/// Weights packed in 32-column blocks run the AVX-512 tile (8 x 32), in 16-column blocks the AVX2
+/// tile (6 x 16); both walk k in steps of [`KC_F32`] and add in the same order, so they give the
+/// same results. With AVX-512, while the last row tile of a pass works on a block's slice of
+/// weights, it asks for the next slice (the next bytes of the packed weights) to be brought
+/// into L2.
+///
+/// Why our AVX-512 tile and not rten-gemm's, which ran here before: one 32-token text at two
+/// threads took 23 ms with it on Zen 5, behind ONNX Runtime's 21 ms, as its column blocks are
+/// sized when the weights are packed (up to 1,024 columns, three blocks for two threads on a
+/// 2,304- or 3,072-column layer).
 pub(crate) fn gemm_f32(a: &[f32], rows: usize, weights: &PackedF32, out: &mut [f32]) {
-    if weights.block_cols != NR {
-        return gemm_f32_avx512(a, rows, weights, out);
-    }
-    assert!(available_f32(), "the AVX2 f32 kernel needs AVX2 and FMA");
-    let (k, n) = (weights.k, weights.n);
-    assert_eq!(a.len(), rows * k);
-    assert_eq!(out.len(), rows * n);
-    let blocks = n.div_ceil(NR);
-    let panel_len = k * NR;
-    let output = Output(out.as_mut_ptr());
-    for first_row in (0..rows).step_by(ROWS_PER_PASS_F32) {
-        let pass_rows = (rows - first_row).min(ROWS_PER_PASS_F32);
-        let tiles = pass_rows.div_ceil(MR_F32);
-        (0..blocks)
-            .into_par_iter()
-            .with_min_len(2)
-            .for_each(|block| {
-                let panel = &weights.data[block * panel_len..][..panel_len];
-                let mut sums = vec![[[0f32; NR]; MR_F32]; tiles];
-                for k0 in (0..k).step_by(KC_F32) {
-                    let kc = (k - k0).min(KC_F32);
-                    let chunk = &panel[k0 * NR..(k0 + kc) * NR];
-                    for (t, sums) in sums.iter_mut().enumerate() {
-                        let row = first_row + t * MR_F32;
-                        let tile_rows = (first_row + pass_rows - row).min(MR_F32);
-                        let a_tile = &a[row * k + k0..(row + tile_rows - 1) * k + k0 + kc];
-                        // SAFETY: AVX2 and FMA are present (asserted above); `a_tile` holds
-                        // `tile_rows` rows of `kc` values at stride `k` and `chunk` `kc` runs of
-                        // 16, as `tile_f32` reads.
-                        unsafe {
-                            match tile_rows {
-                                6 => tile_f32::<6>(a_tile, k, chunk, kc, sums),
-                                5 => tile_f32::<5>(a_tile, k, chunk, kc, sums),
-                                4 => tile_f32::<4>(a_tile, k, chunk, kc, sums),
-                                3 => tile_f32::<3>(a_tile, k, chunk, kc, sums),
-                                2 => tile_f32::<2>(a_tile, k, chunk, kc, sums),
-                                _ => tile_f32::<1>(a_tile, k, chunk, kc, sums),
-                            }
-                        }
+    if weights.block_cols == 2 * NR {
+        assert!(
+            available_f32_avx512(),
+            "the AVX-512 f32 kernel needs AVX-512F"
+        );
+        drive_f32::<MR_F32_512, 2>(
+            a,
+            rows,
+            weights,
+            out,
+            |tile_rows, a, k, chunk, kc, sums, prefetch| {
+                // SAFETY: AVX-512F is present (asserted above); `drive_f32` passes `a` holding
+                // `tile_rows` rows of `kc` values at stride `k`, `chunk` `kc` runs of 32 and
+                // `prefetch` as many, as `tile_f32_avx512` reads.
+                unsafe {
+                    match tile_rows {
+                        8 => tile_f32_avx512::<8>(a, k, chunk, kc, sums, prefetch),
+                        7 => tile_f32_avx512::<7>(a, k, chunk, kc, sums, prefetch),
+                        6 => tile_f32_avx512::<6>(a, k, chunk, kc, sums, prefetch),
+                        5 => tile_f32_avx512::<5>(a, k, chunk, kc, sums, prefetch),
+                        4 => tile_f32_avx512::<4>(a, k, chunk, kc, sums, prefetch),
+                        3 => tile_f32_avx512::<3>(a, k, chunk, kc, sums, prefetch),
+                        2 => tile_f32_avx512::<2>(a, k, chunk, kc, sums, prefetch),
+                        _ => tile_f32_avx512::<1>(a, k, chunk, kc, sums, prefetch),
                     }
                 }
-                for (t, sums) in sums.iter().enumerate() {
-                    let row = first_row + t * MR_F32;
-                    let tile_rows = (first_row + pass_rows - row).min(MR_F32);
-                    // SAFETY: as in `drive`.
-                    unsafe { output.store(&sums[..tile_rows], row, n, block) };
+            },
+        );
+    } else {
+        assert_eq!(weights.block_cols, NR);
+        assert!(available_f32(), "the AVX2 f32 kernel needs AVX2 and FMA");
+        drive_f32::<MR_F32, 1>(
+            a,
+            rows,
+            weights,
+            out,
+            |tile_rows, a, k, chunk, kc, sums, _| {
+                // SAFETY: AVX2 and FMA are present (asserted above); `drive_f32` passes `a`
+                // holding `tile_rows` rows of `kc` values at stride `k` and `chunk` `kc` runs of
+                // 16, as `tile_f32` reads.
+                unsafe {
+                    match tile_rows {
+                        6 => tile_f32::<6>(a, k, chunk, kc, sums),
+                        5 => tile_f32::<5>(a, k, chunk, kc, sums),
+                        4 => tile_f32::<4>(a, k, chunk, kc, sums),
+                        3 => tile_f32::<3>(a, k, chunk, kc, sums),
+                        2 => tile_f32::<2>(a, k, chunk, kc, sums),
+                        _ => tile_f32::<1>(a, k, chunk, kc, sums),
+                    }
                 }
-            });
+            },
+        );
     }
 }
 
@@ -306,79 +321,84 @@ pub(crate) fn gemm_f32(a: &[f32], rows: usize, weights: &PackedF32, out: &mut [f
 /// independent FMA chains for two FMA units through their latency.
 const MR_F32_512: usize = 8;
 
-/// [`gemm_f32`] on 32-column blocks with AVX-512: 8 x 32 register tiles, k in steps of
-/// [`KC_F32`], the same order of sums (so the same results as the AVX2 tile). While the last row
-/// tile of a pass works on a block's slice of weights, it asks for the next slice (the next
-/// bytes of the packed weights) to be brought into L2.
+/// The f32 product's loop, for register tiles of up to `TILE_ROWS` rows by `HALVES` x 16
+/// columns (the packed weights' block width): passes of [`ROWS_PER_PASS_F32`] rows; in each, the
+/// column blocks are split over rayon's threads, and every block walks k in steps of
+/// [`KC_F32`], running the pass's row tiles over each step's slice of weights.
 ///
-/// Why ours and not rten-gemm's AVX-512 kernel, which ran here before: one 32-token text at two
-/// threads took 23 ms with it on Zen 5, behind ONNX Runtime's 21 ms, as its column blocks are
-/// sized when the weights are packed (up to 1,024 columns, three blocks for two threads on a
-/// 2,304- or 3,072-column layer).
-fn gemm_f32_avx512(a: &[f32], rows: usize, weights: &PackedF32, out: &mut [f32]) {
-    assert!(
-        available_f32_avx512(),
-        "the AVX-512 f32 kernel needs AVX-512F"
-    );
-    const COLS: usize = 32;
-    assert_eq!(weights.block_cols, COLS);
+/// `tile(tile_rows, a, k, chunk, kc, sums, prefetch)` adds to `sums[row][half]` the products of
+/// the `tile_rows` rows (at most `TILE_ROWS`) that `a` holds, `kc` values each at stride `k`,
+/// with `chunk`, `kc` runs of the block's columns. `prefetch`, the next slice of the packed
+/// weights (as long as `chunk`), comes with the pass's last row tile only.
+fn drive_f32<const TILE_ROWS: usize, const HALVES: usize>(
+    a: &[f32],
+    rows: usize,
+    weights: &PackedF32,
+    out: &mut [f32],
+    tile: impl Fn(
+            usize,
+            &[f32],
+            usize,
+            &[f32],
+            usize,
+            &mut [[[f32; NR]; HALVES]; TILE_ROWS],
+            Option<&[f32]>,
+        ) + Sync,
+) {
+    let cols = HALVES * NR;
+    assert_eq!(weights.block_cols, cols);
     let (k, n) = (weights.k, weights.n);
     assert_eq!(a.len(), rows * k);
     assert_eq!(out.len(), rows * n);
-    let blocks = n.div_ceil(COLS);
-    let panel_len = k * COLS;
+    let blocks = n.div_ceil(cols);
+    let panel_len = k * cols;
     let output = Output(out.as_mut_ptr());
     for first_row in (0..rows).step_by(ROWS_PER_PASS_F32) {
         let pass_rows = (rows - first_row).min(ROWS_PER_PASS_F32);
-        let tiles = pass_rows.div_ceil(MR_F32_512);
+        let tiles = pass_rows.div_ceil(TILE_ROWS);
         (0..blocks)
             .into_par_iter()
             .with_min_len(2)
             .for_each(|block| {
                 let panel_start = block * panel_len;
-                let mut sums = vec![[[[0f32; NR]; 2]; MR_F32_512]; tiles];
+                let mut sums = vec![[[[0f32; NR]; HALVES]; TILE_ROWS]; tiles];
                 for k0 in (0..k).step_by(KC_F32) {
                     let kc = (k - k0).min(KC_F32);
-                    let chunk_start = panel_start + k0 * COLS;
-                    let chunk = &weights.data[chunk_start..chunk_start + kc * COLS];
+                    let chunk_start = panel_start + k0 * cols;
+                    let chunk = &weights.data[chunk_start..chunk_start + kc * cols];
                     let next = weights
                         .data
-                        .get(chunk_start + kc * COLS..chunk_start + 2 * kc * COLS);
+                        .get(chunk_start + kc * cols..chunk_start + 2 * kc * cols);
                     for (t, sums) in sums.iter_mut().enumerate() {
-                        let row = first_row + t * MR_F32_512;
-                        let tile_rows = (first_row + pass_rows - row).min(MR_F32_512);
+                        let row = first_row + t * TILE_ROWS;
+                        let tile_rows = (first_row + pass_rows - row).min(TILE_ROWS);
                         let a_tile = &a[row * k + k0..(row + tile_rows - 1) * k + k0 + kc];
-                        let prefetch = next.filter(|_| t + 1 == tiles);
-                        // SAFETY: AVX-512F is present (asserted above); `a_tile` holds
-                        // `tile_rows` rows of `kc` values at stride `k`, `chunk` `kc` runs of 32
-                        // and `prefetch` as many, as `tile_f32_avx512` reads.
-                        unsafe {
-                            match tile_rows {
-                                8 => tile_f32_avx512::<8>(a_tile, k, chunk, kc, sums, prefetch),
-                                7 => tile_f32_avx512::<7>(a_tile, k, chunk, kc, sums, prefetch),
-                                6 => tile_f32_avx512::<6>(a_tile, k, chunk, kc, sums, prefetch),
-                                5 => tile_f32_avx512::<5>(a_tile, k, chunk, kc, sums, prefetch),
-                                4 => tile_f32_avx512::<4>(a_tile, k, chunk, kc, sums, prefetch),
-                                3 => tile_f32_avx512::<3>(a_tile, k, chunk, kc, sums, prefetch),
-                                2 => tile_f32_avx512::<2>(a_tile, k, chunk, kc, sums, prefetch),
-                                _ => tile_f32_avx512::<1>(a_tile, k, chunk, kc, sums, prefetch),
-                            }
-                        }
+                        tile(
+                            tile_rows,
+                            a_tile,
+                            k,
+                            chunk,
+                            kc,
+                            sums,
+                            next.filter(|_| t + 1 == tiles),
+                        );
                     }
                 }
+                let mut half_sums = [[0f32; NR]; TILE_ROWS];
                 for (t, sums) in sums.iter().enumerate() {
-                    let row = first_row + t * MR_F32_512;
-                    let tile_rows = (first_row + pass_rows - row).min(MR_F32_512);
-                    for half in 0..2 {
-                        let block16 = block * 2 + half;
+                    let row = first_row + t * TILE_ROWS;
+                    let tile_rows = (first_row + pass_rows - row).min(TILE_ROWS);
+                    for half in 0..HALVES {
+                        let block16 = block * HALVES + half;
                         if block16 * NR >= n {
                             continue;
                         }
-                        let half_sums: Vec<[f32; NR]> =
-                            sums[..tile_rows].iter().map(|r| r[half]).collect();
+                        for (to, from) in half_sums.iter_mut().zip(&sums[..tile_rows]) {
+                            *to = from[half];
+                        }
                         // SAFETY: as in `drive`: this task alone writes these columns, and the
                         // block starts below `n`.
-                        unsafe { output.store(&half_sums, row, n, block16) };
+                        unsafe { output.store(&half_sums[..tile_rows], row, n, block16) };
                     }
                 }
             });
@@ -434,15 +454,15 @@ unsafe fn tile_f32<const ROWS: usize>(
     stride: usize,
     chunk: &[f32],
     kc: usize,
-    sums: &mut [[f32; NR]; MR_F32],
+    sums: &mut [[[f32; NR]; 1]; MR_F32],
 ) {
     debug_assert!(a.len() >= (ROWS - 1) * stride + kc);
     debug_assert!(chunk.len() >= kc * NR);
     let mut low = [_mm256_setzero_ps(); ROWS];
     let mut high = [_mm256_setzero_ps(); ROWS];
     for r in 0..ROWS {
-        low[r] = _mm256_loadu_ps(sums[r].as_ptr());
-        high[r] = _mm256_loadu_ps(sums[r][8..].as_ptr());
+        low[r] = _mm256_loadu_ps(sums[r][0].as_ptr());
+        high[r] = _mm256_loadu_ps(sums[r][0][8..].as_ptr());
     }
     let (a, b) = (a.as_ptr(), chunk.as_ptr());
     for i in 0..kc {
@@ -455,8 +475,8 @@ unsafe fn tile_f32<const ROWS: usize>(
         }
     }
     for r in 0..ROWS {
-        _mm256_storeu_ps(sums[r].as_mut_ptr(), low[r]);
-        _mm256_storeu_ps(sums[r][8..].as_mut_ptr(), high[r]);
+        _mm256_storeu_ps(sums[r][0].as_mut_ptr(), low[r]);
+        _mm256_storeu_ps(sums[r][0][8..].as_mut_ptr(), high[r]);
     }
 }
 
