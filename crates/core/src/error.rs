@@ -84,6 +84,10 @@ pub enum Error {
     /// The tensor backend failed while running the model.
     #[error("inference failed: {0}")]
     Inference(#[from] candle_core::Error),
+
+    /// A compute kernel was handed inputs of the wrong size (a bug in this crate, not bad input).
+    #[error("kernel failed: {0}")]
+    Kernel(String),
 }
 
 /// Result with the core's [`Error`].

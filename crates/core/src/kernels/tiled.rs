@@ -6,6 +6,8 @@
 
 use rayon::prelude::*;
 
+use super::aligned::AlignedBytes;
+
 /// Columns per block (two AVX2 registers of eight i32 sums, four wasm ones of four).
 pub(crate) const NR: usize = 16;
 /// Rows per register tile.
@@ -13,10 +15,10 @@ pub(crate) const MR: usize = 4;
 /// Rows whose activations are kept hot while every column block passes over them.
 const ROWS_PER_PASS: usize = 48;
 
-/// int8 weights packed for the tiled kernels.
+/// int8 weights packed for the tiled kernels, starting on a cache line.
 pub(crate) struct PackedInt8 {
-    pub(crate) data: Vec<i8>,
-    /// k rounded up to a multiple of 4, divided by 4.
+    data: AlignedBytes,
+    /// k rounded up to a multiple of 4 (of 64 for AMX), divided by 4.
     pub(crate) k_groups: usize,
     pub(crate) n: usize,
     /// Columns per block: [`NR`], or 32 for the AVX-512 VNNI kernel (two registers of 16 lanes,
@@ -34,9 +36,22 @@ impl PackedInt8 {
     /// Packs `codes` in blocks of `block_cols` columns: each block a run of k/4 groups of
     /// `block_cols` columns x 4 consecutive values of k.
     pub(crate) fn with_block_cols(codes: &[i8], n: usize, k: usize, block_cols: usize) -> Self {
-        let k_groups = k.div_ceil(4);
+        Self::with_layout(codes, n, k, block_cols, 1)
+    }
+
+    /// [`PackedInt8::with_block_cols`] with the groups of k zero-padded to a multiple of
+    /// `group_multiple` (16 for AMX, whose tiles take 64 values of k at a time).
+    pub(crate) fn with_layout(
+        codes: &[i8],
+        n: usize,
+        k: usize,
+        block_cols: usize,
+        group_multiple: usize,
+    ) -> Self {
+        let k_groups = k.div_ceil(4).next_multiple_of(group_multiple);
         let blocks = n.div_ceil(block_cols);
-        let mut data = vec![0i8; blocks * k_groups * block_cols * 4];
+        let mut storage = AlignedBytes::zeroed(blocks * k_groups * block_cols * 4);
+        let data = storage.as_i8_mut();
         let panel_len = k_groups * block_cols * 4;
         // The values of k that fill whole groups of four.
         let whole = k / 4 * 4;
@@ -61,11 +76,22 @@ impl PackedInt8 {
                 });
         }
         Self {
-            data,
+            data: storage,
             k_groups,
             n,
             block_cols,
         }
+    }
+
+    /// The packed weights.
+    pub(crate) fn data(&self) -> &[i8] {
+        self.data.as_i8()
+    }
+
+    /// The packed weights, to rearrange (the wasm simd128 build regroups them).
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn data_mut(&mut self) -> &mut [i8] {
+        self.data.as_i8_mut()
     }
 
     /// The width of activation rows the kernels take: k rounded up to a multiple of 4.
@@ -150,11 +176,8 @@ pub(crate) fn assert_exact_int8_sums(
     gemm: impl Fn(&[u8], usize, &PackedInt8, &mut [i32]),
     top: u8,
 ) {
-    let mut state = 7u32;
-    let mut next = || {
-        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-        state >> 8
-    };
+    let mut lcg = super::testing::Lcg(7);
+    let mut next = || lcg.next();
     for (rows, k, n) in [
         (1, 1, 1),
         (3, 5, 17),
@@ -165,6 +188,9 @@ pub(crate) fn assert_exact_int8_sums(
         (130, 96, 70),
         (5, 3072, 16),
         (2, 768, 3),
+        // Row tails of 1 and 17 after whole 32-row pairs (AMX), k not a multiple of 64.
+        (49, 200, 96),
+        (33, 768, 64),
     ] {
         let codes: Vec<i8> = (0..n * k)
             .map(|_| ((next() % 255) as i32 - 127) as i8)

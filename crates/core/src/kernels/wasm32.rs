@@ -1,4 +1,4 @@
-//! WebAssembly int8 matrix product for [`super::Linear`]: u8 activations 0..=127 times i8
+//! WebAssembly int8 matrix product for [`super::linear::Linear`]: u8 activations 0..=127 times i8
 //! weights -127..=127, summed exactly in i32, in 4 x 8 register tiles over the layout of
 //! `tiled.rs` (the same packing as the AVX2 kernel), column blocks split over rayon.
 //!
@@ -36,7 +36,7 @@ pub(crate) fn pack(codes: &[i8], n: usize, k: usize) -> PackedInt8 {
     if !cfg!(feature = "relaxed-simd") {
         // Each 16 bytes hold 4 columns x 4 values of k, column by column; regroup them as
         // (k, k+1) of every column, then (k+2, k+3) of every column.
-        for group in packed.data.chunks_exact_mut(16) {
+        for group in packed.data_mut().chunks_exact_mut(16) {
             let original: [i8; 16] = group.try_into().expect("16 bytes");
             for column in 0..4 {
                 for i in 0..4 {
@@ -56,7 +56,7 @@ pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32])
     assert_eq!(a.len(), rows * kp);
     let panel_len = weights.k_groups * NR * 4;
     drive(rows, weights.n, out, |row, tile_rows, block| {
-        let panel = &weights.data[block * panel_len..][..panel_len];
+        let panel = &weights.data()[block * panel_len..][..panel_len];
         let a_tile = &a[row * kp..(row + tile_rows) * kp];
         // SAFETY: with the `relaxed-simd` feature, the npm package loads this build only where
         // `WebAssembly.validate` accepted a relaxed SIMD instruction (an engine without them
@@ -157,7 +157,7 @@ unsafe fn dot_add(w0: v128, w1: v128, x: *const u8, acc: [v128; 2]) -> [v128; 2]
     [step(w0, acc[0]), step(w1, acc[1])]
 }
 
-/// [`super::quantize_weight_row`] sixteen values at a time, with the sum of the codes. Every
+/// [`super::quantize::quantize_weight_row`] sixteen values at a time, with the sum of the codes. Every
 /// lane does the scalar code's operations in the same order (`f32x4.pmax` and `f32x4.pmin` are
 /// its comparison-based `max` and `min`; the largest magnitude is order-free, as a NaN never
 /// wins a comparison), so the codes are the same bit for bit (tested against the scalar code).
@@ -177,12 +177,12 @@ pub(crate) fn quantize_weight_row_and_sum(row: &[f32], out: &mut [i8]) -> (f32, 
         f32x4_extract_lane::<2>(largest_lanes),
         f32x4_extract_lane::<3>(largest_lanes),
     ] {
-        largest = super::max(largest, lane);
+        largest = super::ops::max(largest, lane);
     }
     for &v in &row[quads..] {
-        largest = super::max(largest, v.abs());
+        largest = super::ops::max(largest, v.abs());
     }
-    let scale = super::weight_scale(largest);
+    let scale = super::quantize::weight_scale(largest);
 
     let sixteens = row.len() / 16 * 16;
     let scale_lanes = f32x4_splat(scale);
@@ -224,7 +224,7 @@ pub(crate) fn quantize_weight_row_and_sum(row: &[f32], out: &mut [i8]) -> (f32, 
         + i32x4_extract_lane::<2>(sums)
         + i32x4_extract_lane::<3>(sums);
     for (q, &v) in out[sixteens..].iter_mut().zip(&row[sixteens..]) {
-        *q = super::weight_code(v, scale);
+        *q = super::quantize::weight_code(v, scale);
         sum += *q as i32;
     }
     (scale, sum)
