@@ -324,12 +324,9 @@ impl Layer {
             *a += r;
         }
         self.attention_norm.forward(&mut attended);
-        let mut inner = self.intermediate.forward(&attended, rows)?;
-        match self.activation {
-            Activation::GeluErf => kernels::gelu_erf(&mut inner),
-            Activation::GeluTanh => kernels::gelu_tanh(&mut inner),
-            Activation::Relu => kernels::relu(&mut inner),
-        }
+        let inner = self
+            .intermediate
+            .forward_then(&attended, rows, Some(self.activation))?;
         let mut out = self.output.forward(&inner, rows)?;
         for (o, a) in out.iter_mut().zip(&attended) {
             *o += a;

@@ -5,10 +5,11 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 use rten_gemm::{BiasVector, GemmInputA, GemmInputB, GemmUninitOptions, PackedBMatrix};
 
-use super::ops::ROWS_PER_TASK;
+use super::ops::{gelu_erf, gelu_tanh, relu};
 use super::quantize::{quantize_rows, Int8Rows};
 use super::rten::{f32_gemm, gemm_error, int8_gemm, matrix};
 use super::select::{kernels, F32Kernel, Int8Kernel};
+use super::sink::{Dequantize, Output};
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "wasm32", target_feature = "simd128")
@@ -16,6 +17,7 @@ use super::select::{kernels, F32Kernel, Int8Kernel};
 use super::tiled;
 #[cfg(target_arch = "x86_64")]
 use super::x86_64;
+use crate::config::Activation;
 use crate::error::Result;
 
 /// int8 weights in the layout of the kernel that multiplies them.
@@ -158,6 +160,17 @@ impl Linear {
 
     /// `x` is `[rows, in]`; returns `[rows, out]`.
     pub(crate) fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+        self.forward_then(x, rows, None)
+    }
+
+    /// [`Linear::forward`], then `activation` on every output: inside the int8 epilogue, as a
+    /// pass of its own after an f32 product (the same values either way).
+    pub(crate) fn forward_then(
+        &self,
+        x: &[f32],
+        rows: usize,
+        activation: Option<Activation>,
+    ) -> Result<Vec<f32>> {
         if x.len() != rows * self.in_dim {
             return Err(gemm_error(format!(
                 "input of {} values for {rows} rows of {}",
@@ -165,31 +178,42 @@ impl Linear {
                 self.in_dim
             )));
         }
-        let mut out = Vec::with_capacity(rows * self.out_dim);
+        let n = self.out_dim;
+        let mut out = Vec::with_capacity(rows * n);
         match &self.weight {
-            Weight::F32(F32Packing::Rten(packed)) => {
-                let a = matrix(x, rows, self.in_dim)?;
-                f32_gemm(|g| {
-                    g.gemm_uninit(
-                        &mut out.spare_capacity_mut()[..rows * self.out_dim],
-                        GemmInputA::Unpacked(a),
-                        GemmInputB::Packed(packed),
-                        GemmUninitOptions {
-                            bias: Some(BiasVector::Row(&self.bias)),
-                            ..Default::default()
-                        },
-                    )
-                    .map(|_| ())
-                })
-                .map_err(gemm_error)?;
-                // SAFETY: gemm_uninit initialised all rows * out_dim values.
-                unsafe { out.set_len(rows * self.out_dim) };
-            }
-            #[cfg(target_arch = "x86_64")]
-            Weight::F32(F32Packing::Own(packed)) => {
-                out.resize(rows * self.out_dim, 0.0);
-                x86_64::gemm_f32(x, rows, packed, &mut out);
-                add_bias(&mut out, &self.bias);
+            Weight::F32(packing) => {
+                match packing {
+                    F32Packing::Rten(packed) => {
+                        let a = matrix(x, rows, self.in_dim)?;
+                        f32_gemm(|g| {
+                            g.gemm_uninit(
+                                &mut out.spare_capacity_mut()[..rows * n],
+                                GemmInputA::Unpacked(a),
+                                GemmInputB::Packed(packed),
+                                GemmUninitOptions {
+                                    bias: Some(BiasVector::Row(&self.bias)),
+                                    ..Default::default()
+                                },
+                            )
+                            .map(|_| ())
+                        })
+                        .map_err(gemm_error)?;
+                        // SAFETY: gemm_uninit initialised all rows * n values.
+                        unsafe { out.set_len(rows * n) };
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    F32Packing::Own(packed) => {
+                        out.resize(rows * n, 0.0);
+                        x86_64::gemm_f32(x, rows, packed, &mut out);
+                        add_bias(&mut out, &self.bias);
+                    }
+                }
+                match activation {
+                    None => {}
+                    Some(Activation::GeluErf) => gelu_erf(&mut out),
+                    Some(Activation::GeluTanh) => gelu_tanh(&mut out),
+                    Some(Activation::Relu) => relu(&mut out),
+                }
             }
             Weight::Int8 {
                 packed,
@@ -206,57 +230,53 @@ impl Linear {
                 };
                 let quantized = quantize_rows(x, rows, self.in_dim, stride);
                 let codes = quantized.codes.as_slice();
-                let mut acc: Vec<i32> = Vec::with_capacity(rows * self.out_dim);
+                let sink = Dequantize {
+                    out: Output(out.as_mut_ptr()),
+                    row_scales: &quantized.scales,
+                    zero_points: &quantized.zero_points,
+                    scales,
+                    code_sums,
+                    bias: &self.bias,
+                    activation,
+                };
                 match packed {
                     Int8Packing::Rten(packed) => {
+                        let mut acc: Vec<i32> = Vec::with_capacity(rows * n);
                         let a = matrix(codes, rows, self.in_dim)?;
                         int8_gemm(|g| {
                             g.gemm_uninit(
-                                &mut acc.spare_capacity_mut()[..rows * self.out_dim],
+                                &mut acc.spare_capacity_mut()[..rows * n],
                                 GemmInputA::Unpacked(a),
                                 GemmInputB::Packed(packed),
                                 // No `a_quant`: rten-gemm 0.27 packs the zero points of every
                                 // full 6-row panel from the first panel's (`pack_a_impl` reads
                                 // `zp[r]`, not `zp[panel * MR + r]`), which gave wrong rows in
-                                // tests. The zero points are subtracted below instead:
+                                // tests. The zero points are subtracted in the epilogue instead:
                                 // sum((q - z) w) = sum(q w) - z sum(w).
                                 GemmUninitOptions::default(),
                             )
                             .map(|_| ())
                         })
                         .map_err(gemm_error)?;
-                        // SAFETY: gemm_uninit initialised all rows * out_dim values.
-                        unsafe { acc.set_len(rows * self.out_dim) };
+                        // SAFETY: gemm_uninit initialised all rows * n values.
+                        unsafe { acc.set_len(rows * n) };
+                        acc.par_chunks(n.max(1))
+                            .enumerate()
+                            .for_each(|(row, sums)| {
+                                // SAFETY: each task writes its own row of `out`, which has room
+                                // for all rows * n values.
+                                unsafe { sink.row(sums, row, 0) }
+                            });
                     }
                     #[cfg(any(
                         target_arch = "x86_64",
                         all(target_arch = "wasm32", target_feature = "simd128")
                     ))]
-                    Int8Packing::Tiled(packed) => {
-                        acc.resize(rows * self.out_dim, 0);
-                        tiled_gemm(codes, rows, packed, &mut acc);
-                    }
+                    Int8Packing::Tiled(packed) => tiled_gemm(codes, rows, packed, &sink),
                 }
-                // Zero-filled, then every value overwritten: the epilogue applies the zero points,
-                // the row and feature scales and the bias.
-                out.resize(rows * self.out_dim, 0.0);
-                let n = self.out_dim;
-                out.par_chunks_mut(n * ROWS_PER_TASK)
-                    .zip(acc.par_chunks(n * ROWS_PER_TASK))
-                    .enumerate()
-                    .for_each(|(task, (out_rows, acc_rows))| {
-                        let first = task * ROWS_PER_TASK;
-                        let rows_here = out_rows.len() / n;
-                        dequantize_rows(
-                            out_rows,
-                            acc_rows,
-                            &quantized.scales[first..first + rows_here],
-                            &quantized.zero_points[first..first + rows_here],
-                            scales,
-                            code_sums,
-                            &self.bias,
-                        );
-                    });
+                // SAFETY: the sink wrote every one of the rows * n values (each kernel hands it
+                // every row of every column block).
+                unsafe { out.set_len(rows * n) };
             }
         }
         Ok(out)
@@ -269,16 +289,16 @@ impl Linear {
     target_arch = "x86_64",
     all(target_arch = "wasm32", target_feature = "simd128")
 ))]
-fn tiled_gemm(a: &[u8], rows: usize, packed: &tiled::PackedInt8, out: &mut [i32]) {
+fn tiled_gemm(a: &[u8], rows: usize, packed: &tiled::PackedInt8, sink: &Dequantize<'_>) {
     match kernels().int8 {
         #[cfg(target_arch = "x86_64")]
-        Int8Kernel::Avx2 => x86_64::gemm(a, rows, packed, out),
+        Int8Kernel::Avx2 => x86_64::gemm(a, rows, packed, sink),
         #[cfg(target_arch = "x86_64")]
-        Int8Kernel::Amx if rows >= x86_64::AMX_MIN_ROWS => x86_64::gemm_amx(a, rows, packed, out),
+        Int8Kernel::Amx if rows >= x86_64::AMX_MIN_ROWS => x86_64::gemm_amx(a, rows, packed, sink),
         #[cfg(target_arch = "x86_64")]
-        Int8Kernel::Vnni | Int8Kernel::Amx => x86_64::gemm_vnni(a, rows, packed, out),
+        Int8Kernel::Vnni | Int8Kernel::Amx => x86_64::gemm_vnni(a, rows, packed, sink),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Int8Kernel::Wasm => super::wasm32::gemm(a, rows, packed, out),
+        Int8Kernel::Wasm => super::wasm32::gemm(a, rows, packed, sink),
         Int8Kernel::Rten => unreachable!("rten-gemm's weights are never packed as tiles"),
     }
 }
@@ -292,40 +312,6 @@ fn add_bias(x: &mut [f32], bias: &[f32]) {
     for row in x.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
             *v += b;
-        }
-    }
-}
-
-/// The int8 epilogue for a run of rows: `out = (acc - zero * sum(w)) * row_scale * scale + b`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
-fn dequantize_rows(
-    out: &mut [f32],
-    acc: &[i32],
-    row_scales: &[f32],
-    zero_points: &[u8],
-    scales: &[f32],
-    code_sums: &[i32],
-    bias: &[f32],
-) {
-    let n = scales.len();
-    for (((out_row, acc_row), &row_scale), &zero) in out
-        .chunks_exact_mut(n)
-        .zip(acc.chunks_exact(n))
-        .zip(row_scales)
-        .zip(zero_points)
-    {
-        let zero = zero as i32;
-        for ((((o, &v), &s), &sum), &b) in out_row
-            .iter_mut()
-            .zip(acc_row)
-            .zip(scales)
-            .zip(code_sums)
-            .zip(bias)
-        {
-            *o = (v - zero * sum) as f32 * (row_scale * s) + b;
         }
     }
 }

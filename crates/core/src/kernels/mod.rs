@@ -3,7 +3,7 @@
 //! kernel runs: that is chosen once per process (`select.rs`).
 //!
 //! - `select.rs`: the kernel choice and its names;
-//! - `linear.rs`: dense layers, their packing and the int8 epilogue;
+//! - `linear.rs`: dense layers and their packing; `sink.rs`: where int8 sums go (the epilogue);
 //! - `quantize.rs`: int8 quantization of weights (at load) and activations (per product);
 //! - `attention.rs`: self-attention per text and head;
 //! - `ops.rs`: the element-wise and row-wise steps;
@@ -23,6 +23,7 @@ mod ops;
 mod quantize;
 mod rten;
 mod select;
+mod sink;
 #[cfg(test)]
 mod testing;
 #[cfg(any(
@@ -37,6 +38,6 @@ mod x86_64;
 
 pub(crate) use attention::{attention, Span};
 pub(crate) use linear::Linear;
-pub(crate) use ops::{gelu_erf, gelu_tanh, layer_norm, relu};
+pub(crate) use ops::layer_norm;
 pub(crate) use quantize::Int8Rows;
 pub use select::kernel_names;

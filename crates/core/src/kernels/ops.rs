@@ -153,19 +153,30 @@ pub(crate) fn gelu_erf(x: &mut [f32]) {
 ))]
 fn gelu_erf_chunk(chunk: &mut [f32]) {
     for v in chunk {
-        *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+        *v = gelu_erf_value(*v);
     }
+}
+
+/// One value of [`gelu_erf`] (also applied in the int8 epilogue).
+#[inline(always)]
+pub(crate) fn gelu_erf_value(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`).
 pub(crate) fn gelu_tanh(x: &mut [f32]) {
-    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
     x.par_chunks_mut(4096).for_each(|chunk| {
         for v in chunk {
-            let u = *v;
-            *v = 0.5 * u * (1.0 + (C * (u + 0.044_715 * u * u * u)).tanh());
+            *v = gelu_tanh_value(*v);
         }
     });
+}
+
+/// One value of [`gelu_tanh`].
+#[inline(always)]
+pub(crate) fn gelu_tanh_value(u: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+    0.5 * u * (1.0 + (C * (u + 0.044_715 * u * u * u)).tanh())
 }
 
 /// `max(x, 0)`.

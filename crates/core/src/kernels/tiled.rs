@@ -7,9 +7,13 @@
 use rayon::prelude::*;
 
 use super::aligned::AlignedBytes;
+use super::sink::Int8Sink;
+#[cfg(test)]
+use super::sink::RawSums;
 
-/// Columns per block (two AVX2 registers of eight i32 sums, four wasm ones of four).
-pub(crate) const NR: usize = 16;
+/// Columns per block (two AVX2 registers of eight i32 sums, four wasm ones of four): the
+/// columns a sink takes at a time.
+pub(crate) const NR: usize = super::sink::SINK_COLS;
 /// Rows per register tile.
 pub(crate) const MR: usize = 4;
 /// Rows whose activations are kept hot while every column block passes over them.
@@ -100,54 +104,17 @@ impl PackedInt8 {
     }
 }
 
-/// A raw output pointer shared by the tasks of one product; each writes its own columns.
-pub(crate) struct Output<T>(pub(crate) *mut T);
-impl<T> Clone for Output<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Output<T> {}
-// SAFETY: tasks write disjoint column ranges of the output (see `drive` and `gemm_f32`).
-unsafe impl<T> Send for Output<T> {}
-unsafe impl<T> Sync for Output<T> {}
-
-impl<T: Copy> Output<T> {
-    /// Writes the sums of a register tile, rows from `row`, to column block `block` of the
-    /// `n`-column output (a method, so closures capture the whole `Output`).
-    ///
-    /// # Safety
-    /// `row + sums.len()` must not pass the output's rows and no other task may write these
-    /// values.
-    pub(crate) unsafe fn store(self, sums: &[[T; NR]], row: usize, n: usize, block: usize) {
-        let columns = (n - block * NR).min(NR);
-        for (r, sums) in sums.iter().enumerate() {
-            // SAFETY: the caller keeps the row inside the output; block * NR + columns <= n.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    sums.as_ptr(),
-                    self.0.wrapping_add((row + r) * n + block * NR),
-                    columns,
-                );
-            }
-        }
-    }
-}
-
 /// The int8 product's loop: passes of `ROWS_PER_PASS` rows; in each, the column blocks are split
 /// over rayon's threads and every block walks its rows a register tile at a time.
 /// `tile(row, rows, block)` returns the sums of `rows` (at most `MR`) rows from `row` against
-/// block `block`; they land in `out` (`rows x n`). (The f32 product has its own loop, which also
-/// steps through k.)
+/// block `block`; they go to `sink`, whose columns are the product's. (The f32 product has its
+/// own loop, which also steps through k.)
 pub(crate) fn drive(
     rows: usize,
-    n: usize,
-    out: &mut [i32],
+    sink: &impl Int8Sink,
     tile: impl Fn(usize, usize, usize) -> [[i32; NR]; MR] + Sync,
 ) {
-    assert_eq!(out.len(), rows * n);
-    let blocks = n.div_ceil(NR);
-    let output = Output(out.as_mut_ptr());
+    let blocks = sink.columns().div_ceil(NR);
     for first_row in (0..rows).step_by(ROWS_PER_PASS) {
         let pass_end = (first_row + ROWS_PER_PASS).min(rows);
         (0..blocks)
@@ -159,8 +126,8 @@ pub(crate) fn drive(
                     let tile_rows = (pass_end - row).min(MR);
                     let sums = tile(row, tile_rows, block);
                     // SAFETY: the tile's rows are below `rows` and the block's columns below
-                    // `n`; no other task writes this block's columns.
-                    unsafe { output.store(&sums[..tile_rows], row, n, block) };
+                    // the sink's; no other task writes this block's columns.
+                    unsafe { sink.put(&sums[..tile_rows], row, block) };
                     row += tile_rows;
                 }
             });
@@ -173,7 +140,7 @@ pub(crate) fn drive(
 #[cfg(test)]
 pub(crate) fn assert_exact_int8_sums(
     pack: impl Fn(&[i8], usize, usize) -> PackedInt8,
-    gemm: impl Fn(&[u8], usize, &PackedInt8, &mut [i32]),
+    gemm: impl Fn(&[u8], usize, &PackedInt8, &RawSums),
     top: u8,
 ) {
     let mut lcg = super::testing::Lcg(7);
@@ -208,7 +175,7 @@ pub(crate) fn assert_exact_int8_sums(
             }
         }
         let mut out = vec![0i32; rows * n];
-        gemm(&a, rows, &packed, &mut out);
+        gemm(&a, rows, &packed, &RawSums::new(&mut out, n));
         for r in 0..rows {
             for c in 0..n {
                 let want: i32 = (0..k)

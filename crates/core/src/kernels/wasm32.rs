@@ -21,6 +21,7 @@
 
 use std::arch::wasm32::*;
 
+use super::sink::Int8Sink;
 use super::tiled::{drive, PackedInt8, MR, NR};
 
 /// The name `bench` and the npm package report for this build's int8 kernel.
@@ -48,14 +49,15 @@ pub(crate) fn pack(codes: &[i8], n: usize, k: usize) -> PackedInt8 {
     packed
 }
 
-/// `out[r][c] = sum_i a[r][i] * w[c][i]` for `a` of `rows` rows of `padded_k()` codes in
-/// 0..=127 (pad with zeros) and `out` of `rows x n`.
-pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32]) {
+/// The sums `sum_i a[r][i] * w[c][i]` into `sink`, for `a` of `rows` rows of `padded_k()` codes in
+/// 0..=127 (the padding zero).
+pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, sink: &impl Int8Sink) {
     assert_eq!(weights.block_cols, NR);
     let kp = weights.padded_k();
     assert_eq!(a.len(), rows * kp);
     let panel_len = weights.k_groups * NR * 4;
-    drive(rows, weights.n, out, |row, tile_rows, block| {
+    assert_eq!(sink.columns(), weights.n);
+    drive(rows, sink, |row, tile_rows, block| {
         let panel = &weights.data()[block * panel_len..][..panel_len];
         let a_tile = &a[row * kp..(row + tile_rows) * kp];
         // SAFETY: with the `relaxed-simd` feature, the npm package loads this build only where

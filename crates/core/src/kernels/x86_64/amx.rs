@@ -21,7 +21,8 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::kernels::tiled::{Output, PackedInt8, NR};
+use crate::kernels::sink::Int8Sink;
+use crate::kernels::tiled::{PackedInt8, NR};
 
 /// Rows from which a product runs on AMX tiles rather than the VNNI tile. Below a tile's 16
 /// rows AMX computes padding; at 32 and more it was ahead on every layer shape of XLM-R base.
@@ -148,10 +149,10 @@ pub(crate) fn pack_amx(codes: &[i8], n: usize, k: usize) -> PackedInt8 {
     PackedInt8::with_layout(codes, n, k, BLOCK_COLS, K_STEP / 4)
 }
 
-/// `out[r][c] = sum_i a[r][i] * w[c][i]` on AMX tiles, for `a` of `rows` rows of `padded_k()`
-/// codes (the padding zero) and `out` of `rows x n`: passes of rows whose activations stay in
-/// L2, each splitting the column blocks over rayon's threads.
-pub(crate) fn gemm_amx(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32]) {
+/// The sums `sum_i a[r][i] * w[c][i]` on AMX tiles into `sink`, for `a` of `rows` rows of
+/// `padded_k()` codes (the padding zero): passes of rows whose activations stay in L2, each
+/// splitting the column blocks over rayon's threads.
+pub(crate) fn gemm_amx(a: &[u8], rows: usize, weights: &PackedInt8, sink: &impl Int8Sink) {
     assert_eq!(
         amx_state(),
         &AmxState::Ready,
@@ -162,11 +163,10 @@ pub(crate) fn gemm_amx(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i
     let n = weights.n;
     assert_eq!(kp % K_STEP, 0, "AMX packing pads k to whole tiles");
     assert_eq!(a.len(), rows * kp);
-    assert_eq!(out.len(), rows * n);
+    assert_eq!(sink.columns(), n);
     let blocks = n.div_ceil(BLOCK_COLS);
     let panel_len = weights.k_groups * GROUP_BYTES;
     let pass_rows = (PASS_BYTES / kp.max(1)).max(2 * TILE_ROWS) / (2 * TILE_ROWS) * (2 * TILE_ROWS);
-    let output = Output(out.as_mut_ptr());
     for first_row in (0..rows).step_by(pass_rows) {
         let pass_end = (first_row + pass_rows).min(rows);
         (0..blocks).into_par_iter().with_min_len(2).for_each_init(
@@ -180,7 +180,7 @@ pub(crate) fn gemm_amx(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i
                     // SAFETY: AMX and its tile data are there (asserted above); `a_pair` holds
                     // `pair_rows` rows of `kp` codes, `panel` kp / 4 groups of 128 bytes, and this
                     // task alone writes block `block`'s columns of rows `row..row + pair_rows`.
-                    unsafe { tiles.pair(a_pair, kp, pair_rows, panel, output, row, n, block) };
+                    unsafe { tiles.pair(a_pair, kp, pair_rows, panel, sink, row, block) };
                     row += pair_rows;
                 }
             },
@@ -252,12 +252,12 @@ impl Tiles {
     }
 
     /// Multiplies `rows` (1..=32) rows of activations `a` (row stride `kp`, a multiple of 64)
-    /// by a 32-column `panel` and writes the sums to columns `block * 32..` of rows
-    /// `row..row + rows` of the `n`-column `out`.
+    /// by a 32-column `panel` and hands the sums of rows `row..row + rows`, columns
+    /// `block * 32..`, to `sink`.
     ///
     /// # Safety
     /// The CPU has AMX and the OS granted tile data; `a` and `panel` are as above, and no other
-    /// task writes these values of `out`.
+    /// task hands these rows and columns to the sink.
     #[allow(clippy::too_many_arguments)]
     unsafe fn pair(
         &mut self,
@@ -265,9 +265,8 @@ impl Tiles {
         kp: usize,
         rows: usize,
         panel: &[i8],
-        out: Output<i32>,
+        sink: &impl Int8Sink,
         row: usize,
-        n: usize,
         block: usize,
     ) {
         debug_assert!((1..=2 * TILE_ROWS).contains(&rows) && a.len() == rows * kp);
@@ -321,87 +320,61 @@ impl Tiles {
                     );
                 }
             }
-            self.store(out, row, first, second, n, block);
+            self.store(sink, row, first, second, block);
         }
     }
 
-    /// Writes the sums in tmm0-tmm3 to `out`: straight into it where a 16-column half lies
-    /// inside its `n` columns, through a buffer for the last, partial half.
+    /// Hands the sums in tmm0-tmm3 to `sink`, a 16-column half at a time through a buffer.
     ///
     /// # Safety
     /// As [`Tiles::pair`], just after it filled the sum tiles.
     unsafe fn store(
         &self,
-        out: Output<i32>,
+        sink: &impl Int8Sink,
         row: usize,
         first: usize,
         second: usize,
-        n: usize,
         block: usize,
     ) {
-        let stride = n * 4;
+        let mut buffer = TileSums([[0; NR]; 2 * TILE_ROWS]);
+        let top = buffer.0.as_mut_ptr();
+        let bottom = buffer.0[TILE_ROWS..].as_mut_ptr();
+        let stride = NR * 4;
         for half in 0..2 {
-            let column = block * BLOCK_COLS + half * NR;
-            if column >= n {
+            let block16 = block * 2 + half;
+            if block16 * NR >= sink.columns() {
                 continue;
             }
-            let top = out.0.wrapping_add(row * n + column);
-            let bottom = out.0.wrapping_add((row + TILE_ROWS) * n + column);
-            if column + NR <= n {
-                // SAFETY: the tiles' rows and 16 columns lie inside `out`, written by this task
-                // alone (the caller's guarantee).
-                unsafe {
-                    match (half, second > 0) {
-                        (0, _) => {
-                            asm!("tilestored [{p} + {s} * 1], tmm0", p = in(reg) top, s = in(reg) stride, options(nostack))
-                        }
-                        _ => {
-                            asm!("tilestored [{p} + {s} * 1], tmm1", p = in(reg) top, s = in(reg) stride, options(nostack))
-                        }
+            // SAFETY: the buffer holds 32 rows of 16 sums, 64 bytes apart; the sink's rows and
+            // columns are this task's alone (the caller's guarantee).
+            unsafe {
+                match half {
+                    0 => {
+                        asm!("tilestored [{p} + {s} * 1], tmm0", p = in(reg) top, s = in(reg) stride, options(nostack))
                     }
-                    if second > 0 {
-                        match half {
-                            0 => {
-                                asm!("tilestored [{p} + {s} * 1], tmm2", p = in(reg) bottom, s = in(reg) stride, options(nostack))
-                            }
-                            _ => {
-                                asm!("tilestored [{p} + {s} * 1], tmm3", p = in(reg) bottom, s = in(reg) stride, options(nostack))
-                            }
-                        }
+                    _ => {
+                        asm!("tilestored [{p} + {s} * 1], tmm1", p = in(reg) top, s = in(reg) stride, options(nostack))
                     }
                 }
-            } else {
-                let mut sums = [[0i32; NR]; 2 * TILE_ROWS];
-                let buffer = sums.as_mut_ptr();
-                let bottom_buffer = sums[TILE_ROWS..].as_mut_ptr();
-                let s = NR * 4;
-                // SAFETY: the buffer holds 32 rows of 16 sums, 64 bytes apart.
-                unsafe {
+                if second > 0 {
                     match half {
                         0 => {
-                            asm!("tilestored [{p} + {s} * 1], tmm0", p = in(reg) buffer, s = in(reg) s, options(nostack))
+                            asm!("tilestored [{p} + {s} * 1], tmm2", p = in(reg) bottom, s = in(reg) stride, options(nostack))
                         }
                         _ => {
-                            asm!("tilestored [{p} + {s} * 1], tmm1", p = in(reg) buffer, s = in(reg) s, options(nostack))
+                            asm!("tilestored [{p} + {s} * 1], tmm3", p = in(reg) bottom, s = in(reg) stride, options(nostack))
                         }
                     }
-                    if second > 0 {
-                        match half {
-                            0 => {
-                                asm!("tilestored [{p} + {s} * 1], tmm2", p = in(reg) bottom_buffer, s = in(reg) s, options(nostack))
-                            }
-                            _ => {
-                                asm!("tilestored [{p} + {s} * 1], tmm3", p = in(reg) bottom_buffer, s = in(reg) s, options(nostack))
-                            }
-                        }
-                    }
-                    // SAFETY: as the direct stores: these rows and the columns below `n`.
-                    out.store(&sums[..first + second], row, n, column / NR);
                 }
+                sink.put(&buffer.0[..first + second], row, block16);
             }
         }
     }
 }
+
+/// One 16-column half of a 32 x 32 block of sums, on a cache line.
+#[repr(C, align(64))]
+struct TileSums([[i32; NR]; 2 * TILE_ROWS]);
 
 impl Drop for Tiles {
     fn drop(&mut self) {
@@ -416,6 +389,7 @@ impl Drop for Tiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::sink::RawSums;
     use crate::kernels::tiled::assert_exact_int8_sums;
     use crate::kernels::x86_64::{gemm_vnni, has_vnni};
 
@@ -474,8 +448,8 @@ mod tests {
                 }
             }
             let (mut amx, mut vnni) = (vec![0i32; rows * n], vec![0i32; rows * n]);
-            gemm_amx(&a, rows, &packed, &mut amx);
-            gemm_vnni(&a, rows, &packed, &mut vnni);
+            gemm_amx(&a, rows, &packed, &RawSums::new(&mut amx, n));
+            gemm_vnni(&a, rows, &packed, &RawSums::new(&mut vnni, n));
             assert_eq!(amx, vnni, "{rows} x {k} x {n}");
         }
     }

@@ -9,7 +9,8 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::{has_avx2_fma, has_avx512f};
-use crate::kernels::tiled::{Output, NR};
+use crate::kernels::sink::Output;
+use crate::kernels::tiled::NR;
 
 /// Rows per f32 register tile: 6 x 16 needs 12 accumulators, enough independent FMA chains to
 /// cover the FMA latency on two ports.

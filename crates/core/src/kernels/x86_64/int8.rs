@@ -15,17 +15,19 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::{has_avx2, has_vnni};
-use crate::kernels::tiled::{drive, Output, PackedInt8, MR, NR};
+use crate::kernels::sink::Int8Sink;
+use crate::kernels::tiled::{drive, PackedInt8, MR, NR};
 
-/// `out[r][c] = sum_i a[r][i] * w[c][i]` for `a` of `rows` rows of `padded_k()` codes (pad
-/// with zeros) and `out` of `rows x n`. Column blocks are split over rayon's threads.
-pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32]) {
+/// The sums `sum_i a[r][i] * w[c][i]` into `sink`, for `a` of `rows` rows of `padded_k()`
+/// codes (the padding zero). Column blocks are split over rayon's threads.
+pub(crate) fn gemm(a: &[u8], rows: usize, weights: &PackedInt8, sink: &impl Int8Sink) {
     assert!(has_avx2(), "the AVX2 int8 kernel needs AVX2");
     assert_eq!(weights.block_cols, NR);
+    assert_eq!(sink.columns(), weights.n);
     let kp = weights.padded_k();
     assert_eq!(a.len(), rows * kp);
     let panel_len = weights.k_groups * NR * 4;
-    drive(rows, weights.n, out, |row, tile_rows, block| {
+    drive(rows, sink, |row, tile_rows, block| {
         let panel = &weights.data()[block * panel_len..][..panel_len];
         let a_tile = &a[row * kp..(row + tile_rows) * kp];
         // SAFETY: AVX2 is present (asserted above); `a_tile` holds `tile_rows` rows of `kp`
@@ -68,7 +70,7 @@ pub(crate) fn pack_vnni(codes: &[i8], n: usize, k: usize) -> PackedInt8 {
 /// are sized at packing time, up to 1,024 columns, so a 2,304- or 3,072-column layer is three
 /// blocks for two threads. Here the tiles are 8 rows x 32 columns, read straight from the
 /// activations, and the 32-column blocks are shared out by rayon.
-pub(crate) fn gemm_vnni(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [i32]) {
+pub(crate) fn gemm_vnni(a: &[u8], rows: usize, weights: &PackedInt8, sink: &impl Int8Sink) {
     assert!(
         has_vnni(),
         "the VNNI int8 kernel needs AVX-512F and AVX-512 VNNI"
@@ -77,10 +79,9 @@ pub(crate) fn gemm_vnni(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [
     let kp = weights.padded_k();
     let n = weights.n;
     assert_eq!(a.len(), rows * kp);
-    assert_eq!(out.len(), rows * n);
+    assert_eq!(sink.columns(), n);
     let blocks = n.div_ceil(VNNI_BLOCK_COLS);
     let panel_len = weights.k_groups * VNNI_BLOCK_COLS * 4;
-    let output = Output(out.as_mut_ptr());
     for first_row in (0..rows).step_by(VNNI_ROWS_PER_PASS) {
         let pass_end = (first_row + VNNI_ROWS_PER_PASS).min(rows);
         (0..blocks)
@@ -118,7 +119,7 @@ pub(crate) fn gemm_vnni(a: &[u8], rows: usize, weights: &PackedInt8, out: &mut [
                         if block16 * NR < n {
                             // SAFETY: as in `drive`: this task alone writes these columns,
                             // and the block starts below `n`.
-                            unsafe { output.store(&sums[..tile_rows], row, n, block16) };
+                            unsafe { sink.put(&sums[..tile_rows], row, block16) };
                         }
                     }
                     row += tile_rows;

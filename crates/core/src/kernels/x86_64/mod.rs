@@ -17,7 +17,7 @@ mod quantize;
 pub(crate) use amx::{amx_state, gemm_amx, pack_amx, AmxState, AMX_MIN_ROWS};
 pub(crate) use f32::{gemm_f32, PackedF32};
 pub(crate) use int8::{gemm, gemm_vnni, pack_vnni};
-pub(crate) use quantize::quantize_rows_avx512;
+pub(crate) use quantize::{dequantize_tile_avx512, quantize_rows_avx512};
 
 /// Whether this CPU has AVX2 (our AVX2 int8 tile).
 pub(crate) fn has_avx2() -> bool {

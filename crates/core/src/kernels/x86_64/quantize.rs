@@ -1,8 +1,11 @@
-//! The activations' int8 quantization with AVX-512.
+//! The int8 steps around the products with AVX-512: quantizing the activations, and the
+//! epilogue that turns sums into the layer's outputs.
 
 use std::arch::x86_64::*;
 
 use super::has_avx512f;
+use crate::config::Activation;
+use crate::kernels::sink::{activate_16, ColumnParams, SINK_COLS};
 
 /// The portable `quantize_task` (`../quantize.rs`) with AVX-512: the same codes, scales and
 /// zero points bit for bit (the same operations in the same order; min and max are exact, so
@@ -81,4 +84,55 @@ unsafe fn quantize_row_avx512(row: &[f32], out: &mut [u8], top: f32) -> (f32, u8
         _mm512_mask_cvtepi32_storeu_epi8(o.add(whole) as *mut i8, tail_mask, codes);
     }
     (scale, zero)
+}
+
+/// The int8 epilogue of `../sink.rs` (`dequantize_tile`) with AVX-512: the same operations in
+/// the same order (a subtraction of the zero point's share, a conversion, two multiplies and an
+/// add, none fused), so the same bits; the compiler had split the portable loop into pieces of
+/// 4 and 8 lanes.
+///
+/// # Safety
+/// AVX-512F is there, and `out` points at `sums.len()` rows of at least `columns` writable
+/// values, `n` apart.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+pub(crate) unsafe fn dequantize_tile_avx512(
+    out: *mut f32,
+    n: usize,
+    columns: usize,
+    sums: &[[i32; SINK_COLS]],
+    zero_points: &[u8],
+    row_scales: &[f32],
+    (scales, code_sums, bias): &ColumnParams,
+    activation: Option<Activation>,
+) {
+    let scales = _mm512_loadu_ps(scales.as_ptr());
+    let code_sums = _mm512_loadu_si512(code_sums.as_ptr().cast());
+    let bias = _mm512_loadu_ps(bias.as_ptr());
+    let mask: __mmask16 = if columns >= SINK_COLS {
+        !0
+    } else {
+        ((1u32 << columns) - 1) as __mmask16
+    };
+    for (r, ((sums, &zero), &row_scale)) in sums.iter().zip(zero_points).zip(row_scales).enumerate()
+    {
+        let shifted = _mm512_sub_epi32(
+            _mm512_loadu_si512(sums.as_ptr().cast()),
+            _mm512_mullo_epi32(_mm512_set1_epi32(zero as i32), code_sums),
+        );
+        let scale = _mm512_mul_ps(_mm512_set1_ps(row_scale), scales);
+        let value = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(shifted), scale), bias);
+        let to = out.wrapping_add(r * n);
+        if activation.is_none() {
+            // SAFETY: the caller's guarantee: `columns` values of this row may be written.
+            unsafe { _mm512_mask_storeu_ps(to, mask, value) };
+        } else {
+            let mut values = [0f32; SINK_COLS];
+            // SAFETY: 16 values of a local array.
+            unsafe { _mm512_storeu_ps(values.as_mut_ptr(), value) };
+            activate_16(&mut values, activation);
+            // SAFETY: as above.
+            unsafe { _mm512_mask_storeu_ps(to, mask, _mm512_loadu_ps(values.as_ptr())) };
+        }
+    }
 }
