@@ -26,12 +26,7 @@ pub(crate) fn layer_norm(x: &mut [f32], cols: usize, weight: &[f32], bias: &[f32
 fn layer_norm_rows(rows: &mut [f32], cols: usize, weight: &[f32], bias: &[f32], eps: f32) {
     for row in rows.chunks_exact_mut(cols) {
         let mean = sum(row) / cols as f32;
-        let mut squares = [0f32; LANES];
-        for chunk in row.chunks(LANES) {
-            for (s, v) in squares.iter_mut().zip(chunk) {
-                *s += (v - mean) * (v - mean);
-            }
-        }
+        let squares = fold_lanes(row, 0.0, |s, v| s + (v - mean) * (v - mean));
         let variance = squares.iter().sum::<f32>() / cols as f32;
         let inverse = 1.0 / (variance + eps).sqrt();
         for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
@@ -46,13 +41,25 @@ const LANES: usize = 16;
 
 #[inline(always)]
 fn sum(values: &[f32]) -> f32 {
-    let mut lanes = [0f32; LANES];
-    for chunk in values.chunks(LANES) {
-        for (s, v) in lanes.iter_mut().zip(chunk) {
-            *s += v;
+    fold_lanes(values, 0.0, |s, v| s + v).iter().sum()
+}
+
+/// `values` folded into [`LANES`] partial results, lane `j` taking values `j`, `j + 16`, ... in
+/// order. The whole chunks come first and the rest last, so the lanes stay in registers (with
+/// `chunks`, the compiler kept them in memory behind a masked store for the short last chunk).
+#[inline(always)]
+fn fold_lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; LANES] {
+    let mut lanes = [init; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = f(*lane, v);
         }
     }
-    lanes.iter().sum()
+    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = f(*lane, v);
+    }
+    lanes
 }
 
 /// The smaller of `a` and `b` (`b` if either is NaN), as a comparison. `f32::min` and
@@ -192,12 +199,7 @@ pub(crate) fn relu(x: &mut [f32]) {
     "x86_64+avx2+fma"
 ))]
 pub(crate) fn softmax_in_place(row: &mut [f32]) {
-    let mut maxima = [f32::NEG_INFINITY; LANES];
-    for chunk in row.chunks(LANES) {
-        for (m, &v) in maxima.iter_mut().zip(chunk) {
-            *m = max(*m, v);
-        }
-    }
+    let maxima = fold_lanes(row, f32::NEG_INFINITY, max);
     let largest = maxima.iter().copied().fold(f32::NEG_INFINITY, max);
     for v in row.iter_mut() {
         *v = exp(*v - largest);
