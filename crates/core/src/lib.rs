@@ -36,7 +36,7 @@ pub use bundle::{write_bundle, BundleInfo, BundleSource, BundleStream, PackSumma
 pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Prediction};
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
-pub use kernels::kernel_names;
+pub use kernels::{kernel_names, KernelNames};
 pub use language::{detect_language, language_name, Language, LanguageCheck, TrainedLanguages};
 pub use model::XlmRobertaForSequenceClassification;
 pub use preprocess::preprocess_tweet;

@@ -307,7 +307,8 @@ impl Layer {
         let h = self.attention_output.out_dim();
         let tokens = x.len() / h;
         let qkv = self.qkv.forward(&x, tokens)?;
-        let context = kernels::attention(&qkv, spans, h, self.heads, first_token_only)?;
+        let exact = !self.qkv.is_int8();
+        let context = kernels::attention(&qkv, spans, h, self.heads, first_token_only, exact)?;
         drop(qkv);
         let residual = if first_token_only {
             let mut firsts = Vec::with_capacity(spans.len() * h);

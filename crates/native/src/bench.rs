@@ -45,7 +45,7 @@ pub struct BenchRow {
     pub long_ms: f64,
     pub load_s: f64,
     pub peak_rss_mb: f64,
-    /// The f32 and int8 kernels rten-gemm picked for this CPU.
+    /// The f32, int8 and attention kernels this CPU runs.
     pub kernels: String,
     /// With a reference model: the share of texts whose top label matches it (0 to 1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,7 +158,7 @@ pub fn run(
         Some("q8_0") => "int8".to_string(),
         Some(other) => other.to_string(),
     };
-    let (f32_kernel, int8_kernel) = xlmr_sentiment_core::kernel_names();
+    let kernels = xlmr_sentiment_core::kernel_names();
     let row = BenchRow {
         engine: "xlmr-sentiment",
         precision,
@@ -169,7 +169,10 @@ pub fn run(
         long_ms: percentile(&long_ms, 0.5),
         load_s,
         peak_rss_mb: peak_rss_mb(),
-        kernels: format!("{f32_kernel}, {int8_kernel}"),
+        kernels: format!(
+            "{}, {}, attention {}",
+            kernels.f32, kernels.int8, kernels.attention
+        ),
         agreement_with_f32: None,
         max_prob_change: None,
     };

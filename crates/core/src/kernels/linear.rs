@@ -9,6 +9,8 @@ use super::ops::{gelu_erf, gelu_tanh, relu};
 use super::quantize::{quantize_rows, Int8Rows};
 use super::rten::{f32_gemm, gemm_error, int8_gemm, matrix};
 use super::select::{kernels, F32Kernel, Int8Kernel};
+#[cfg(target_arch = "x86_64")]
+use super::sink::F32Out;
 use super::sink::{Dequantize, Output};
 #[cfg(any(
     target_arch = "x86_64",
@@ -39,6 +41,9 @@ enum F32Packing {
     /// Our AVX2 + FMA or AVX-512 tiles (`x86_64/f32.rs`).
     #[cfg(target_arch = "x86_64")]
     Own(x86_64::PackedF32),
+    /// AMX bf16 tiles, three parts per value (`x86_64/amx/bf16.rs`).
+    #[cfg(target_arch = "x86_64")]
+    Bf16(x86_64::PackedBf16),
 }
 
 enum Weight {
@@ -86,6 +91,14 @@ impl Linear {
             F32Kernel::Avx2Fma | F32Kernel::Avx512 => {
                 F32Packing::Own(x86_64::PackedF32::new(weight, out_dim, in_dim))
             }
+            #[cfg(target_arch = "x86_64")]
+            F32Kernel::AmxBf16 => F32Packing::Bf16(x86_64::PackedBf16::new(
+                weight,
+                out_dim,
+                in_dim,
+                (in_dim, 1),
+                x86_64::Bf16Parts::Three,
+            )),
             F32Kernel::Rten => F32Packing::Rten(f32_gemm(|g| g.prepack_b(w.transposed()))),
         };
         Ok(Self {
@@ -158,6 +171,11 @@ impl Linear {
         self.out_dim
     }
 
+    /// Whether the layer multiplies in int8.
+    pub(crate) fn is_int8(&self) -> bool {
+        matches!(self.weight, Weight::Int8 { .. })
+    }
+
     /// `x` is `[rows, in]`; returns `[rows, out]`.
     pub(crate) fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
         self.forward_then(x, rows, None)
@@ -181,6 +199,22 @@ impl Linear {
         let n = self.out_dim;
         let mut out = Vec::with_capacity(rows * n);
         match &self.weight {
+            #[cfg(target_arch = "x86_64")]
+            Weight::F32(F32Packing::Bf16(packed)) => {
+                let a = x86_64::split_rows(
+                    x,
+                    rows,
+                    self.in_dim,
+                    self.in_dim,
+                    packed.padded_k(),
+                    x86_64::Bf16Parts::Three,
+                );
+                let sink =
+                    F32Out::new(Output(out.as_mut_ptr()), n, n).biased(&self.bias, activation);
+                x86_64::gemm_bf16(&a, packed, &sink);
+                // SAFETY: the sink wrote every one of the rows * n values.
+                unsafe { out.set_len(rows * n) };
+            }
             Weight::F32(packing) => {
                 match packing {
                     F32Packing::Rten(packed) => {
@@ -207,6 +241,8 @@ impl Linear {
                         x86_64::gemm_f32(x, rows, packed, &mut out);
                         add_bias(&mut out, &self.bias);
                     }
+                    #[cfg(target_arch = "x86_64")]
+                    F32Packing::Bf16(_) => unreachable!("matched above"),
                 }
                 match activation {
                     None => {}

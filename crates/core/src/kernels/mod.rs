@@ -40,4 +40,4 @@ pub(crate) use attention::{attention, Span};
 pub(crate) use linear::Linear;
 pub(crate) use ops::layer_norm;
 pub(crate) use quantize::Int8Rows;
-pub use select::kernel_names;
+pub use select::{kernel_names, KernelNames};

@@ -20,6 +20,10 @@ pub(crate) enum F32Kernel {
     /// Our 8 x 32 AVX-512 tile on 32-column blocks (`x86_64/f32.rs`).
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AMX bf16 tiles with every value split into three bf16 parts (`x86_64/amx/bf16.rs`):
+    /// f32-accurate products.
+    #[cfg(target_arch = "x86_64")]
+    AmxBf16,
 }
 
 /// The kernel of the int8 dense layers.
@@ -50,6 +54,9 @@ pub(crate) struct Kernels {
     pub(crate) int8: Int8Kernel,
     /// Largest activation code the int8 kernel takes (see [`activation_max_of`]).
     pub(crate) activation_max: u8,
+    /// Whether attention's products of enough rows run on AMX bf16 tiles.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) bf16_attention: bool,
     /// Set where the CPU has AMX-INT8 but it is not used: the reason, in words.
     pub(crate) amx_unused: Option<String>,
 }
@@ -66,17 +73,23 @@ fn choose() -> Kernels {
         f32: choose_f32(),
         int8,
         activation_max: activation_max_of(int8),
+        #[cfg(target_arch = "x86_64")]
+        bf16_attention: super::x86_64::has_amx_bf16(),
         amx_unused,
     }
 }
 
-/// Our AVX-512 tile wherever AVX-512F is there (measured ahead of rten-gemm's AVX-512 kernel on
-/// Zen 5); our AVX2 + FMA tile where rten-gemm would use its own AVX2 + FMA kernel (ours gave a
-/// 10-25% lower 32-token latency on Zen 3); rten-gemm's otherwise.
+/// AMX bf16 tiles where the CPU has them; else our AVX-512 tile wherever AVX-512F is there
+/// (measured ahead of rten-gemm's AVX-512 kernel on Zen 5); our AVX2 + FMA tile where rten-gemm
+/// would use its own AVX2 + FMA kernel (ours gave a 10-25% lower 32-token latency on Zen 3);
+/// rten-gemm's otherwise.
 fn choose_f32() -> F32Kernel {
     #[cfg(target_arch = "x86_64")]
     {
         use super::x86_64;
+        if x86_64::has_amx_bf16() {
+            return F32Kernel::AmxBf16;
+        }
         if x86_64::has_avx512f() {
             return F32Kernel::Avx512;
         }
@@ -146,7 +159,21 @@ impl Kernels {
             F32Kernel::Avx2Fma => "xlmr-sentiment-f32-avx2-fma".into(),
             #[cfg(target_arch = "x86_64")]
             F32Kernel::Avx512 => "xlmr-sentiment-f32-avx512".into(),
+            #[cfg(target_arch = "x86_64")]
+            F32Kernel::AmxBf16 => "xlmr-sentiment-f32-amx-bf16x3".into(),
         }
+    }
+
+    /// The attention kernel's name.
+    pub(crate) fn attention_name(&self) -> String {
+        #[cfg(target_arch = "x86_64")]
+        if self.bf16_attention {
+            return format!(
+                "xlmr-sentiment-attention-amx-bf16 (from {} tokens of a text; rten-gemm below)",
+                super::x86_64::BF16_MIN_ROWS
+            );
+        }
+        f32_gemm(|g| g.kernel_name().to_string())
     }
 
     /// The int8 kernel's name, with the reason AMX is unused where the CPU has it.
@@ -172,8 +199,23 @@ impl Kernels {
     }
 }
 
-/// The names of the f32 and int8 kernels this CPU runs (reported by `xlmr-sentiment bench`).
-pub fn kernel_names() -> (String, String) {
+/// The kernels this process runs, by name (reported by `xlmr-sentiment bench`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelNames {
+    /// The f32 dense layers'.
+    pub f32: String,
+    /// The int8 dense layers', with the reason AMX is unused where the CPU has it.
+    pub int8: String,
+    /// Attention's products.
+    pub attention: String,
+}
+
+/// The names of the kernels this CPU runs.
+pub fn kernel_names() -> KernelNames {
     let kernels = kernels();
-    (kernels.f32_name(), kernels.int8_name())
+    KernelNames {
+        f32: kernels.f32_name(),
+        int8: kernels.int8_name(),
+        attention: kernels.attention_name(),
+    }
 }

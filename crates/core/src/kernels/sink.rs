@@ -23,6 +23,14 @@ impl<T> Copy for Output<T> {}
 unsafe impl<T> Send for Output<T> {}
 unsafe impl<T> Sync for Output<T> {}
 
+impl<T> Output<T> {
+    /// The output `count` values further on (a method, so closures capture the whole
+    /// `Output`).
+    pub(crate) fn offset(self, count: usize) -> Self {
+        Self(self.0.wrapping_add(count))
+    }
+}
+
 #[cfg(any(target_arch = "x86_64", test))]
 impl<T: Copy> Output<T> {
     /// Writes the sums of a register tile, rows from `row`, to column block `block` (of
@@ -228,14 +236,141 @@ unsafe fn dequantize_tile(
             values[c] = (sums[c] - zero * code_sums[c]) as f32 * (row_scale * scales[c]) + bias[c];
         }
         activate_16(&mut values, activation);
-        let to = out.wrapping_add(r * n);
-        // SAFETY: the caller's guarantee: this row has `columns` values to write from `to`.
+        // SAFETY: the caller's guarantee: this row has `columns` values to write.
+        unsafe { write_16(out.wrapping_add(r * n), &values, columns) };
+    }
+}
+
+/// Takes a product's f32 sums as the kernel makes them (the AMX bf16 kernel).
+#[cfg(target_arch = "x86_64")]
+pub(crate) trait F32Sink: Sync {
+    /// Columns of the product.
+    fn columns(&self) -> usize;
+
+    /// Takes the sums of rows `row..row + sums.len()` and columns `block * 16..` (16, or fewer
+    /// at the last block).
+    ///
+    /// # Safety
+    /// As [`Int8Sink::put`].
+    unsafe fn put(&self, sums: &[[f32; SINK_COLS]], row: usize, block: usize);
+}
+
+/// f32 sums into an output of `columns` values per row, `stride` apart:
+/// `act(sum * scale + bias)`, each step where given.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct F32Out<'a> {
+    out: Output<f32>,
+    stride: usize,
+    columns: usize,
+    scale: Option<f32>,
+    bias: Option<&'a [f32]>,
+    activation: Option<Activation>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'a> F32Out<'a> {
+    /// The sums as they are.
+    pub(crate) fn new(out: Output<f32>, stride: usize, columns: usize) -> Self {
+        Self {
+            out,
+            stride,
+            columns,
+            scale: None,
+            bias: None,
+            activation: None,
+        }
+    }
+
+    /// Each sum times `scale`.
+    pub(crate) fn scaled(self, scale: f32) -> Self {
+        Self {
+            scale: Some(scale),
+            ..self
+        }
+    }
+
+    /// Each sum plus its column's `bias`, then `activation`.
+    pub(crate) fn biased(self, bias: &'a [f32], activation: Option<Activation>) -> Self {
+        Self {
+            bias: Some(bias),
+            activation,
+            ..self
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl F32Sink for F32Out<'_> {
+    fn columns(&self) -> usize {
+        self.columns
+    }
+
+    unsafe fn put(&self, sums: &[[f32; SINK_COLS]], row: usize, block: usize) {
+        let first = block * SINK_COLS;
+        let columns = (self.columns - first).min(SINK_COLS);
+        let bias = self.bias.map(|b| sixteen(&b[first..first + columns]));
+        // SAFETY: the caller keeps these rows and columns inside the output and writes them
+        // alone.
         unsafe {
-            if columns == SINK_COLS {
-                to.cast::<[f32; SINK_COLS]>().write_unaligned(values);
-            } else {
-                std::ptr::copy_nonoverlapping(values.as_ptr(), to, columns);
-            }
+            finish_tile(
+                self.out.0.wrapping_add(row * self.stride + first),
+                self.stride,
+                columns,
+                sums,
+                self.scale,
+                bias.as_ref(),
+                self.activation,
+            )
+        }
+    }
+}
+
+/// The steps of [`F32Out`] on a register tile's rows of 16 sums, written from `out` on (row
+/// stride `stride`, `columns` of the 16 values per row).
+///
+/// # Safety
+/// `out` points at `sums.len()` rows of at least `columns` writable values, `stride` apart.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+unsafe fn finish_tile(
+    out: *mut f32,
+    stride: usize,
+    columns: usize,
+    sums: &[[f32; SINK_COLS]],
+    scale: Option<f32>,
+    bias: Option<&[f32; SINK_COLS]>,
+    activation: Option<Activation>,
+) {
+    for (r, sums) in sums.iter().enumerate() {
+        let mut values = *sums;
+        if let Some(scale) = scale {
+            values.iter_mut().for_each(|v| *v *= scale);
+        }
+        if let Some(bias) = bias {
+            values.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
+        activate_16(&mut values, activation);
+        // SAFETY: the caller's guarantee: this row has `columns` values to write.
+        unsafe { write_16(out.wrapping_add(r * stride), &values, columns) };
+    }
+}
+
+/// Writes the first `columns` of 16 values at `to`: one unaligned store when all 16 are.
+///
+/// # Safety
+/// `to` has room for `columns` values.
+#[inline(always)]
+unsafe fn write_16(to: *mut f32, values: &[f32; SINK_COLS], columns: usize) {
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        if columns == SINK_COLS {
+            to.cast::<[f32; SINK_COLS]>().write_unaligned(*values);
+        } else {
+            std::ptr::copy_nonoverlapping(values.as_ptr(), to, columns);
         }
     }
 }

@@ -14,7 +14,10 @@ mod f32;
 mod int8;
 mod quantize;
 
-pub(crate) use amx::{amx_state, gemm_amx, pack_amx, AmxState, AMX_MIN_ROWS};
+pub(crate) use amx::{
+    amx_state, gemm_amx, gemm_bf16, has_amx_bf16, pack_amx, split_rows, AmxState, Bf16Parts,
+    PackedBf16, AMX_MIN_ROWS, BF16_MIN_ROWS,
+};
 pub(crate) use f32::{gemm_f32, PackedF32};
 pub(crate) use int8::{gemm, gemm_vnni, pack_vnni};
 pub(crate) use quantize::{dequantize_tile_avx512, quantize_rows_avx512};
