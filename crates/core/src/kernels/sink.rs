@@ -138,14 +138,7 @@ impl Int8Sink for Dequantize<'_> {
     unsafe fn put(&self, sums: &[[i32; SINK_COLS]], row: usize, block: usize) {
         let n = self.scales.len();
         let first = block * SINK_COLS;
-        let columns = (n - first).min(SINK_COLS);
-        // The per-column values of these 16 columns; past `n` (the last block), zeros whose
-        // results are not written.
-        let params = (
-            sixteen(&self.scales[first..first + columns]),
-            sixteen(&self.code_sums[first..first + columns]),
-            sixteen(&self.bias[first..first + columns]),
-        );
+        let columns = first..first + (n - first).min(SINK_COLS);
         let rows = row..row + sums.len();
         #[cfg(target_arch = "x86_64")]
         if super::x86_64::has_avx512f() {
@@ -154,15 +147,26 @@ impl Int8Sink for Dequantize<'_> {
                 super::x86_64::dequantize_tile_avx512(
                     self.out.0.wrapping_add(row * n + first),
                     n,
-                    columns,
                     sums,
                     &self.zero_points[rows.clone()],
                     &self.row_scales[rows],
-                    &params,
+                    (
+                        &self.scales[columns.clone()],
+                        &self.code_sums[columns.clone()],
+                        &self.bias[columns],
+                    ),
                     self.activation,
                 )
             };
         }
+        // The per-column values of these 16 columns; past `n` (the last block), zeros whose
+        // results are not written.
+        let params = (
+            sixteen(&self.scales[columns.clone()]),
+            sixteen(&self.code_sums[columns.clone()]),
+            sixteen(&self.bias[columns.clone()]),
+        );
+        let columns = columns.len();
         // SAFETY: the caller keeps these rows and columns inside the output and writes them
         // alone.
         unsafe {

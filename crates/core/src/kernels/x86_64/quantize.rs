@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 use super::has_avx512f;
 use crate::config::Activation;
-use crate::kernels::sink::{activate_16, ColumnParams, SINK_COLS};
+use crate::kernels::sink::{activate_16, SINK_COLS};
 
 /// The portable `quantize_task` (`../quantize.rs`) with AVX-512: the same codes, scales and
 /// zero points bit for bit (the same operations in the same order; min and max are exact, so
@@ -91,6 +91,10 @@ unsafe fn quantize_row_avx512(row: &[f32], out: &mut [u8], top: f32) -> (f32, u8
 /// add, none fused), so the same bits; the compiler had split the portable loop into pieces of
 /// 4 and 8 lanes.
 ///
+/// The columns' values are read straight from the layer's arrays (`columns` of each, at most
+/// 16) with masked loads: a copy into a padded array just before made each call wait for the
+/// copy's stores to reach the wider load.
+///
 /// # Safety
 /// AVX-512F is there, and `out` points at `sums.len()` rows of at least `columns` writable
 /// values, `n` apart.
@@ -99,20 +103,26 @@ unsafe fn quantize_row_avx512(row: &[f32], out: &mut [u8], top: f32) -> (f32, u8
 pub(crate) unsafe fn dequantize_tile_avx512(
     out: *mut f32,
     n: usize,
-    columns: usize,
     sums: &[[i32; SINK_COLS]],
     zero_points: &[u8],
     row_scales: &[f32],
-    (scales, code_sums, bias): &ColumnParams,
+    (scales, code_sums, bias): (&[f32], &[i32], &[f32]),
     activation: Option<Activation>,
 ) {
-    let scales = _mm512_loadu_ps(scales.as_ptr());
-    let code_sums = _mm512_loadu_si512(code_sums.as_ptr().cast());
-    let bias = _mm512_loadu_ps(bias.as_ptr());
+    let columns = scales.len();
+    assert!(columns <= SINK_COLS && code_sums.len() == columns && bias.len() == columns);
     let mask: __mmask16 = if columns >= SINK_COLS {
         !0
     } else {
         ((1u32 << columns) - 1) as __mmask16
+    };
+    // SAFETY: the masked loads read `columns` values of each array, which it holds.
+    let (scales, code_sums, bias) = unsafe {
+        (
+            _mm512_maskz_loadu_ps(mask, scales.as_ptr()),
+            _mm512_maskz_loadu_epi32(mask, code_sums.as_ptr()),
+            _mm512_maskz_loadu_ps(mask, bias.as_ptr()),
+        )
     };
     for (r, ((sums, &zero), &row_scale)) in sums.iter().zip(zero_points).zip(row_scales).enumerate()
     {

@@ -300,7 +300,13 @@ pub(super) trait TileProduct: Sync {
 }
 
 /// Runs `product`: passes of rows whose activations stay in L2; in each, the column blocks
-/// split over rayon's threads, and every block walks its pairs of row tiles through all of k.
+/// split over rayon's threads, [`BLOCKS_PER_TASK`] at a time, and every block walks its pairs of
+/// row tiles through all of k.
+///
+/// A pair's sums are handed on only after the next pair's products have been issued: tile
+/// loads and multiplies run in the AMX unit while the core works through the previous pair's
+/// epilogue, and the vector loads of a buffer just written by `tilestored` (a quarter of the
+/// epilogue's time at 32 rows) no longer wait for it.
 pub(super) fn drive<P: TileProduct>(product: &P) {
     assert_eq!(
         amx_state(),
@@ -312,17 +318,24 @@ pub(super) fn drive<P: TileProduct>(product: &P) {
     let pass = pass_rows(product.row_bytes());
     for first_row in (0..rows).step_by(pass) {
         let pass_end = (first_row + pass).min(rows);
-        (0..blocks).into_par_iter().with_min_len(2).for_each_init(
-            Tiles::default,
-            |tiles, block| {
-                let halves = (block * 2..block * 2 + 2)
-                    .filter(|&b| b * SINK_COLS < columns)
-                    .count();
-                let mut sums = TileSums::<P::Sum>::default();
-                for row in (first_row..pass_end).step_by(2 * TILE_ROWS) {
+        (0..blocks.div_ceil(BLOCKS_PER_TASK))
+            .into_par_iter()
+            .for_each(|task| {
+                let mut tiles = Tiles::default();
+                let mut buffers = [Finished::<P::Sum>::default(), Finished::default()];
+                let mut pending: Option<usize> = None;
+                let task_blocks =
+                    task * BLOCKS_PER_TASK..((task + 1) * BLOCKS_PER_TASK).min(blocks);
+                let pairs = task_blocks.flat_map(|block| {
+                    (first_row..pass_end)
+                        .step_by(2 * TILE_ROWS)
+                        .map(move |row| (block, row))
+                });
+                for (index, (block, row)) in pairs.enumerate() {
                     let pair_rows = (pass_end - row).min(2 * TILE_ROWS);
                     let first = pair_rows.min(TILE_ROWS);
                     let second = pair_rows - first;
+                    let slot = index % 2;
                     // SAFETY: AMX and its tile data are there (asserted above); the tiles are
                     // configured for this pair's rows before any tile instruction, and this
                     // task alone hands these rows of this block's columns on.
@@ -336,14 +349,60 @@ pub(super) fn drive<P: TileProduct>(product: &P) {
                         // memory while it works from cache.
                         let prefetch = row + pair_rows == pass_end;
                         product.steps_into_tiles(row, second > 0, block, 0..steps, prefetch);
-                        for half in 0..halves {
-                            tiles.store_half(half, second > 0, &mut sums);
-                            product.finish(&sums.0[..pair_rows], row, block * 2 + half);
+                        if let Some(previous) = pending.take() {
+                            buffers[previous].hand_on(product);
                         }
+                        let buffer = &mut buffers[slot];
+                        for half in 0..2 {
+                            tiles.store_half(half, second > 0, &mut buffer.sums[half]);
+                        }
+                        (buffer.row, buffer.rows, buffer.block) = (row, pair_rows, block);
                     }
+                    pending = Some(slot);
                 }
-            },
-        );
+                if let Some(previous) = pending {
+                    // SAFETY: as above.
+                    unsafe { buffers[previous].hand_on(product) };
+                }
+            });
+    }
+}
+
+/// Blocks of columns per rayon task: the pairs of a task's blocks pipeline into each other.
+const BLOCKS_PER_TASK: usize = 4;
+
+/// A pair's sums, stored from the tiles, waiting to be handed on.
+struct Finished<T> {
+    sums: [TileSums<T>; 2],
+    row: usize,
+    rows: usize,
+    block: usize,
+}
+
+impl<T: Copy + Default> Default for Finished<T> {
+    fn default() -> Self {
+        Self {
+            sums: [TileSums::default(), TileSums::default()],
+            row: 0,
+            rows: 0,
+            block: 0,
+        }
+    }
+}
+
+impl<T: Copy> Finished<T> {
+    /// Hands the sums of both halves (those inside the product's columns) on.
+    ///
+    /// # Safety
+    /// As [`TileProduct::finish`].
+    unsafe fn hand_on<P: TileProduct<Sum = T>>(&self, product: &P) {
+        for half in 0..2 {
+            let block16 = self.block * 2 + half;
+            if block16 * SINK_COLS < product.columns() {
+                // SAFETY: the caller's guarantee.
+                unsafe { product.finish(&self.sums[half].0[..self.rows], self.row, block16) };
+            }
+        }
     }
 }
 
