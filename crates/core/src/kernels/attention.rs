@@ -25,9 +25,10 @@ pub(crate) struct Span {
 /// output is computed (the classification head reads nothing else) and the result is
 /// `[texts, hidden]`; otherwise `[tokens, hidden]`.
 ///
-/// Where the CPU multiplies bf16 on AMX tiles, texts of [`BF16_MIN_ROWS`] tokens and more run
+/// Where the CPU multiplies bf16 on AMX tiles, texts of `BF16_MIN_ROWS` tokens and more run
 /// their products there: f32-accurate (three bf16 parts per value) when `exact`, in bf16 (the
-/// attention of a quantized model) otherwise. Elsewhere, rten-gemm's f32 products.
+/// attention of a quantized model) otherwise. With AVX-512, texts of up to 64 tokens run an f32
+/// loop of our own (`x86_64/attention.rs`). Elsewhere, rten-gemm's f32 products.
 pub(crate) fn attention(
     qkv: &[f32],
     spans: &[Span],
@@ -73,6 +74,26 @@ pub(crate) fn attention(
                 };
                 // SAFETY: this job alone writes these rows and columns of `out`.
                 unsafe { head.on_amx(span, head_index, parts, at) };
+                return Ok(());
+            }
+            #[cfg(target_arch = "x86_64")]
+            if span.len <= x86_64::SHORT_TOKENS
+                && head.head_dim == x86_64::SHORT_HEAD_DIM
+                && kernels().short_attention
+            {
+                // SAFETY: AVX-512F is there (`short_attention`); the head's rows are inside
+                // `qkv`; as above.
+                unsafe {
+                    x86_64::short_head_avx512(
+                        &qkv[head.base(span, head_index)..],
+                        3 * hidden,
+                        hidden,
+                        span.len,
+                        queries,
+                        at.0,
+                        hidden,
+                    )
+                };
                 return Ok(());
             }
             // SAFETY: as above.
@@ -259,8 +280,9 @@ mod tests {
         assert!(largest_difference(&first, &firsts) < 1e-5);
     }
 
-    /// Texts long enough for the AMX path where it runs (and the f32 one elsewhere): exact
-    /// within f32 accuracy, the quantized models' bf16 attention within bf16's.
+    /// A short text (the AVX-512 loop where it runs) and one long enough for the AMX path
+    /// (rten-gemm elsewhere): exact within f32 accuracy, the quantized models' bf16 attention
+    /// within bf16's.
     #[test]
     fn long_texts_match_naive_exact_or_in_bf16() {
         let (hidden, heads) = (128, 2);
@@ -274,5 +296,11 @@ mod tests {
         assert!(largest_difference(&exact, &want) < 1e-5);
         let reduced = attention(&qkv, &spans, hidden, heads, false, false).unwrap();
         assert!(largest_difference(&reduced, &want) < 2e-2);
+        let first = attention(&qkv, &spans, hidden, heads, true, true).unwrap();
+        let firsts: Vec<f32> = [0, 40]
+            .iter()
+            .flat_map(|&t| want[t * hidden..(t + 1) * hidden].to_vec())
+            .collect();
+        assert!(largest_difference(&first, &firsts) < 1e-5);
     }
 }

@@ -57,6 +57,9 @@ pub(crate) struct Kernels {
     /// Whether attention's products of enough rows run on AMX bf16 tiles.
     #[cfg(target_arch = "x86_64")]
     pub(crate) bf16_attention: bool,
+    /// Whether attention of short texts runs on our AVX-512 loop.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) short_attention: bool,
     /// Set where the CPU has AMX-INT8 but it is not used: the reason, in words.
     pub(crate) amx_unused: Option<String>,
 }
@@ -75,6 +78,8 @@ fn choose() -> Kernels {
         activation_max: activation_max_of(int8),
         #[cfg(target_arch = "x86_64")]
         bf16_attention: super::x86_64::has_amx_bf16(),
+        #[cfg(target_arch = "x86_64")]
+        short_attention: super::x86_64::has_avx512f(),
         amx_unused,
     }
 }

@@ -10,6 +10,7 @@
 //! `../tiled.rs`, shared with the wasm kernels.
 
 mod amx;
+mod attention;
 mod f32;
 mod int8;
 mod quantize;
@@ -18,6 +19,7 @@ pub(crate) use amx::{
     amx_state, gemm_amx, gemm_bf16, has_amx_bf16, pack_amx, split_rows, AmxState, Bf16Parts,
     PackedBf16, AMX_MIN_ROWS, BF16_MIN_ROWS,
 };
+pub(crate) use attention::{short_head_avx512, SHORT_HEAD_DIM, SHORT_TOKENS};
 pub(crate) use f32::{gemm_f32, PackedF32};
 pub(crate) use int8::{gemm, gemm_vnni, pack_vnni};
 pub(crate) use quantize::{dequantize_tile_avx512, quantize_rows_avx512};
