@@ -99,7 +99,8 @@ pub(crate) struct PackedBf16 {
 
 impl PackedBf16 {
     /// Packs `W[c][i] = source[c * row_stride + i * col_stride]` (a weight matrix `[n, k]` has
-    /// strides `k` and 1; a matrix read transposed, 1 and its row length).
+    /// strides `k` and 1; a matrix read transposed, 1 and its row length; one of the two
+    /// strides must be 1).
     pub(crate) fn new(
         source: &[f32],
         n: usize,
@@ -107,6 +108,10 @@ impl PackedBf16 {
         (row_stride, col_stride): (usize, usize),
         parts: Bf16Parts,
     ) -> Self {
+        assert!(
+            row_stride == 1 || col_stride == 1,
+            "a contiguous row or column"
+        );
         let k_pairs = k.div_ceil(2).next_multiple_of(TILE_ROWS);
         let part_len = k_pairs * BLOCK_COLS;
         let panel_len = parts.count() * part_len;
@@ -162,8 +167,9 @@ struct PanelLayout {
 }
 
 /// Fills one block's panel with `P` parts per value: part `p` of group `g` (values `2g` and
-/// `2g + 1` of k) of column `j` is the pair at `panel[p * part_len + g * 32 + j]`. The loops run
-/// along the source's contiguous direction.
+/// `2g + 1` of k) of column `j` is the pair at `panel[p * part_len + g * 32 + j]`. Values are
+/// split a contiguous run of the source at a time (vectorised, [`split_row`]) into a scratch
+/// row, whose u16 pairs are then the panel's u32s.
 fn pack_panel<const P: usize>(panel: &mut [u32], source: &[f32], layout: &PanelLayout) {
     let parts = if P == 1 {
         Bf16Parts::One
@@ -171,32 +177,54 @@ fn pack_panel<const P: usize>(panel: &mut [u32], source: &[f32], layout: &PanelL
         Bf16Parts::Three
     };
     let (row_stride, col_stride) = layout.strides;
-    let groups = layout.k.div_ceil(2);
-    let mut put = |j: usize, g: usize| {
-        let at = (layout.first + j) * row_stride + 2 * g * col_stride;
-        let low = split(source[at], parts);
-        let high = if 2 * g + 1 < layout.k {
-            split(source[at + col_stride], parts)
-        } else {
-            [0; 3]
-        };
-        for p in 0..P {
-            panel[p * layout.part_len + g * BLOCK_COLS + j] =
-                low[p] as u32 | (high[p] as u32) << 16;
-        }
-    };
-    if col_stride <= row_stride {
+    let (k, part_len) = (layout.k, layout.part_len);
+    let padded = k.next_multiple_of(2).max(BLOCK_COLS);
+    if col_stride == 1 {
+        // Each column's k values are contiguous: split them, then each pair is one u32.
+        let mut scratch = vec![0u16; P * padded];
         for j in 0..layout.columns {
-            for g in 0..groups {
-                put(j, g);
+            let start = (layout.first + j) * row_stride;
+            split_row(&source[start..start + k], &mut scratch, padded, parts);
+            for p in 0..P {
+                let pairs: &[u32] = bytemuck::cast_slice(&scratch[p * padded..][..padded]);
+                for (g, &pair) in pairs[..k.div_ceil(2)].iter().enumerate() {
+                    panel[p * part_len + g * BLOCK_COLS + j] = pair;
+                }
+            }
+        }
+    } else if row_stride == 1 {
+        // Each value of k has the block's columns contiguous: split two values of k at a time
+        // and interleave them.
+        let mut low = vec![0u16; P * BLOCK_COLS];
+        let mut high = vec![0u16; P * BLOCK_COLS];
+        let columns = layout.columns;
+        for g in 0..k.div_ceil(2) {
+            let first = layout.first + 2 * g * col_stride;
+            split_row(&source[first..first + columns], &mut low, BLOCK_COLS, parts);
+            if 2 * g + 1 < k {
+                let second = first + col_stride;
+                split_row(
+                    &source[second..second + columns],
+                    &mut high,
+                    BLOCK_COLS,
+                    parts,
+                );
+            } else {
+                high.iter_mut().for_each(|h| *h = 0);
+            }
+            for p in 0..P {
+                let out = &mut panel[p * part_len + g * BLOCK_COLS..][..columns];
+                for ((o, &l), &h) in out
+                    .iter_mut()
+                    .zip(&low[p * BLOCK_COLS..])
+                    .zip(&high[p * BLOCK_COLS..])
+                {
+                    *o = l as u32 | (h as u32) << 16;
+                }
             }
         }
     } else {
-        for g in 0..groups {
-            for j in 0..layout.columns {
-                put(j, g);
-            }
-        }
+        unreachable!("PackedBf16::new takes a contiguous row or column")
     }
 }
 

@@ -301,7 +301,7 @@ pub(super) trait TileProduct: Sync {
 
 /// Runs `product`: passes of rows whose activations stay in L2; in each, the column blocks
 /// split over rayon's threads, [`BLOCKS_PER_TASK`] at a time, and every block walks its pairs of
-/// row tiles through all of k.
+/// row tiles through all of k. With no rows, nothing runs.
 ///
 /// A pair's sums are handed on only after the next pair's products have been issued: tile
 /// loads and multiplies run in the AMX unit while the core works through the previous pair's
@@ -316,11 +316,15 @@ pub(super) fn drive<P: TileProduct>(product: &P) {
     let (rows, steps, columns) = (product.rows(), product.steps(), product.columns());
     let blocks = columns.div_ceil(BLOCK_COLS);
     let pass = pass_rows(product.row_bytes());
-    for first_row in (0..rows).step_by(pass) {
-        let pass_end = (first_row + pass).min(rows);
-        (0..blocks.div_ceil(BLOCKS_PER_TASK))
-            .into_par_iter()
-            .for_each(|task| {
+    let tasks = blocks.div_ceil(BLOCKS_PER_TASK);
+    // Every pass's tasks in one parallel loop, pass by pass, so a thread that finishes its
+    // share of a pass goes on to the next one instead of waiting for the other threads.
+    (0..rows.div_ceil(pass.max(1)) * tasks)
+        .into_par_iter()
+        .for_each(|job| {
+            let (first_row, task) = (job / tasks * pass, job % tasks);
+            let pass_end = (first_row + pass).min(rows);
+            {
                 let mut tiles = Tiles::default();
                 let mut buffers = [Finished::<P::Sum>::default(), Finished::default()];
                 let mut pending: Option<usize> = None;
@@ -364,8 +368,8 @@ pub(super) fn drive<P: TileProduct>(product: &P) {
                     // SAFETY: as above.
                     unsafe { buffers[previous].hand_on(product) };
                 }
-            });
-    }
+            }
+        });
 }
 
 /// Blocks of columns per rayon task: the pairs of a task's blocks pipeline into each other.
