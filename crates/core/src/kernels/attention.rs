@@ -286,8 +286,23 @@ mod tests {
     #[test]
     fn long_texts_match_naive_exact_or_in_bf16() {
         let (hidden, heads) = (128, 2);
-        let spans = [Span { start: 0, len: 40 }, Span { start: 40, len: 70 }];
-        let qkv: Vec<f32> = values(110 * 3 * hidden, 8)
+        // 10, 20, 40 and 60 tokens: each register count of the AVX-512 loop; 70: past it.
+        let lengths = [10, 20, 40, 60, 70];
+        let starts: Vec<usize> = lengths
+            .iter()
+            .scan(0, |start, &len| {
+                let first = *start;
+                *start += len;
+                Some(first)
+            })
+            .collect();
+        let spans: Vec<Span> = starts
+            .iter()
+            .zip(lengths)
+            .map(|(&start, len)| Span { start, len })
+            .collect();
+        let tokens: usize = lengths.iter().sum();
+        let qkv: Vec<f32> = values(tokens * 3 * hidden, 8)
             .iter()
             .map(|v| v * 2.0)
             .collect();
@@ -297,7 +312,7 @@ mod tests {
         let reduced = attention(&qkv, &spans, hidden, heads, false, false).unwrap();
         assert!(largest_difference(&reduced, &want) < 2e-2);
         let first = attention(&qkv, &spans, hidden, heads, true, true).unwrap();
-        let firsts: Vec<f32> = [0, 40]
+        let firsts: Vec<f32> = starts
             .iter()
             .flat_map(|&t| want[t * hidden..(t + 1) * hidden].to_vec())
             .collect();
