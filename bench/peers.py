@@ -6,7 +6,7 @@ script is the peers' side of that protocol (`xlmr-sentiment bench` is ours). One
 engine at one precision and thread count, and prints ONE JSON row on stdout:
 
     {"engine", "precision", "threads", "latency_p50_ms", "latency_p99_ms", "texts_per_s",
-     "long_ms", "load_s", "peak_rss_mb"}
+     "medium_ms", "long_ms", "load_s", "peak_rss_mb"}
 
 Every timed call goes from text to scores: tokenization (`tokenizers`, running the model's
 tokenizer.json as written, truncation at 512, padding with id 1 to the longest text of the batch,
@@ -19,11 +19,12 @@ attention mask), the model, and a softmax over the logits. In order:
    default: the 99th of 50 lies between the two slowest).
 3. throughput: the 256 texts of 20-47 tokens, in file order, in consecutive batches of 16: texts
    over the total time, `texts_per_s`.
-4. long text: the 512-token text, 1 warm-up call, then the median of 5: `long_ms`.
+4. medium and long texts: the 128-token text, then the 512-token text, each with 1 warm-up call,
+   then the median of 5: `medium_ms` and `long_ms`.
 5. `peak_rss_mb`: VmHWM of /proc/self/status at the end, in MiB (kB / 1024).
 
 --quick (to validate the pipeline, not to measure): 1 warm-up and 10 latency calls, the first 64
-throughput texts, and one long-text call with no warm-up.
+throughput texts, and one medium-text and one long-text call with no warm-up.
 
 Engines: `onnxruntime` runs target/bench/onnx/model.onnx (f32) or model_quantized.onnx (int8) on
 the CPU execution provider with intra_op_num_threads=T, inter_op_num_threads=1, sequential
@@ -152,7 +153,7 @@ def main():
     plan = QUICK if args.quick else FULL
     with open(args.texts, encoding="utf-8") as f:
         texts = json.load(f)
-    latency_text, long_text = texts["latency_text"], texts["long_text"]
+    latency_text, medium_text, long_text = texts["latency_text"], texts["medium_text"], texts["long_text"]
     batch_texts = texts["throughput_texts"][: plan["throughput_texts"]]
 
     # Import the engine's libraries first: load time is the model's, not Python's.
@@ -184,7 +185,10 @@ def main():
         engine.classify(batch_texts[i : i + BATCH_SIZE])
     texts_per_s = len(batch_texts) / (time.perf_counter() - start)
 
-    # 4. Long text.
+    # 4. Medium and long texts.
+    for _ in range(plan["long_warmup"]):
+        engine.classify([medium_text])
+    medium_runs = [timed(engine.classify, [medium_text]) for _ in range(plan["long_runs"])]
     for _ in range(plan["long_warmup"]):
         engine.classify([long_text])
     long_runs = [timed(engine.classify, [long_text]) for _ in range(plan["long_runs"])]
@@ -193,6 +197,7 @@ def main():
     rss = peak_rss_mb()
     assert first.shape == (1, 3) and abs(float(first.sum()) - 1) < 1e-4, first
     assert len(engine.tokenizer.encode(latency_text).ids) == 32
+    assert len(engine.tokenizer.encode(medium_text).ids) == 128
     assert len(engine.tokenizer.encode(long_text).ids) == 512
 
     row = {
@@ -202,6 +207,7 @@ def main():
         "latency_p50_ms": round(percentile(latency, 50) * 1e3, 3),
         "latency_p99_ms": round(percentile(latency, 99) * 1e3, 3),
         "texts_per_s": round(texts_per_s, 2),
+        "medium_ms": round(percentile(medium_runs, 50) * 1e3, 3),
         "long_ms": round(percentile(long_runs, 50) * 1e3, 3),
         "load_s": round(load_s, 3),
         "peak_rss_mb": round(rss, 1),

@@ -6,6 +6,7 @@ here once, deterministically (seeded), and every engine reads them from one file
 
     {"latency_text":     one text of exactly 32 tokens,
      "throughput_texts": 256 texts of 20 to 47 tokens each (uniformly drawn),
+     "medium_text":      one text of exactly 128 tokens,
      "long_text":        one text of exactly 512 tokens}
 
 Token counts are those of the full-size model's tokenizer (target/full-size-model/tokenizer.json,
@@ -14,8 +15,8 @@ the long text is never truncated. The texts are natural-ish: whole sentences of 
 golden texts in the model's eight languages (tests/fixtures/models/tiny-sentiment/golden.json),
 completed word by word to the exact length. Words that the model card's tweet preprocessing would
 rewrite (`@user`, `http...`) are left out, so that preprocessing, on or off, changes nothing.
-Each throughput text is in one language; the latency text is English; the long text mixes all
-eight. Every count is checked before the file is written.
+Each throughput text is in one language; the latency text is English; the medium and long texts
+mix all eight (the medium one is drawn last, so the others stay as they were before it existed). Every count is checked before the file is written.
 
     python bench/texts.py [--model target/full-size-model] [--out target/bench/texts.json]
 """
@@ -36,6 +37,7 @@ SEED = 20240521
 LATENCY_TOKENS = 32
 THROUGHPUT_COUNT = 256
 THROUGHPUT_MIN, THROUGHPUT_MAX = 20, 47
+MEDIUM_TOKENS = 128
 LONG_TOKENS = 512
 
 
@@ -117,21 +119,29 @@ def main():
         throughput.append(builder.build(by_lang[lang], target))
     # Languages in a seeded order rather than cycling, so batches of 16 mix them unevenly.
     builder.rng.shuffle(throughput)
-    long_text = builder.build([s for lang in LANGUAGES for s in by_lang[lang]], LONG_TOKENS)
+    mixed = [s for lang in LANGUAGES for s in by_lang[lang]]
+    long_text = builder.build(mixed, LONG_TOKENS)
+    medium_text = builder.build(mixed, MEDIUM_TOKENS)
 
     # Check every count again, as the engines will see them.
     assert builder.count(latency) == LATENCY_TOKENS
     counts = [builder.count(t) for t in throughput]
     assert len(counts) == THROUGHPUT_COUNT
     assert all(THROUGHPUT_MIN <= n <= THROUGHPUT_MAX for n in counts), counts
+    assert builder.count(medium_text) == MEDIUM_TOKENS
     assert builder.count(long_text) == LONG_TOKENS
-    for text in [latency, long_text, *throughput]:
+    for text in [latency, medium_text, long_text, *throughput]:
         assert text == text.strip() and "@" not in text and "http" not in text
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(
-            {"latency_text": latency, "throughput_texts": throughput, "long_text": long_text},
+            {
+                "latency_text": latency,
+                "throughput_texts": throughput,
+                "medium_text": medium_text,
+                "long_text": long_text,
+            },
             f,
             ensure_ascii=False,
             indent=1,
@@ -139,7 +149,8 @@ def main():
         f.write("\n")
     print(
         f"{args.out}: latency text {LATENCY_TOKENS} tokens, {len(throughput)} throughput texts of "
-        f"{min(counts)}-{max(counts)} tokens ({sum(counts)} in all), long text {LONG_TOKENS} tokens"
+        f"{min(counts)}-{max(counts)} tokens ({sum(counts)} in all), medium text {MEDIUM_TOKENS} tokens, "
+        f"long text {LONG_TOKENS} tokens"
     )
 
 

@@ -5,10 +5,10 @@
 //! - load: from the start of loading to the first result (on the latency text);
 //! - latency: that one text again, 3 warm-up calls, then p50 and p99 of 50 calls;
 //! - throughput: the texts in file order, in consecutive batches of 16, texts per second;
-//! - long text: 1 warm-up, then the median of 5 runs;
+//! - medium (128 tokens) and long (512 tokens) texts: each 1 warm-up, then the median of 5 runs;
 //! - peak resident memory (VmHWM) at the end.
 //!
-//! `--quick` runs 1 warm-up and 10 latency calls, 64 throughput texts and 1 long run.
+//! `--quick` runs 1 warm-up and 10 latency calls, 64 throughput texts and 1 medium and 1 long run.
 //! The texts come from `bench/texts.py` (token counts checked there with `tokenizers`).
 
 use std::path::Path;
@@ -26,6 +26,8 @@ pub struct BenchTexts {
     pub latency_text: String,
     /// 256 texts of 20-47 tokens.
     pub throughput_texts: Vec<String>,
+    /// 128 tokens.
+    pub medium_text: String,
     /// 512 tokens.
     pub long_text: String,
 }
@@ -42,6 +44,7 @@ pub struct BenchRow {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub texts_per_s: f64,
+    pub medium_ms: f64,
     pub long_ms: f64,
     pub load_s: f64,
     pub peak_rss_mb: f64,
@@ -141,17 +144,22 @@ pub fn run(
     }
     let texts_per_s = batch_texts.len() as f64 / pass.elapsed().as_secs_f64();
 
-    let long = [texts.long_text.as_str()];
-    if !setup.quick {
-        classifier.classify(&long, &options).map_err(model_error)?;
-    }
-    let mut long_ms = Vec::with_capacity(long_runs);
-    for _ in 0..long_runs {
-        let call = Instant::now();
-        classifier.classify(&long, &options).map_err(model_error)?;
-        long_ms.push(ms(call.elapsed()));
-    }
-    long_ms.sort_by(f64::total_cmp);
+    let median_of_runs = |text: &str| -> Result<f64, Error> {
+        let one = [text];
+        if !setup.quick {
+            classifier.classify(&one, &options).map_err(model_error)?;
+        }
+        let mut times = Vec::with_capacity(long_runs);
+        for _ in 0..long_runs {
+            let call = Instant::now();
+            classifier.classify(&one, &options).map_err(model_error)?;
+            times.push(ms(call.elapsed()));
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(percentile(&times, 0.5))
+    };
+    let medium_ms = median_of_runs(&texts.medium_text)?;
+    let long_ms = median_of_runs(&texts.long_text)?;
 
     let precision = match classifier.bundle_info().map(|b| b.precision.as_str()) {
         None | Some("f32") => "f32".to_string(),
@@ -166,7 +174,8 @@ pub fn run(
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p99_ms: percentile(&latencies, 0.99),
         texts_per_s,
-        long_ms: percentile(&long_ms, 0.5),
+        medium_ms,
+        long_ms,
         load_s,
         peak_rss_mb: peak_rss_mb(),
         kernels: format!(

@@ -109,7 +109,7 @@ struct BenchArgs {
     /// A model folder or a bundle file (as for classify --model).
     #[arg(long = "model", value_name = "DIR|FILE")]
     model: PathBuf,
-    /// The texts: JSON {"latency_text", "throughput_texts": [...], "long_text"}, as
+    /// The texts: JSON {"latency_text", "throughput_texts": [...], "medium_text", "long_text"}, as
     /// bench/texts.py writes it.
     #[arg(long, value_name = "FILE")]
     texts: PathBuf,

@@ -169,16 +169,32 @@ impl Kernels {
         }
     }
 
-    /// The attention kernel's name.
+    /// The attention kernels' names, with the text lengths each one takes.
     pub(crate) fn attention_name(&self) -> String {
+        let general = f32_gemm(|g| g.kernel_name().to_string());
         #[cfg(target_arch = "x86_64")]
-        if self.bf16_attention {
-            return format!(
-                "xlmr-sentiment-attention-amx-bf16 (from {} tokens of a text; rten-gemm below)",
-                super::x86_64::BF16_MIN_ROWS
-            );
+        {
+            use super::x86_64::{BF16_MIN_ROWS, SHORT_HEAD_DIM, SHORT_TOKENS};
+            let mut parts = Vec::new();
+            if self.bf16_attention {
+                parts.push(format!("xlmr-sentiment-attention-amx-bf16 from {BF16_MIN_ROWS} tokens"));
+            }
+            if self.short_attention {
+                let upto = if self.bf16_attention {
+                    SHORT_TOKENS.min(BF16_MIN_ROWS - 1)
+                } else {
+                    SHORT_TOKENS
+                };
+                parts.push(format!(
+                    "xlmr-sentiment-attention-avx512 up to {upto} tokens (head size {SHORT_HEAD_DIM})"
+                ));
+            }
+            if !parts.is_empty() {
+                parts.push(format!("{general} otherwise"));
+                return parts.join("; ");
+            }
         }
-        f32_gemm(|g| g.kernel_name().to_string())
+        general
     }
 
     /// The int8 kernel's name, with the reason AMX is unused where the CPU has it.
