@@ -177,7 +177,9 @@ impl Kernels {
             use super::x86_64::{BF16_MIN_ROWS, SHORT_HEAD_DIM, SHORT_TOKENS};
             let mut parts = Vec::new();
             if self.bf16_attention {
-                parts.push(format!("xlmr-sentiment-attention-amx-bf16 from {BF16_MIN_ROWS} tokens"));
+                parts.push(format!(
+                    "xlmr-sentiment-attention-amx-bf16 from {BF16_MIN_ROWS} tokens"
+                ));
             }
             if self.short_attention {
                 let upto = if self.bf16_attention {
