@@ -2,16 +2,22 @@
 //! the forward pass, and scores as the `transformers` text-classification pipeline computes them.
 
 use candle_core::Device;
-use serde::Serialize;
 
 use crate::bundle::{read_bundle, BundleInfo};
-use crate::config::{Config, ScoreFunction};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::language::{LanguageCheck, TrainedLanguages};
 use crate::model::XlmRobertaForSequenceClassification;
+use crate::options::ClassifyOptions;
+use crate::prediction::Prediction;
 use crate::preprocess::preprocess_tweet;
 use crate::tokenize::{Encoded, TextTokenizer};
 use crate::weights::{TensorStore, WeightsSource};
+
+/// What became of one text: its prediction, or why it has none (a text the tokenizer rejects,
+/// an encoded sequence this model's tokenizer cannot have produced). One text's failure never
+/// takes its neighbours' predictions with it.
+pub type Outcome = Result<Prediction>;
 
 /// The files of a Hugging Face model folder, as bytes.
 #[derive(Debug, Clone, Copy)]
@@ -22,79 +28,6 @@ pub struct ModelFiles<'a> {
     pub tokenizer: &'a [u8],
     /// `model.safetensors` or `pytorch_model.bin` (recognised by content).
     pub weights: &'a [u8],
-}
-
-/// Per-call settings of [`Classifier::classify`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassifyOptions {
-    /// Apply the model card's tweet preprocessing (`@handle` -> `@user`, links -> `http`).
-    /// On by default: the default model was trained on text normalised this way.
-    pub preprocess: bool,
-    /// Token limit per text, `<s>` and `</s>` included; `None` means the model's limit
-    /// ([`Config::max_input_tokens`], 512 for XLM-R). Longer texts are truncated and flagged.
-    pub max_length: Option<usize>,
-    /// Most texts per forward pass.
-    pub batch_size: usize,
-    /// Most tokens per forward pass, the sum of its texts' token counts (batches are packed,
-    /// not padded, so this bounds activation memory). A single text longer than this still runs
-    /// alone.
-    pub max_batch_tokens: usize,
-    /// Score function; `None` picks the pipeline's default for the model's config.
-    pub function: Option<ScoreFunction>,
-    /// Detect each text's language and check it against the model's trained languages
-    /// ([`Prediction::language`]). Off by default: it costs time on every text.
-    pub language: bool,
-}
-
-impl Default for ClassifyOptions {
-    fn default() -> Self {
-        Self {
-            preprocess: true,
-            max_length: None,
-            batch_size: 32,
-            max_batch_tokens: 16384,
-            function: None,
-            language: false,
-        }
-    }
-}
-
-/// One label and its score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LabelScore {
-    /// Label name from `id2label`.
-    pub label: String,
-    /// Probability (or raw logit with [`ScoreFunction::None`]).
-    pub score: f32,
-}
-
-/// The classification of one text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Prediction {
-    /// The highest-scoring label.
-    pub label: String,
-    /// Its score.
-    pub score: f32,
-    /// Every label's score, in the model's label order (`id2label`).
-    pub scores: Vec<LabelScore>,
-    /// Whether the text was cut to the token limit before classification.
-    pub truncated: bool,
-    /// Tokens the model saw, `<s>` and `</s>` included.
-    pub tokens: usize,
-    /// With [`ClassifyOptions::language`]: the text's detected language and whether the model
-    /// was trained on it (serialized as the fields `language` and `language_supported`).
-    #[serde(flatten)]
-    pub language: Option<LanguageCheck>,
-}
-
-impl Prediction {
-    /// The `k` highest scores, highest first (ties keep label order); `None` gives all labels.
-    pub fn top_k(&self, k: Option<usize>) -> Vec<LabelScore> {
-        let mut sorted = self.scores.clone();
-        sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
-        sorted.truncate(k.unwrap_or(sorted.len()));
-        sorted
-    }
 }
 
 /// A loaded model: config, tokenizer and weights, ready to classify.
@@ -249,30 +182,24 @@ impl Classifier {
         self.token_limit(options).map(|_| ())
     }
 
-    /// The token ids the model sees for `text` under `options` (preprocessing and truncation
-    /// applied).
+    /// `text` ready for the model under `options`: preprocessed, tokenized, truncated to the
+    /// token limit (with the count before truncation), and with its language checked when
+    /// [`ClassifyOptions::language`] asks for it (on the raw text, before preprocessing).
     pub fn encode(&self, text: &str, options: &ClassifyOptions) -> Result<Encoded> {
         let limit = self.token_limit(options)?;
-        if options.preprocess {
+        let mut encoded = if options.preprocess {
             self.tokenizer.encode(&preprocess_tweet(text), limit)
         } else {
             self.tokenizer.encode(text, limit)
-        }
-    }
-
-    /// How many tokens `text` has under `options` before any truncation, `<s>` and `</s>`
-    /// included: what a server reports when it refuses an over-long input instead of cutting it.
-    pub fn token_count(&self, text: &str, options: &ClassifyOptions) -> Result<usize> {
-        self.token_limit(options)?;
-        let encoded = if options.preprocess {
-            self.tokenizer.encode(&preprocess_tweet(text), usize::MAX)
-        } else {
-            self.tokenizer.encode(text, usize::MAX)
         }?;
-        Ok(encoded.ids.len())
+        if options.language {
+            encoded.language = Some(self.check_language(text));
+        }
+        Ok(encoded)
     }
 
-    /// Classifies texts; the result has one prediction per text, in input order.
+    /// Classifies texts; one prediction per text, in input order, or the first text's error
+    /// when any text cannot be classified ([`Classifier::classify_each`] keeps the others).
     ///
     /// Texts are sorted by token count and batched; a batch's texts are packed one after another
     /// (no padding) and attend only to themselves, so a text's scores do not depend on its batch
@@ -282,48 +209,71 @@ impl Classifier {
         texts: &[S],
         options: &ClassifyOptions,
     ) -> Result<Vec<Prediction>> {
-        self.check_options(options)?;
-        let encoded = texts
-            .iter()
-            .map(|t| self.encode(t.as_ref(), options))
-            .collect::<Result<Vec<_>>>()?;
-        let mut predictions = self.classify_encoded(&encoded, options)?;
-        if options.language {
-            for (prediction, text) in predictions.iter_mut().zip(texts) {
-                prediction.language = Some(self.check_language(text.as_ref()));
-            }
-        }
-        Ok(predictions)
+        self.classify_each(texts, options)?.into_iter().collect()
     }
 
-    /// Classifies texts already encoded with [`Classifier::encode`] (so a server can tokenize on
-    /// request threads and batch on its model thread); one prediction per sequence, in order.
-    /// Uses `options.batch_size`, `max_batch_tokens` and `function`; the texts are not here, so
-    /// `language` is left to the caller ([`Classifier::check_language`]).
+    /// Classifies texts with one [`Outcome`] per text, in input order. The call itself fails
+    /// only for what no text can fix: options this model refuses, or the model failing.
+    pub fn classify_each<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &ClassifyOptions,
+    ) -> Result<Vec<Outcome>> {
+        self.check_options(options)?;
+        let encoded: Vec<Result<Encoded>> = texts
+            .iter()
+            .map(|t| self.encode(t.as_ref(), options))
+            .collect();
+        let ready: Vec<Encoded> = encoded
+            .iter()
+            .filter_map(|e| e.as_ref().ok().cloned())
+            .collect();
+        let mut predictions = self.classify_encoded(&ready, options)?.into_iter();
+        Ok(encoded
+            .into_iter()
+            .map(|e| match e {
+                Ok(_) => predictions.next().expect("one outcome per encoded text"),
+                Err(error) => Err(error),
+            })
+            .collect())
+    }
+
+    /// Classifies texts already prepared with [`Classifier::encode`] (so a server can tokenize
+    /// on request threads and batch on its model thread): one [`Outcome`] per sequence, in
+    /// order; a sequence that this model's tokenizer cannot have produced is refused alone.
+    /// Uses `options.batch_size`, `max_batch_tokens` and `function`; each prediction carries
+    /// its sequence's language check.
     pub fn classify_encoded(
         &self,
         encoded: &[Encoded],
         options: &ClassifyOptions,
-    ) -> Result<Vec<Prediction>> {
+    ) -> Result<Vec<Outcome>> {
         self.check_options(options)?;
         let function = options
             .function
             .unwrap_or_else(|| self.config.default_score_function());
         let max_ids = self.config.vocab_size as u32;
-        if let Some(bad) = encoded.iter().find(|e| {
-            e.ids.is_empty()
-                || e.ids.len() > self.config.max_input_tokens()
-                || e.ids.iter().any(|&id| id >= max_ids)
-        }) {
-            return Err(Error::InvalidOption(format!(
-                "an encoded sequence of {} ids is not one this model's tokenizer produces",
-                bad.ids.len()
-            )));
-        }
-        let mut order: Vec<usize> = (0..encoded.len()).collect();
+        let valid = |e: &Encoded| {
+            !e.ids.is_empty()
+                && e.ids.len() <= self.config.max_input_tokens()
+                && e.ids.iter().all(|&id| id < max_ids)
+        };
+        let mut outcomes: Vec<Option<Outcome>> = encoded
+            .iter()
+            .map(|e| {
+                (!valid(e)).then(|| {
+                    Err(Error::InvalidOption(format!(
+                        "an encoded sequence of {} ids is not one this model's tokenizer produces",
+                        e.ids.len()
+                    )))
+                })
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..encoded.len())
+            .filter(|&i| outcomes[i].is_none())
+            .collect();
         order.sort_by_key(|&i| encoded[i].ids.len());
 
-        let mut predictions: Vec<Option<Prediction>> = vec![None; encoded.len()];
         let mut start = 0;
         while start < order.len() {
             // Batches are packed, not padded: their activations grow with the sum of the texts'
@@ -341,105 +291,18 @@ impl Classifier {
             let sequences: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
             let logits = self.model.forward(&sequences)?;
             for (&i, row) in batch.iter().zip(logits) {
-                predictions[i] = Some(self.prediction(&row, function, &encoded[i]));
+                outcomes[i] = Some(Ok(Prediction::from_logits(
+                    &self.config.labels,
+                    &row,
+                    function,
+                    &encoded[i],
+                )));
             }
             start = end;
         }
-        Ok(predictions
+        Ok(outcomes
             .into_iter()
-            .map(|p| p.expect("every text is in one batch"))
+            .map(|o| o.expect("every sequence is refused or in one batch"))
             .collect())
-    }
-
-    fn prediction(&self, logits: &[f32], function: ScoreFunction, encoded: &Encoded) -> Prediction {
-        let values = apply(function, logits);
-        let scores: Vec<LabelScore> = self
-            .config
-            .labels
-            .iter()
-            .zip(values)
-            .map(|(label, score)| LabelScore {
-                label: label.clone(),
-                score,
-            })
-            .collect();
-        // First maximum, like numpy's argmax in the pipeline.
-        let best = scores.iter().enumerate().fold(0, |best, (i, s)| {
-            if s.score > scores[best].score {
-                i
-            } else {
-                best
-            }
-        });
-        Prediction {
-            label: scores[best].label.clone(),
-            score: scores[best].score,
-            scores,
-            truncated: encoded.truncated,
-            tokens: encoded.ids.len(),
-            language: None,
-        }
-    }
-}
-
-/// The pipeline's `softmax` (max-shifted) and `sigmoid`, in f32.
-fn apply(function: ScoreFunction, logits: &[f32]) -> Vec<f32> {
-    match function {
-        ScoreFunction::None => logits.to_vec(),
-        ScoreFunction::Sigmoid => logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
-        ScoreFunction::Softmax => {
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
-            let sum: f32 = exps.iter().sum();
-            exps.into_iter().map(|e| e / sum).collect()
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn softmax_is_shifted_and_normalised() {
-        let p = apply(ScoreFunction::Softmax, &[1000.0, 1000.0, f32::NEG_INFINITY]);
-        assert_eq!(p, [0.5, 0.5, 0.0]);
-        let p = apply(ScoreFunction::Softmax, &[0.0, 2.0_f32.ln()]);
-        assert!((p[0] - 1.0 / 3.0).abs() < 1e-7 && (p[1] - 2.0 / 3.0).abs() < 1e-7);
-    }
-
-    #[test]
-    fn sigmoid_and_none() {
-        assert_eq!(apply(ScoreFunction::Sigmoid, &[0.0]), [0.5]);
-        assert_eq!(apply(ScoreFunction::None, &[-3.5, 2.0]), [-3.5, 2.0]);
-    }
-
-    #[test]
-    fn top_k_sorts_highest_first() {
-        let p = Prediction {
-            label: "b".into(),
-            score: 0.7,
-            scores: vec![
-                LabelScore {
-                    label: "a".into(),
-                    score: 0.1,
-                },
-                LabelScore {
-                    label: "b".into(),
-                    score: 0.7,
-                },
-                LabelScore {
-                    label: "c".into(),
-                    score: 0.2,
-                },
-            ],
-            truncated: false,
-            tokens: 3,
-            language: None,
-        };
-        let labels = |k| p.top_k(k).into_iter().map(|s| s.label).collect::<Vec<_>>();
-        assert_eq!(labels(None), ["b", "c", "a"]);
-        assert_eq!(labels(Some(1)), ["b"]);
-        assert_eq!(labels(Some(9)), ["b", "c", "a"]);
     }
 }

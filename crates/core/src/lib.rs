@@ -28,17 +28,21 @@ mod kernels;
 mod language;
 mod layers;
 mod model;
+mod options;
+mod prediction;
 mod preprocess;
 mod tokenize;
 mod weights;
 
 pub use bundle::{write_bundle, BundleInfo, BundleSource, BundleStream, PackSummary, Precision};
-pub use classify::{Classifier, ClassifyOptions, LabelScore, ModelFiles, Prediction};
+pub use classify::{Classifier, ModelFiles, Outcome};
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
 pub use kernels::{kernel_names, KernelNames};
 pub use language::{detect_language, language_name, Language, LanguageCheck, TrainedLanguages};
 pub use model::XlmRobertaForSequenceClassification;
+pub use options::ClassifyOptions;
+pub use prediction::{LabelScore, Prediction};
 pub use preprocess::preprocess_tweet;
 pub use tokenize::{
     tokenizer_json_from_sentencepiece, unigram_tokenizer_from_json, CompactUnigram, Encoded,

@@ -285,16 +285,23 @@ fn encoded_sequences_are_checked_before_the_model_sees_them() {
     let direct = classifier.classify(&["I love this!"], &options).unwrap();
     let via_encoded = classifier
         .classify_encoded(std::slice::from_ref(&good), &options)
+        .unwrap()
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
         .unwrap();
     assert_eq!(direct, via_encoded);
     for ids in [vec![], vec![0, 999_999, 2], vec![0; 600]] {
         let bad = xlmr_sentiment_core::Encoded {
             ids,
-            truncated: false,
+            ..Default::default()
         };
-        assert!(matches!(
-            classifier.classify_encoded(&[good.clone(), bad], &options),
-            Err(Error::InvalidOption(_))
-        ));
+        // The bad sequence is refused alone: its neighbours keep their predictions.
+        let outcomes = classifier
+            .classify_encoded(&[good.clone(), bad, good.clone()], &options)
+            .unwrap();
+        assert!(matches!(outcomes[1], Err(Error::InvalidOption(_))));
+        for outcome in [&outcomes[0], &outcomes[2]] {
+            assert_eq!(outcome.as_ref().unwrap(), &direct[0]);
+        }
     }
 }

@@ -118,4 +118,8 @@ pub enum Error {
     /// checkpoint belongs to another input or other options, or the output is the input.
     #[error("{0}")]
     Refused(String),
+    /// The model failed on texts it had accepted (not a fault of any one text), or options it
+    /// refuses: the call classified nothing.
+    #[error("classification failed: {0}")]
+    Classify(xlmr_sentiment_core::Error),
 }

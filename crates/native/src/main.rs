@@ -716,19 +716,10 @@ impl Writer<'_> {
             .iter()
             .filter_map(|l| l.text.as_deref().ok())
             .collect();
-        let predictions = match self.classifier.classify(&texts, self.options) {
-            Ok(predictions) => predictions.into_iter().map(Ok).collect(),
-            // Find the failing texts one by one so the others still get their results.
-            Err(_) => texts
-                .iter()
-                .map(|t| {
-                    self.classifier
-                        .classify(&[t], self.options)
-                        .map(|mut p| p.remove(0))
-                        .map_err(|e| e.to_string())
-                })
-                .collect::<Vec<_>>(),
-        };
+        let predictions = self
+            .classifier
+            .classify_each(&texts, self.options)
+            .context("classification failed")?;
         let mut predictions = predictions.into_iter();
         for line in lines {
             let value = match &line.text {
@@ -741,7 +732,7 @@ impl Writer<'_> {
                     }
                     Err(error) => {
                         self.failed += 1;
-                        output::error_json(line.number, &error)
+                        output::error_json(line.number, &error.to_string())
                     }
                 },
                 Err(error) => {

@@ -19,6 +19,7 @@ use tokenizers::{
 };
 
 use crate::error::{Error, Result};
+use crate::language::LanguageCheck;
 
 /// Finds every `Precompiled` normalizer (possibly inside a `Sequence`) and checks its charsmap.
 fn check_normalizers(value: &serde_json::Value) -> Result<()> {
@@ -157,18 +158,18 @@ fn encode_with<M: Model>(
     >,
     text: &str,
     budget: usize,
-) -> Result<(Encoding, bool)> {
+) -> Result<(Encoding, usize)> {
     let mut encoding = tokenizer
         .encode(text, false)
         .map_err(|e| Error::Tokenization(e.to_string()))?;
-    let truncated = encoding.len() > budget;
-    if truncated {
+    let text_tokens = encoding.len();
+    if text_tokens > budget {
         encoding.truncate(budget, 0, TruncationDirection::Right);
     }
     let encoding = tokenizer
         .post_process(encoding, None, true)
         .map_err(|e| Error::Tokenization(e.to_string()))?;
-    Ok((encoding, truncated))
+    Ok((encoding, text_tokens))
 }
 
 /// A tokenizer that yields `<s> .. </s>` id sequences no longer than a given limit.
@@ -179,13 +180,22 @@ pub struct TextTokenizer {
     added_tokens: usize,
 }
 
-/// The ids of one text and whether they were cut to fit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One text ready for the model: its ids, whether they were cut to fit and how many there were
+/// before, and (when asked for) its language. [`crate::Classifier::encode`] makes it; the
+/// classifier's batches take it, so a server can prepare texts on request threads and run them
+/// on its model thread.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Encoded {
     /// Token ids including the special tokens.
     pub ids: Vec<u32>,
     /// True when tokens were dropped to respect the length limit.
     pub truncated: bool,
+    /// Tokens of the whole text, special tokens included, before any truncation (what a server
+    /// reports when it refuses an over-long text rather than cutting it).
+    pub untruncated_tokens: usize,
+    /// With [`crate::ClassifyOptions::language`]: the raw text's detected language and whether
+    /// the model was trained on it, carried into its prediction.
+    pub language: Option<LanguageCheck>,
 }
 
 impl TextTokenizer {
@@ -267,13 +277,15 @@ impl TextTokenizer {
                 self.added_tokens
             ))
         })?;
-        let (encoding, truncated) = match &self.inner {
+        let (encoding, text_tokens) = match &self.inner {
             Inner::Unigram(t) => encode_with(t, text, budget)?,
             Inner::Other(t) => encode_with(t, text, budget)?,
         };
         Ok(Encoded {
             ids: encoding.get_ids().to_vec(),
-            truncated,
+            truncated: text_tokens > budget,
+            untruncated_tokens: text_tokens + self.added_tokens,
+            language: None,
         })
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use xlmr_sentiment_core::{Classifier, ClassifyOptions, Encoded, LanguageCheck, Prediction};
+use xlmr_sentiment_core::{Classifier, ClassifyOptions, Encoded, Prediction};
 
 use checkpoint::{Checkpoint, InputIdentity};
 use reader::{Fields, InputFormat, Reader, Record};
@@ -72,15 +72,6 @@ pub struct Report {
 pub fn chunk_size(options: &ClassifyOptions) -> usize {
     (options.batch_size * 8).max(64)
 }
-
-/// Whether tokenizing runs on its own thread, overlapping the model's forward passes.
-///
-/// Measured on the 2-core machine this was written on, with another build running (so the
-/// numbers are rough): with the full-size model, 256 texts took 107.6 s with this thread and
-/// 115.8 s without it. The model's matrix products already use both cores, but tokenizing
-/// beside them still helps. With the tiny fixture model the runs were too noisy to compare
-/// (8.4 and 9.9 s with the thread, 8.5 and 14.6 s without, for 5,000 texts). So it is on.
-const PIPELINE: bool = true;
 
 /// Runs (or resumes) the job. Bad records are written in place with their error; the `Err`
 /// cases stop the job, leaving the checkpoint so it can be resumed.
@@ -177,7 +168,7 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         for (record, outcome) in chunk
             .records
             .iter()
-            .zip(classify_chunk(classifier, options, &chunk))
+            .zip(classify_chunk(classifier, options, &chunk)?)
         {
             match &outcome {
                 Ok(prediction) => {
@@ -208,34 +199,29 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         Ok(())
     };
 
-    if PIPELINE {
-        std::thread::scope(|scope| {
-            // One chunk in flight: the next is read and tokenized while this one is classified,
-            // and memory holds at most three chunks.
-            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-            let reader = &mut reader;
-            scope.spawn(move || loop {
-                let next = read_chunk(reader, classifier, options, chunk);
-                let last = !matches!(next, Ok(Some(_)));
-                // A send fails when the writer stopped on an error; then there is no one to
-                // read for.
-                if sender.send(next).is_err() || last {
-                    break;
-                }
-            });
-            for next in receiver {
-                match next? {
-                    Some(chunk) => consume(chunk)?,
-                    None => break,
-                }
+    std::thread::scope(|scope| {
+        // One chunk in flight: the next is read and tokenized while this one is classified
+        // (tokenizing beside the model's two threads still paid), and memory holds at most
+        // three chunks.
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let reader = &mut reader;
+        scope.spawn(move || loop {
+            let next = read_chunk(reader, classifier, options, chunk);
+            let last = !matches!(next, Ok(Some(_)));
+            // A send fails when the writer stopped on an error; then there is no one to
+            // read for.
+            if sender.send(next).is_err() || last {
+                break;
             }
-            Ok::<(), Error>(())
-        })?;
-    } else {
-        while let Some(chunk) = read_chunk(&mut reader, classifier, options, chunk)? {
-            consume(chunk)?;
+        });
+        for next in receiver {
+            match next? {
+                Some(chunk) => consume(chunk)?,
+                None => break,
+            }
         }
-    }
+        Ok::<(), Error>(())
+    })?;
 
     out.sync_all().map_err(out_io)?;
     drop(out);
@@ -350,9 +336,6 @@ struct Chunk {
     /// Per record: the index of its encoding in `encoded`, or why it has none.
     slots: Vec<Result<usize, String>>,
     encoded: Vec<Encoded>,
-    /// Per encoding, with `ClassifyOptions::language`: its text's language check (done here,
-    /// on the reading thread, not on the model's).
-    languages: Vec<LanguageCheck>,
     /// Raw input units consumed once this chunk is done.
     units: u64,
     /// Input bytes read by then.
@@ -370,7 +353,6 @@ fn read_chunk(
         records: Vec::with_capacity(size),
         slots: Vec::with_capacity(size),
         encoded: Vec::with_capacity(size),
-        languages: Vec::new(),
         units: 0,
         bytes: 0,
     };
@@ -379,12 +361,10 @@ fn read_chunk(
             break;
         };
         let slot = match &record.text {
+            // On the reading thread, not the model's: tokens and, when asked, the language.
             Ok(text) => match classifier.encode(text, options) {
                 Ok(encoded) => {
                     chunk.encoded.push(encoded);
-                    if options.language {
-                        chunk.languages.push(classifier.check_language(text));
-                    }
                     Ok(chunk.encoded.len() - 1)
                 }
                 Err(e) => Err(e.to_string()),
@@ -402,45 +382,28 @@ fn read_chunk(
     Ok(Some(chunk))
 }
 
-/// One outcome per record of the chunk, in order.
+/// One outcome per record of the chunk, in order; a model failure stops the job (the
+/// checkpoint stays, so it can be resumed).
 fn classify_chunk(
     classifier: &Classifier,
     options: &ClassifyOptions,
     chunk: &Chunk,
-) -> Vec<Result<Prediction, String>> {
-    let predictions: Vec<Result<Prediction, String>> =
-        match classifier.classify_encoded(&chunk.encoded, options) {
-            Ok(predictions) => predictions.into_iter().map(Ok).collect(),
-            // Find the failing texts one by one so the others still get their results.
-            Err(_) => chunk
-                .encoded
-                .iter()
-                .map(|e| {
-                    classifier
-                        .classify_encoded(std::slice::from_ref(e), options)
-                        .map(|mut p| p.remove(0))
-                        .map_err(|e| e.to_string())
-                })
-                .collect(),
-        };
-    let mut predictions = predictions
+) -> Result<Vec<Result<Prediction, String>>, Error> {
+    let mut outcomes = classifier
+        .classify_encoded(&chunk.encoded, options)
+        .map_err(Error::Classify)?
         .into_iter()
-        .enumerate()
-        .map(|(i, mut p)| {
-            if let (Ok(p), Some(check)) = (&mut p, chunk.languages.get(i)) {
-                p.language = Some(check.clone());
-            }
-            Some(p)
-        })
+        .map(|o| o.map_err(|e| e.to_string()))
+        .map(Some)
         .collect::<Vec<_>>();
-    chunk
+    Ok(chunk
         .slots
         .iter()
         .map(|slot| match slot {
-            Ok(i) => predictions[*i].take().expect("one prediction per encoding"),
+            Ok(i) => outcomes[*i].take().expect("one outcome per encoding"),
             Err(reason) => Err(reason.clone()),
         })
-        .collect()
+        .collect())
 }
 
 /// The progress bar: input bytes read against the file's size (so the ETA holds for rows of any

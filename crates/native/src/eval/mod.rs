@@ -11,7 +11,7 @@ pub mod report;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use xlmr_sentiment_core::{Classifier, ClassifyOptions, Prediction};
+use xlmr_sentiment_core::{Classifier, ClassifyOptions};
 
 use crate::formats::FileFormat;
 use crate::Error;
@@ -239,25 +239,15 @@ impl Run<'_> {
         let texts: Vec<&str> = rows.iter().map(|(r, _)| r.text.as_str()).collect();
         let options = &self.config.options;
         let start = Instant::now();
-        let predictions: Vec<Result<Prediction, String>> =
-            match self.classifier.classify(&texts, options) {
-                Ok(predictions) => predictions.into_iter().map(Ok).collect(),
-                // Find the failing texts one by one, as `classify` does, so the others count.
-                Err(_) => texts
-                    .iter()
-                    .map(|t| {
-                        self.classifier
-                            .classify(&[t], options)
-                            .map(|mut p| p.remove(0))
-                            .map_err(|e| e.to_string())
-                    })
-                    .collect(),
-            };
+        let predictions = self
+            .classifier
+            .classify_each(&texts, options)
+            .map_err(Error::Classify)?;
         self.evaluation.classify_time += start.elapsed();
         for ((row, gold), prediction) in rows.iter().zip(predictions) {
             match prediction {
                 Ok(prediction) => {
-                    let predicted = predicted_index(&prediction);
+                    let predicted = prediction.label_id;
                     self.evaluation
                         .tally
                         .add(*gold, predicted, row.language.as_deref());
@@ -279,15 +269,6 @@ impl Run<'_> {
         }
         Ok(())
     }
-}
-
-/// The index of the predicted (top) label: `scores` are in the model's label order.
-fn predicted_index(prediction: &Prediction) -> usize {
-    prediction
-        .scores
-        .iter()
-        .position(|s| s.label == prediction.label)
-        .expect("the predicted label is one of the scores")
 }
 
 #[cfg(test)]

@@ -141,10 +141,21 @@ impl Batcher {
             }));
             self.metrics.batch(encoded.len(), tokens, start.elapsed());
             match result {
-                Ok(Ok(predictions)) => {
-                    let mut predictions = predictions.into_iter();
+                Ok(Ok(outcomes)) => {
+                    // The handlers encoded every text, so a refused one is the server's fault
+                    // and fails its request alone.
+                    let mut outcomes = outcomes.into_iter();
                     for (job, n) in group.into_iter().zip(lengths) {
-                        let _ = job.reply.send(Ok(predictions.by_ref().take(n).collect()));
+                        // Taken in full first: collecting into a Result would stop at the
+                        // first error and hand the rest to the next job.
+                        let answer = outcomes
+                            .by_ref()
+                            .take(n)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .collect::<Result<Vec<Prediction>, _>>()
+                            .map_err(|e| e.to_string());
+                        let _ = job.reply.send(answer);
                     }
                 }
                 Ok(Err(error)) => {

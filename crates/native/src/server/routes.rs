@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
-use xlmr_sentiment_core::{Encoded, LabelScore, LanguageCheck, Prediction, ScoreFunction};
+use xlmr_sentiment_core::{ClassifyOptions, Encoded, LabelScore, Prediction, ScoreFunction};
 
 use super::metrics::Route;
 use super::queue::Job;
@@ -315,56 +315,43 @@ async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiError> 
         ));
     }
     let classifier = state.classifier.clone();
-    let options = state.options.clone();
+    let options = ClassifyOptions {
+        language: work.language,
+        ..state.options.clone()
+    };
     let started = Instant::now();
-    let language = work.language;
-    type Prepared = (Vec<Encoded>, Vec<LanguageCheck>);
-    let (encoded, languages) =
-        tokio::task::spawn_blocking(move || -> Result<Prepared, ApiError> {
-            let multiple = work.texts.len() > 1;
-            let encoded = work
-                .texts
-                .iter()
-                .enumerate()
-                .map(|(i, text)| {
-                    let which = if multiple {
-                        format!("text {i}")
-                    } else {
-                        "the input".into()
-                    };
-                    let tokenizer_error = |e: xlmr_sentiment_core::Error| {
-                        ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}"))
-                    };
-                    let encoded = classifier.encode(text, &options).map_err(tokenizer_error)?;
-                    if encoded.truncated && !work.truncate {
-                        let count = classifier
-                            .token_count(text, &options)
-                            .map_err(tokenizer_error)?;
-                        return Err(ApiError::new(
-                            ErrorType::Validation,
-                            format!(
-                            "{which} has {count} tokens, more than the limit of {} (<s> and </s> \
+    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Encoded>, ApiError> {
+        let multiple = work.texts.len() > 1;
+        work.texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let which = if multiple {
+                    format!("text {i}")
+                } else {
+                    "the input".into()
+                };
+                let encoded = classifier
+                    .encode(text, &options)
+                    .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}")))?;
+                if encoded.truncated && !work.truncate {
+                    return Err(ApiError::new(
+                        ErrorType::Validation,
+                        format!(
+                            "{which} has {} tokens, more than the limit of {} (<s> and </s> \
                              included): shorten it, or pass \"truncate\": true to classify its \
                              beginning",
+                            encoded.untruncated_tokens,
                             encoded.ids.len()
                         ),
-                        ));
-                    }
-                    Ok(encoded)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let languages = if language {
-                work.texts
-                    .iter()
-                    .map(|text| classifier.check_language(text))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            Ok((encoded, languages))
-        })
-        .await
-        .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("tokenization failed: {e}")))??;
+                    ));
+                }
+                Ok(encoded)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("tokenization failed: {e}")))??;
     state.metrics.tokenization(started.elapsed());
 
     let function = work
@@ -390,12 +377,7 @@ async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiError> 
         });
     }
     match answer.await {
-        Ok(Ok(mut predictions)) => {
-            for (prediction, check) in predictions.iter_mut().zip(languages) {
-                prediction.language = Some(check);
-            }
-            Ok(predictions)
-        }
+        Ok(Ok(predictions)) => Ok(predictions),
         Ok(Err(message)) => Err(ApiError::new(ErrorType::Backend, message)),
         Err(_) => Err(ApiError::new(
             ErrorType::Unhealthy,
