@@ -220,20 +220,17 @@ impl Classifier {
         options: &ClassifyOptions,
     ) -> Result<Vec<Outcome>> {
         self.check_options(options)?;
-        let encoded: Vec<Result<Encoded>> = texts
+        // Per text, `Ok(())` where its encoding went into `ready`, else why it has none.
+        let mut ready = Vec::with_capacity(texts.len());
+        let slots: Vec<Result<()>> = texts
             .iter()
-            .map(|t| self.encode(t.as_ref(), options))
-            .collect();
-        let ready: Vec<Encoded> = encoded
-            .iter()
-            .filter_map(|e| e.as_ref().ok().cloned())
+            .map(|t| self.encode(t.as_ref(), options).map(|e| ready.push(e)))
             .collect();
         let mut predictions = self.classify_encoded(&ready, options)?.into_iter();
-        Ok(encoded
+        Ok(slots
             .into_iter()
-            .map(|e| match e {
-                Ok(_) => predictions.next().expect("one outcome per encoded text"),
-                Err(error) => Err(error),
+            .map(|slot| {
+                slot.and_then(|()| predictions.next().expect("one outcome per encoded text"))
             })
             .collect())
     }

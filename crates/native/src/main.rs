@@ -94,7 +94,7 @@ struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 2_000_000)]
     payload_limit: usize,
     /// Most tokens per model batch (the sum of the texts' token counts).
-    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_MAX_BATCH_TOKENS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_batch_tokens: u32,
     /// Most texts per request (422 above).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
@@ -187,7 +187,7 @@ struct ModelArgs {
     #[arg(long, value_name = "N")]
     max_length: Option<usize>,
     /// Texts per forward pass.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
     /// Load the model even if its files differ from the folder's manifest (see `verify`).
     #[arg(long)]
