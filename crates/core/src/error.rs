@@ -77,6 +77,11 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
 
+    /// An options object is not one the caller's surface accepts (an unknown key, a value of
+    /// the wrong type).
+    #[error("invalid options: {0}")]
+    MalformedOptions(String),
+
     /// The tokenizer failed on an input text.
     #[error("tokenization failed: {0}")]
     Tokenization(String),

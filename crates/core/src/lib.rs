@@ -33,6 +33,7 @@ mod prediction;
 mod preprocess;
 mod tokenize;
 mod weights;
+mod wire;
 
 pub use bundle::{write_bundle, BundleInfo, BundleSource, BundleStream, PackSummary, Precision};
 pub use classify::{Classifier, ModelFiles, Outcome};
@@ -50,4 +51,8 @@ pub use tokenize::{
 };
 pub use weights::{
     past_end, ChunkedBytes, InPlaceBytes, ReadAt, TensorStore, WeightsFormat, WeightsSource,
+};
+pub use wire::{
+    label_entries, Case, DetailedPrediction, LabelEntry, PipelineAnswer, PredictionRecord, TopK,
+    WireOptions,
 };

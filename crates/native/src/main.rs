@@ -15,7 +15,7 @@ use xlmr_sentiment::formats::FileFormat;
 use xlmr_sentiment::input::{Line, Lines};
 use xlmr_sentiment::languages::LanguageTally;
 use xlmr_sentiment::{hub, manifest, model_dir, output};
-use xlmr_sentiment_core::{Classifier, ClassifyOptions, TrainedLanguages};
+use xlmr_sentiment_core::{Classifier, ClassifyOptions, TopK, TrainedLanguages};
 
 #[derive(Parser)]
 #[command(
@@ -541,7 +541,7 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     }
     let (classifier, mut options) = args.model.load()?;
     options.language = args.language;
-    let top_k = args.top_k.map(|k| k as usize);
+    let top_k = output::top_k(args.top_k.map(|k| k as usize));
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut writer = Writer {
         classifier: &classifier,
@@ -704,7 +704,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 struct Writer<'a> {
     classifier: &'a Classifier,
     options: &'a ClassifyOptions,
-    top_k: Option<usize>,
+    top_k: TopK,
     failed: usize,
     languages: LanguageTally,
 }
@@ -722,25 +722,27 @@ impl Writer<'_> {
             .context("classification failed")?;
         let mut predictions = predictions.into_iter();
         for line in lines {
-            let value = match &line.text {
+            let number = line.number as u64;
+            match &line.text {
                 Ok(text) => match predictions.next().expect("one prediction per text") {
                     Ok(prediction) => {
                         if let Some(check) = &prediction.language {
                             self.languages.add(check);
                         }
-                        output::prediction_json(text, &prediction, self.top_k)
+                        let value = output::prediction_line(text, &prediction, self.top_k);
+                        serde_json::to_writer(&mut *out, &value)?;
                     }
                     Err(error) => {
                         self.failed += 1;
-                        output::error_json(line.number, &error.to_string())
+                        let error = error.to_string();
+                        serde_json::to_writer(&mut *out, &output::error_line(number, &error))?;
                     }
                 },
                 Err(error) => {
                     self.failed += 1;
-                    output::error_json(line.number, error)
+                    serde_json::to_writer(&mut *out, &output::error_line(number, error))?;
                 }
-            };
-            serde_json::to_writer(&mut *out, &value)?;
+            }
             out.write_all(b"\n")?;
         }
         out.flush()?;

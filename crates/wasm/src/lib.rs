@@ -2,9 +2,11 @@
 //! whose `classify` takes texts and options as JS values and returns plain JS objects.
 //! Only type conversions live here; the npm package shapes results for its public API.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use xlmr_sentiment_core::{past_end, ClassifyOptions, ScoreFunction, WeightsSource};
+use xlmr_sentiment_core::{
+    past_end, Case, DetailedPrediction, PipelineAnswer, WeightsSource, WireOptions,
+};
 
 /// The threaded build's `initThreadPool(n)`: starts `n` Web Workers on this module and its shared
 /// memory and makes them rayon's global pool. Call it once, in a worker (a page's main thread
@@ -12,79 +14,34 @@ use xlmr_sentiment_core::{past_end, ClassifyOptions, ScoreFunction, WeightsSourc
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
-/// Options as the npm package passes them (camelCase); every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Options {
-    preprocess: Option<bool>,
-    max_length: Option<usize>,
-    batch_size: Option<usize>,
-    function: Option<ScoreFunction>,
-    language: Option<bool>,
+/// The npm package's options object, read by the core's [`WireOptions`] (which refuses unknown
+/// keys: serde-wasm-bindgen reads only the properties a struct names, so it cannot).
+fn options_from_js(options: &JsValue) -> Result<WireOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(WireOptions::default());
+    }
+    if !options.is_object() || js_sys::Array::is_array(options) {
+        return Err(js_error("invalid options: expected an object"));
+    }
+    let json = js_sys::JSON::stringify(options)
+        .map_err(|_| js_error("invalid options: not serializable as JSON"))?;
+    WireOptions::from_json(&String::from(json)).map_err(js_error)
 }
 
-/// The keys of [`Options`]. serde-wasm-bindgen reads only the properties a struct names, so
-/// `deny_unknown_fields` never fires: a misspelt option is caught here instead.
-const OPTION_NAMES: [&str; 5] = [
-    "preprocess",
-    "maxLength",
-    "batchSize",
-    "function",
-    "language",
-];
-
-impl Options {
-    fn from_js(options: JsValue) -> Result<Self, JsError> {
-        if options.is_undefined() || options.is_null() {
-            return Ok(Self::default());
-        }
-        if !options.is_object() {
-            return Err(js_error("invalid options: expected an object"));
-        }
-        let unknown: Vec<String> = js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>())
-            .iter()
-            .filter_map(|key| key.as_string())
-            .filter(|key| !OPTION_NAMES.contains(&key.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(js_error(format!(
-                "invalid options: unknown {} (known: {})",
-                unknown.join(", "),
-                OPTION_NAMES.join(", ")
-            )));
-        }
-        serde_wasm_bindgen::from_value(options)
-            .map_err(|e| js_error(format!("invalid options: {e}")))
-    }
-
-    fn into_core(self) -> ClassifyOptions {
-        let defaults = ClassifyOptions::default();
-        ClassifyOptions {
-            preprocess: self.preprocess.unwrap_or(defaults.preprocess),
-            max_length: self.max_length,
-            batch_size: self.batch_size.unwrap_or(defaults.batch_size),
-            function: self.function,
-            language: self.language.unwrap_or(defaults.language),
-            ..defaults
-        }
+/// The texts of a `classify` call, and whether the caller passed a single string.
+fn texts_from_js(texts: &JsValue) -> Result<(Vec<String>, bool), JsError> {
+    match texts.as_string() {
+        Some(text) => Ok((vec![text], true)),
+        None => serde_wasm_bindgen::from_value(texts.clone())
+            .map(|texts| (texts, false))
+            .map_err(|_| js_error("classify expects a string or an array of strings")),
     }
 }
 
-/// One text's result as it crosses to JS.
-#[derive(Serialize)]
-struct JsPrediction<'a> {
-    label: &'a str,
-    score: f32,
-    /// Every label, in the model's label order.
-    scores: &'a [xlmr_sentiment_core::LabelScore],
-    truncated: bool,
-    tokens: usize,
-    /// With the `language` option: the detected language (ISO 639-1) or null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    language: Option<Option<&'static str>>,
-    /// With the `language` option: whether the model was trained on it, or null.
-    #[serde(rename = "languageSupported", skip_serializing_if = "Option::is_none")]
-    language_supported: Option<Option<bool>>,
+fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(js_error)
 }
 
 /// The weights file as a JS `Uint8Array`, read range by range: each tensor is copied once, from
@@ -235,34 +192,39 @@ impl Classifier {
         self.inner.max_input_tokens()
     }
 
-    /// Classifies a string or an array of strings. `options`: `{preprocess, maxLength,
-    /// batchSize, function, language}`, all optional. Returns an array with one
-    /// `{label, score, scores, truncated, tokens}` per text, in input order, plus `language` and
-    /// `languageSupported` (each possibly null) with `language: true`.
+    /// Classifies a string or an array of strings. `options`: the npm package's
+    /// `ClassifyOptions` (`topK` is not used here). Returns an array with one
+    /// `{label, score, scores, truncated, tokens}` per text (the core's `DetailedPrediction`), in
+    /// input order, plus `language` and `languageSupported` (each possibly null) with
+    /// `language: true`.
     pub fn classify(&self, texts: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-        let texts: Vec<String> = match texts.as_string() {
-            Some(text) => vec![text],
-            None => serde_wasm_bindgen::from_value(texts)
-                .map_err(|_| js_error("classify expects a string or an array of strings"))?,
-        };
-        let options = Options::from_js(options)?;
+        let (texts, _) = texts_from_js(&texts)?;
+        let options = options_from_js(&options)?;
         let predictions = self
             .inner
-            .classify(&texts, &options.into_core())
+            .classify(&texts, &options.classify_options())
             .map_err(js_error)?;
-        let out: Vec<JsPrediction> = predictions
-            .iter()
-            .map(|p| JsPrediction {
-                label: &p.label,
-                score: p.score,
-                scores: &p.scores,
-                truncated: p.truncated,
-                tokens: p.tokens,
-                language: p.language.as_ref().map(|c| c.language),
-                language_supported: p.language.as_ref().map(|c| c.language_supported),
-            })
-            .collect();
-        out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(js_error)
+        let out: Vec<DetailedPrediction> = predictions.iter().map(Into::into).collect();
+        to_js(&out)
+    }
+
+    /// Classifies like transformers.js' text-classification pipeline (the core's
+    /// `PipelineAnswer`): a string gives its `topK` best `{label, score}` (1 by default, all with
+    /// `null`); an array gives one entry per text with `topK` 1, else one list per text.
+    #[wasm_bindgen(js_name = classifyPipeline)]
+    pub fn classify_pipeline(&self, input: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+        let (texts, single) = texts_from_js(&input)?;
+        let options = options_from_js(&options)?;
+        let top_k = options.top_k().map_err(js_error)?;
+        let predictions = self
+            .inner
+            .classify(&texts, &options.classify_options())
+            .map_err(js_error)?;
+        to_js(&PipelineAnswer::new(
+            &predictions,
+            single,
+            top_k,
+            Case::Camel,
+        ))
     }
 }

@@ -5,44 +5,11 @@ import type { WasmBuild, WasmClassifier } from "./wasm.js";
 import { fetchModel, isBundleUrl, streamBundle } from "./loader.js";
 import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
-/** Shapes predictions like transformers.js' text-classification pipeline. */
-export function shapeOutput(
-  predictions: Prediction[],
-  single: boolean,
-  topK: number | null | undefined,
-): LabelScore[] | LabelScore[][] {
-  const k = topK === undefined ? 1 : topK;
-  if (k !== null && (!Number.isInteger(k) || k < 1)) throw new Error(`topK must be a positive integer or null, got ${k}`);
-  const top = (p: Prediction): LabelScore[] => {
-    const sorted = [...p.scores].sort((a, b) => b.score - a.score);
-    const kept = k === null ? sorted : sorted.slice(0, k);
-    // With the `language` option each entry carries its text's language, so the result keeps
-    // transformers.js' shape.
-    if (p.language === undefined) return kept;
-    return kept.map((s) => ({ ...s, language: p.language, languageSupported: p.languageSupported }));
-  };
-  if (single) return top(predictions[0]);
-  // transformers.js: an array of texts with top_k 1 gives one flat {label, score} per text.
-  if (k === 1) return predictions.map((p) => top(p)[0]);
-  return predictions.map(top);
-}
-
-const KNOWN_OPTIONS = new Set(["topK", "top_k", "preprocess", "maxLength", "batchSize", "function", "language"]);
-
-/** Rejects misspelt options instead of silently ignoring them; accepts transformers.js' `top_k`. */
-export function checkOptions(options: ClassifyOptions): ClassifyOptions {
-  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-  const unknown = Object.keys(options).filter((k) => !KNOWN_OPTIONS.has(k));
-  if (unknown.length) {
-    throw new Error(`invalid options: unknown ${unknown.join(", ")} (known: ${[...KNOWN_OPTIONS].join(", ")})`);
+/** The texts of `classifyDetailed`: an array of strings (the wasm side also takes one string). */
+export function checkTexts(texts: unknown): void {
+  if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
+    throw new TypeError("classify expects a string or an array of strings");
   }
-  const { top_k, ...rest } = options as ClassifyOptions & { top_k?: number | null };
-  return top_k !== undefined && rest.topK === undefined ? { ...rest, topK: top_k } : rest;
-}
-
-function toWasmOptions(options: ClassifyOptions) {
-  const { preprocess, maxLength, batchSize, language } = options;
-  return { preprocess, maxLength, batchSize, function: options.function, language };
 }
 
 /** A loaded model. Create it with `load` or `loadFromBytes`. */
@@ -99,22 +66,14 @@ export class SentimentClassifier {
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
   async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
   async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
-    const checked = checkOptions(options);
-    const single = typeof input === "string";
-    const predictions = this.#classify(single ? [input] : input, checked);
-    return shapeOutput(predictions, single, checked.topK);
+    // The core validates the options and shapes the answer (its `PipelineAnswer`).
+    return this.#model().classifyPipeline(input, options) as LabelScore[] | LabelScore[][];
   }
 
   /** Every label's score, the truncation flag and the token count, one result per text. */
   classifyDetailed(texts: string[], options: ClassifyOptions = {}): Prediction[] {
-    return this.#classify(texts, checkOptions(options));
-  }
-
-  #classify(texts: string[], checked: ClassifyOptions): Prediction[] {
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
-      throw new TypeError("classify expects a string or an array of strings");
-    }
-    return this.#model().classify(texts, toWasmOptions(checked)) as Prediction[];
+    checkTexts(texts);
+    return this.#model().classify(texts, options) as Prediction[];
   }
 
   /** Frees the model's memory; the classifier cannot be used afterwards. */

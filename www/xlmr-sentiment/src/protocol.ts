@@ -1,7 +1,7 @@
 /** The typed message protocol between the page and the module worker. */
 
 import type { WasmBuild } from "./wasm.js";
-import type { ClassifyOptions, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
 /** Load options that can cross to a worker (no functions). */
 export type WorkerLoadOptions = Omit<LoadOptions, "onProgress" | "fetch">;
@@ -10,7 +10,7 @@ export type WorkerLoadOptions = Omit<LoadOptions, "onProgress" | "fetch">;
 export type WorkerRequest =
   | { id: number; type: "load"; baseUrl: string; options: WorkerLoadOptions }
   | { id: number; type: "loadBytes"; files: ModelBytes; options: WorkerLoadOptions }
-  | { id: number; type: "classify"; texts: string[]; options: ClassifyOptions };
+  | { id: number; type: "classify"; input: string | string[]; options: ClassifyOptions; detailed: boolean };
 
 /** What a successful load answers. */
 export interface LoadedInfo {
@@ -30,5 +30,5 @@ export interface LoadedInfo {
 export type WorkerResponse =
   | { id: number; type: "progress"; event: ProgressEvent }
   | { id: number; type: "loaded"; info: LoadedInfo }
-  | { id: number; type: "classified"; predictions: Prediction[] }
+  | { id: number; type: "classified"; result: Prediction[] | LabelScore[] | LabelScore[][] }
   | { id: number; type: "error"; message: string };

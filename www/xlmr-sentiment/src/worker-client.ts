@@ -8,7 +8,7 @@
  * ```
  */
 
-import { checkOptions, shapeOutput } from "./classifier.js";
+import { checkTexts } from "./classifier.js";
 import type { WasmBuild } from "./wasm.js";
 import type { LoadedInfo, WorkerLoadOptions, WorkerRequest, WorkerResponse } from "./protocol.js";
 import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
@@ -80,25 +80,17 @@ export class WorkerClassifier {
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
   async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
   async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
-    const checked = checkOptions(options);
-    const single = typeof input === "string";
-    const predictions = await this.#classify(single ? [input] : input, checked);
-    return shapeOutput(predictions, single, checked.topK);
+    const answer = await this.#channel.request({ type: "classify", input, options, detailed: false });
+    if (answer.type !== "classified") throw new Error(`unexpected worker answer ${answer.type}`);
+    return answer.result as LabelScore[] | LabelScore[][];
   }
 
   /** Every label's score, the truncation flag and the token count, one result per text. */
   async classifyDetailed(texts: string[], options: ClassifyOptions = {}): Promise<Prediction[]> {
-    return this.#classify(texts, checkOptions(options));
-  }
-
-  async #classify(texts: string[], checked: ClassifyOptions): Promise<Prediction[]> {
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
-      throw new TypeError("classify expects a string or an array of strings");
-    }
-    const { topK: _topK, ...wire } = checked;
-    const answer = await this.#channel.request({ type: "classify", texts, options: wire });
+    checkTexts(texts);
+    const answer = await this.#channel.request({ type: "classify", input: texts, options, detailed: true });
     if (answer.type !== "classified") throw new Error(`unexpected worker answer ${answer.type}`);
-    return answer.predictions;
+    return answer.result as Prediction[];
   }
 
   /** Stops the worker and frees the model. */

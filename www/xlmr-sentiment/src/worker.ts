@@ -40,7 +40,10 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
     }
     case "classify": {
       if (!classifier) throw new Error("no model is loaded in this worker");
-      return { id: request.id, type: "classified", predictions: classifier.classifyDetailed(request.texts, request.options) };
+      const result = request.detailed
+        ? classifier.classifyDetailed(request.input as string[], request.options)
+        : await classifier.classify(request.input as string[], request.options);
+      return { id: request.id, type: "classified", result };
     }
   }
 }

@@ -3,10 +3,18 @@
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
-use xlmr_sentiment_core::Prediction;
+use serde::Serialize;
+use serde_json::Value;
+use xlmr_sentiment_core::{Prediction, PredictionRecord, TopK};
 
 use crate::formats::FileFormat;
+use crate::output::Line;
+
+/// The `id` key of a JSON output row.
+#[derive(Serialize)]
+struct IdKey<'a> {
+    id: &'a Value,
+}
 
 /// The layout of the output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +50,7 @@ pub type Outcome<'a> = Result<&'a Prediction, &'a str>;
 pub struct RowWriter {
     format: OutputFormat,
     labels: Vec<String>,
-    top_k: Option<usize>,
+    top_k: TopK,
     language: bool,
 }
 
@@ -53,7 +61,7 @@ impl RowWriter {
         Self {
             format,
             labels: labels.to_vec(),
-            top_k,
+            top_k: crate::output::top_k(top_k),
             language: false,
         }
     }
@@ -87,26 +95,17 @@ impl RowWriter {
     pub fn row(&self, out: &mut Vec<u8>, id: &Value, line: u64, outcome: Outcome<'_>) {
         match self.format {
             OutputFormat::Jsonl => {
+                let key = IdKey { id };
                 let value = match outcome {
-                    Ok(p) => {
-                        let scores: Map<String, Value> = p
-                            .top_k(self.top_k)
-                            .into_iter()
-                            .map(|s| (s.label, json!(s.score)))
-                            .collect();
-                        let mut value = json!({
-                            "id": id,
-                            "label": p.label,
-                            "score": p.score,
-                            "scores": scores,
-                            "truncated": p.truncated,
-                        });
-                        if self.language {
-                            crate::output::add_language(&mut value, p);
-                        }
-                        value
-                    }
-                    Err(error) => json!({ "id": id, "line": line, "error": error }),
+                    Ok(p) => Line::Prediction {
+                        key,
+                        record: PredictionRecord::new(p, self.top_k),
+                    },
+                    Err(error) => Line::Error {
+                        key: Some(key),
+                        line,
+                        error,
+                    },
                 };
                 serde_json::to_writer(&mut *out, &value).expect("writing to memory");
                 out.push(b'\n');
