@@ -1,14 +1,17 @@
 //! `xlmr-sentiment serve`: classification over HTTP, compatible with text-embeddings-inference
 //! (`POST /predict`) and the Hugging Face inference API (`POST /`).
 //!
-//! Split as in TEI: `routes` (handlers, JSON, errors to statuses), `queue` (the bounded queue and
-//! the batcher on the one model thread), `metrics` (Prometheus text); this module holds the
-//! configuration, startup and graceful shutdown.
+//! Split as in TEI: `api` (typed requests, error kinds and their statuses), `infer` (validate,
+//! tokenize, enqueue, await), `routes` (the router and thin handlers), `queue` (the bounded
+//! queue and the batcher on the one model thread), `metrics` (Prometheus text); this module
+//! holds the configuration, startup and graceful shutdown.
 //!
 //! A request flows: body limit -> API key -> concurrency permit (or 429 at once) -> JSON ->
 //! tokenization on tokio's blocking pool -> bounded queue -> model thread (batches up to
 //! `max_batch_tokens`) -> oneshot answer -> JSON.
 
+pub mod api;
+pub mod infer;
 pub mod metrics;
 pub mod queue;
 pub mod routes;

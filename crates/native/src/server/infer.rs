@@ -1,0 +1,120 @@
+//! The inference layer between the handlers and the model thread, as in text-embeddings-
+//! inference: it validates a request's texts, tokenizes them off the runtime, enqueues them and
+//! awaits the model thread's answer.
+
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use xlmr_sentiment_core::{ClassifyOptions, Encoded, Prediction, ScoreFunction};
+
+use super::api::{ApiError, ErrorType};
+use super::queue::Job;
+use super::AppState;
+
+/// What a parsed request asks of the model.
+pub struct Work {
+    /// The texts, in order.
+    pub texts: Vec<String>,
+    /// Cut over-long texts instead of refusing them.
+    pub truncate: bool,
+    /// The score function; `None` is the model's default.
+    pub function: Option<ScoreFunction>,
+    /// Detect each text's language (`Prediction::language`), on the tokenizing pool.
+    pub language: bool,
+}
+
+/// Checks the batch size and empty texts, tokenizes off the runtime, queues the job and waits
+/// for the model thread's answer.
+pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiError> {
+    let limit = state.config.max_client_batch_size;
+    if work.texts.len() > limit {
+        return Err(ApiError::new(
+            ErrorType::Validation,
+            format!(
+                "batch size {} > maximum allowed batch size {limit} (--max-client-batch-size)",
+                work.texts.len()
+            ),
+        ));
+    }
+    if let Some(i) = work.texts.iter().position(String::is_empty) {
+        let at = if work.texts.len() == 1 {
+            String::new()
+        } else {
+            format!(" (text {i})")
+        };
+        return Err(ApiError::new(
+            ErrorType::Empty,
+            format!("`inputs` cannot be empty{at}"),
+        ));
+    }
+    let classifier = state.classifier.clone();
+    let options = ClassifyOptions {
+        language: work.language,
+        ..state.options.clone()
+    };
+    let started = Instant::now();
+    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Encoded>, ApiError> {
+        let multiple = work.texts.len() > 1;
+        work.texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let which = if multiple {
+                    format!("text {i}")
+                } else {
+                    "the input".into()
+                };
+                let encoded = classifier
+                    .encode(text, &options)
+                    .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}")))?;
+                if encoded.truncated && !work.truncate {
+                    return Err(ApiError::new(
+                        ErrorType::Validation,
+                        format!(
+                            "{which} has {} tokens, more than the limit of {} (<s> and </s> \
+                             included): shorten it, or pass \"truncate\": true to classify its \
+                             beginning",
+                            encoded.untruncated_tokens,
+                            encoded.ids.len()
+                        ),
+                    ));
+                }
+                Ok(encoded)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("tokenization failed: {e}")))??;
+    state.metrics.tokenization(started.elapsed());
+
+    let function = work
+        .function
+        .unwrap_or_else(|| state.classifier.config().default_score_function());
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        encoded,
+        function,
+        enqueued: Instant::now(),
+        reply,
+    };
+    state.metrics.queue_change(1);
+    if let Err(e) = state.queue.try_send(job) {
+        state.metrics.queue_change(-1);
+        return Err(match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => {
+                ApiError::new(ErrorType::Overloaded, "the queue is full")
+            }
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                ApiError::new(ErrorType::Unhealthy, "the model thread has stopped")
+            }
+        });
+    }
+    match answer.await {
+        Ok(Ok(predictions)) => Ok(predictions),
+        Ok(Err(message)) => Err(ApiError::new(ErrorType::Backend, message)),
+        Err(_) => Err(ApiError::new(
+            ErrorType::Unhealthy,
+            "the model thread stopped before answering",
+        )),
+    }
+}
