@@ -31,11 +31,21 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_versio
     # Not --locked: the CLI's own lock file names a crate version the registry here lacks.
     cargo install wasm-bindgen-cli --version "$bindgen_version"
 fi
+for component in clippy rustfmt; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+        rustup component add "$component"
+    fi
+done
 (cd www/xlmr-sentiment && npm ci --no-audit --no-fund)
 (cd tests/vite-consumer && npm ci --no-audit --no-fund)
 (cd tests/wasm-kernels && npm ci --no-audit --no-fund)
 (cd www/demo && npm ci --no-audit --no-fund)
 (cd www/extension && npm ci --no-audit --no-fund)
+
+step "lint: rustfmt, clippy with warnings as errors (host and wasm32)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p xlmr-sentiment-wasm --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
@@ -52,6 +62,8 @@ done
 
 step "npm package build: core + wasm crate for wasm32 (simd128, relaxed-SIMD and threaded builds), wasm-bindgen, wasm-opt, tsc"
 www/xlmr-sentiment/build.sh
+# The package's types against the wasm-bindgen declarations the build just wrote.
+www/xlmr-sentiment/node_modules/.bin/tsc --noEmit -p www/xlmr-sentiment/tsconfig.json
 
 step "npm package tests: Node, and the worker form in headless Chromium (threaded when cross-origin isolated)"
 (cd www/xlmr-sentiment && node --test test/)

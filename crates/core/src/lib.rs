@@ -20,6 +20,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 mod bundle;
 mod classify;
 mod config;

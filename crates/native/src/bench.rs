@@ -41,12 +41,19 @@ pub struct BenchRow {
     pub precision: String,
     /// Threads of the compute pool.
     pub threads: usize,
+    /// Median time to classify one short text, milliseconds.
     pub latency_p50_ms: f64,
+    /// 99th percentile of the same.
     pub latency_p99_ms: f64,
+    /// Short texts per second, in batches.
     pub texts_per_s: f64,
+    /// Time for one 128-token text, milliseconds.
     pub medium_ms: f64,
+    /// Time for one 512-token text, milliseconds.
     pub long_ms: f64,
+    /// Seconds from files to a ready classifier.
     pub load_s: f64,
+    /// Peak resident memory of the process, MB.
     pub peak_rss_mb: f64,
     /// The f32, int8 and attention kernels this CPU runs.
     pub kernels: String,

@@ -2,6 +2,8 @@
 //! lines, writing predictions as JSON lines, and evaluating on labelled data. The
 //! `xlmr-sentiment` binary is a thin CLI on top.
 
+#![deny(missing_docs)]
+
 pub mod batch;
 pub mod bench;
 pub mod eval;

@@ -2,6 +2,8 @@
 //! whose `classify` takes texts and options as JS values and returns plain JS objects.
 //! Only type conversions live here; the npm package shapes results for its public API.
 
+#![deny(missing_docs)]
+
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use xlmr_sentiment_core::{
