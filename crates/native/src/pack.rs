@@ -31,20 +31,12 @@ pub struct PackReport {
     pub top_label_agreement: f64,
 }
 
-/// The texts `pack` compares on when given none: the fixtures' golden texts (11 in each of the
-/// model's 8 languages, plus hard cases: emoji, long and empty texts, mentions, mixed scripts).
+/// The texts `pack` compares on when given none (`assets/pack-texts.json`, inside the crate so it
+/// packages): the fixtures' golden texts, 11 in each of the model's 8 languages plus hard cases
+/// (emoji, long and empty texts, mentions, mixed scripts).
 pub fn default_texts() -> Vec<String> {
-    #[derive(serde::Deserialize)]
-    struct Golden {
-        texts: Vec<Row>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Row {
-        text: String,
-    }
-    const GOLDEN: &str = include_str!("../../../tests/fixtures/models/tiny-sentiment/golden.json");
-    let golden: Golden = serde_json::from_str(GOLDEN).expect("the embedded golden file parses");
-    golden.texts.into_iter().map(|row| row.text).collect()
+    const TEXTS: &str = include_str!("../assets/pack-texts.json");
+    serde_json::from_str(TEXTS).expect("the embedded texts parse")
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -183,4 +175,28 @@ pub fn print_report(
         r.max_probability_change,
         100.0 * r.top_label_agreement
     )
+}
+
+#[cfg(test)]
+mod default_texts_tests {
+    /// The asset is a copy of the golden texts: regenerated fixtures must refresh it.
+    #[test]
+    fn default_texts_are_the_golden_texts() {
+        #[derive(serde::Deserialize)]
+        struct Golden {
+            texts: Vec<Row>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            text: String,
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/models/tiny-sentiment/golden.json"
+        );
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let golden: Golden = serde_json::from_slice(&bytes).unwrap();
+        let texts: Vec<String> = golden.texts.into_iter().map(|r| r.text).collect();
+        assert_eq!(super::default_texts(), texts);
+    }
 }

@@ -1,0 +1,299 @@
+//! The command line: every subcommand's flags (clap derive), and the model flags shared by the
+//! commands that load one.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use xlmr_sentiment::model_dir;
+use xlmr_sentiment_core::{Classifier, ClassifyOptions, TrainedLanguages};
+
+#[derive(Parser)]
+#[command(
+    name = "xlmr-sentiment",
+    version,
+    about = "On-device multilingual sentiment classification"
+)]
+pub(crate) struct Cli {
+    /// Threads for the model's computations [default: one per core]. Also read from
+    /// RAYON_NUM_THREADS.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) threads: Option<u32>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Classify texts given as arguments, or one per line from --input or standard input.
+    ///
+    /// Prints one JSON object per text, in input order:
+    /// {"text", "label", "score", "scores": {"<label>": p, ...}, "truncated"}.
+    Classify(ClassifyArgs),
+    /// Score the model on labelled data: a CSV file with a header row, or JSON lines.
+    ///
+    /// Each row has a text, a gold label (one of the model's labels, compared ignoring case) and
+    /// optionally a language. Prints the rows evaluated, accuracy, macro-F1 (the mean F1 over all
+    /// the model's labels), per-label precision/recall/F1, per-language accuracy and macro-F1,
+    /// the confusion matrix (rows gold, columns predicted) and texts per second of
+    /// classification (model loading and file reading excluded).
+    Eval(EvalArgs),
+    /// Download a model from the Hugging Face Hub at a pinned commit, check every file against
+    /// the Hub's content hash, and write a manifest (sizes, SHA-256) beside the files.
+    ///
+    /// Honours HF_ENDPOINT (a mirror), HF_TOKEN (gated or private models) and HF_HUB_OFFLINE
+    /// (no network: succeed only if DIR already holds the verified files). An interrupted
+    /// download resumes when the command is run again; a file appears under its own name only
+    /// once complete and checked.
+    Fetch(FetchArgs),
+    /// Check a model folder against the manifest `fetch` wrote (every file's size and SHA-256),
+    /// or a bundle against its FILE.sha256.
+    ///
+    /// Exit code 0 if all match, 1 if any file differs or is missing (each is named).
+    Verify(VerifyArgs),
+    /// Pack a model folder into one bundle file (GGUF): the tensors at f32, f16, q8_0 or q4,
+    /// plus config.json and tokenizer.json, for the browser package and the server.
+    ///
+    /// Writes FILE and FILE.sha256, then prints the size and, on a set of texts (the fixtures'
+    /// 118 golden texts unless --texts), the largest probability change and the share of
+    /// unchanged top labels against the folder's own f32 model.
+    Pack(PackArgs),
+    /// Serve the model over HTTP: text-embeddings-inference's POST /predict, the Hugging Face
+    /// inference API's POST /, GET /health, /info and /metrics (Prometheus).
+    ///
+    /// Requests are tokenized on a small pool, queued (bounded), and batched on one model
+    /// thread. SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
+    /// then exits 0.
+    Serve(ServeArgs),
+    /// Measure this machine's speed on a model: load time, the latency of one text (p50, p99),
+    /// texts per second in batches of 16, one 512-token text, and peak memory. Prints one JSON
+    /// row; `bench/native.sh` runs it beside ONNX Runtime and PyTorch on the same texts.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Address to listen on (port 0: a free port; the address is printed on stderr).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Require `Authorization: Bearer KEY` on every route but GET /health.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) api_key: Option<String>,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = 2_000_000)]
+    pub(crate) payload_limit: usize,
+    /// Most tokens per model batch (the sum of the texts' token counts).
+    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_MAX_BATCH_TOKENS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_batch_tokens: u32,
+    /// Most texts per request (422 above).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_client_batch_size: u32,
+    /// Most requests served at once; more get 429 at once, never waiting.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_concurrent_requests: u32,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    /// A model folder or a bundle file (as for classify --model).
+    #[arg(long = "model", value_name = "DIR|FILE")]
+    pub(crate) model: PathBuf,
+    /// The texts: JSON {"latency_text", "throughput_texts": [...], "medium_text", "long_text"}, as
+    /// bench/texts.py writes it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) texts: PathBuf,
+    /// After measuring, compare with this f32 model folder on the fixtures' golden texts: top-label
+    /// agreement and the largest probability change.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) reference: Option<PathBuf>,
+    /// Fewer repetitions: checks that everything runs; not a measurement.
+    #[arg(long)]
+    pub(crate) quick: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PackArgs {
+    /// The model folder to pack (as for classify --model).
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// Storage of the weight matrices: f32 (exact), f16, q8_0 (8.5 bits per weight), q4 (Q4_K,
+    /// 4.5 bits per weight). Biases and LayerNorm stay f32.
+    #[arg(long, value_name = "PRECISION")]
+    pub(crate) precision: String,
+    /// The bundle file to write (written whole or not at all).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// Compare on these texts, one per line, instead of the built-in set.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) texts: Option<PathBuf>,
+    /// Pack even if the folder's files differ from its manifest.
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+    /// The languages the model was trained on, ISO 639-1 codes separated by commas (such as
+    /// ar,en,fr), recorded in the bundle [default: those of the folder's manifest, if any].
+    #[arg(long, value_name = "LIST", value_parser = parse_languages)]
+    pub(crate) languages: Option<TrainedLanguages>,
+}
+
+pub(crate) fn parse_languages(list: &str) -> Result<TrainedLanguages, String> {
+    TrainedLanguages::parse(list).map_err(|e| e.to_string())
+}
+
+#[derive(clap::Args)]
+pub(crate) struct FetchArgs {
+    /// Hugging Face model id [default: cardiffnlp/twitter-xlm-roberta-base-sentiment-multilingual,
+    /// at a commit pinned in this program].
+    #[arg(value_name = "MODEL_ID")]
+    pub(crate) model_id: Option<String>,
+    /// Commit hash to fetch (a branch or tag is resolved to its commit, which the manifest
+    /// records) [default: the pinned commit for the default model, else main].
+    #[arg(long, value_name = "SHA")]
+    pub(crate) revision: Option<String>,
+    /// Folder to write [default: models/<name part of MODEL_ID>].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The model folder, or a bundle file.
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+}
+
+/// The model folder and how texts are classified: shared by `classify` and `eval`.
+#[derive(clap::Args)]
+pub(crate) struct ModelArgs {
+    /// Hugging Face model folder (config.json, tokenizer.json or sentencepiece.bpe.model, and
+    /// model.safetensors or pytorch_model.bin), or a bundle file written by `pack`.
+    #[arg(long = "model", value_name = "DIR|FILE")]
+    pub(crate) dir: PathBuf,
+    /// Do not apply the model card's tweet preprocessing (@handle -> @user, links -> http).
+    #[arg(long)]
+    pub(crate) no_preprocess: bool,
+    /// Token limit per text, <s> and </s> included (default and maximum: the model's, 512 for
+    /// XLM-R). Longer texts are truncated (classify marks them "truncated": true).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_length: Option<usize>,
+    /// Texts per forward pass.
+    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) batch_size: u32,
+    /// Load the model even if its files differ from the folder's manifest (see `verify`).
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+    /// The languages the model was trained on, ISO 639-1 codes separated by commas (such as
+    /// ar,en,fr), for the language check [default: as recorded by `fetch` for the default model
+    /// or by `pack --languages` in a bundle; else unknown].
+    #[arg(long, value_name = "LIST", value_parser = parse_languages)]
+    pub(crate) languages: Option<TrainedLanguages>,
+}
+
+impl ModelArgs {
+    /// Loads the model (checked against its manifest unless --no-verify) and returns it with
+    /// the classification options, checked against the model's limits.
+    pub(crate) fn load(&self) -> anyhow::Result<(Classifier, ClassifyOptions)> {
+        let options = ClassifyOptions {
+            preprocess: !self.no_preprocess,
+            max_length: self.max_length,
+            batch_size: self.batch_size as usize,
+            ..ClassifyOptions::default()
+        };
+        let mut classifier =
+            model_dir::load_with(&self.dir, !self.no_verify).context("cannot load the model")?;
+        if let Some(languages) = &self.languages {
+            classifier.set_trained_languages(Some(languages.clone()));
+        }
+        classifier.check_options(&options)?;
+        Ok((classifier, options))
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ClassifyArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Read texts from FILE, one per line ("-" for standard input). Without TEXT or --input,
+    /// standard input is read.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
+    pub(crate) input: Option<PathBuf>,
+    /// List only the N highest labels in "scores" (default: all labels, highest first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) top_k: Option<u32>,
+    /// Texts to classify.
+    #[arg(value_name = "TEXT")]
+    pub(crate) texts: Vec<String>,
+    /// Detect each text's language: adds "language" (ISO 639-1, or null when detection is not
+    /// reliable: very short text, emoji only, mixed scripts) and "language_supported" (whether
+    /// the model was trained on it; null unless both are known), and a summary on stderr.
+    #[arg(long)]
+    pub(crate) language: bool,
+    #[command(flatten)]
+    pub(crate) batch: BatchArgs,
+}
+
+/// `classify --input FILE --output FILE`: a restartable batch job (see the README's "Batch jobs").
+#[derive(clap::Args)]
+pub(crate) struct BatchArgs {
+    /// Write results to FILE (JSON lines, or CSV for a .csv name) instead of standard output: a
+    /// batch job with a progress bar, resumed where it stopped when run again after a crash.
+    #[arg(long, short, value_name = "FILE", requires = "input")]
+    pub(crate) output: Option<PathBuf>,
+    /// Input format [default: from the extension: .jsonl/.ndjson, .csv, else lines].
+    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = ["lines", "jsonl", "ndjson", "csv"])]
+    pub(crate) format: Option<String>,
+    /// Output format [default: csv for a .csv output, else jsonl].
+    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = ["jsonl", "ndjson", "csv"])]
+    pub(crate) output_format: Option<String>,
+    /// JSONL field or CSV column holding the text [default: text].
+    #[arg(
+        long,
+        value_name = "NAME",
+        visible_alias = "text-column",
+        requires = "output"
+    )]
+    pub(crate) text_field: Option<String>,
+    /// JSONL field or CSV column holding the id written with each result [default: the line
+    /// number].
+    #[arg(
+        long,
+        value_name = "NAME",
+        visible_alias = "id-column",
+        requires = "output"
+    )]
+    pub(crate) id_field: Option<String>,
+    /// Replace an existing output, or start an interrupted job over.
+    #[arg(long, requires = "output")]
+    pub(crate) overwrite: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct EvalArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Labelled data: CSV with a header row, or one JSON object per line ("-" for standard
+    /// input, with --format).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: PathBuf,
+    /// Data format [default: from the extension: .csv, .jsonl or .ndjson].
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl", "ndjson"])]
+    pub(crate) format: Option<String>,
+    /// Column (CSV) or field (JSON) holding the text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub(crate) text_field: String,
+    /// Column or field holding the gold label.
+    #[arg(long, value_name = "NAME", default_value = "label")]
+    pub(crate) label_field: String,
+    /// Column or field holding the language, for per-language scores [default: language, which
+    /// a CSV file may lack; a column named here must exist].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) language_field: Option<String>,
+    /// Skip rows with a missing text or label, invalid UTF-8 or malformed JSON, and count them,
+    /// instead of stopping at the first. Unknown labels always stop the run.
+    #[arg(long)]
+    pub(crate) skip_bad_rows: bool,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -1,0 +1,52 @@
+//! `serve` (the HTTP server) and `bench` (the speed figures of this machine).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use xlmr_sentiment::model_dir;
+
+use super::flags::{BenchArgs, ServeArgs};
+
+pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (classifier, options) = args.model.load()?;
+    let info = xlmr_sentiment::server::model_info(&args.model.dir, &classifier)?;
+    let config = xlmr_sentiment::server::ServeConfig {
+        addr: args.addr,
+        api_key: args.api_key,
+        payload_limit: args.payload_limit,
+        max_batch_tokens: args.max_batch_tokens as usize,
+        max_client_batch_size: args.max_client_batch_size as usize,
+        max_concurrent_requests: args.max_concurrent_requests as usize,
+    };
+    xlmr_sentiment::server::serve(classifier, options, info, config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use xlmr_sentiment::bench;
+    let text = std::fs::read_to_string(&args.texts)
+        .with_context(|| format!("{}", args.texts.display()))?;
+    let texts: bench::BenchTexts = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a bench texts file", args.texts.display()))?;
+    let setup = bench::BenchSetup {
+        quick: args.quick,
+        threads: rayon::current_num_threads(),
+    };
+    // No manifest check: its hashing would count as load time.
+    let (classifier, mut row) = bench::run(
+        &args.model,
+        || model_dir::load_with(&args.model, false),
+        &texts,
+        &setup,
+    )?;
+    if let Some(reference) = &args.reference {
+        let f32_model = model_dir::load_with(reference, false)?;
+        let golden = xlmr_sentiment::pack::default_texts();
+        let (change, agreement) = xlmr_sentiment::pack::compare(&f32_model, &classifier, &golden)
+            .context("comparing with the reference")?;
+        row.agreement_with_f32 = Some(agreement);
+        row.max_prob_change = Some(change);
+    }
+    println!("{}", serde_json::to_string(&row)?);
+    Ok(ExitCode::SUCCESS)
+}
