@@ -142,7 +142,11 @@ pub fn write_bundle<W: Write + Seek>(
     let device = Device::Cpu;
     let parsed = Config::from_json(config)?;
     TextTokenizer::from_json(tokenizer)?;
-    let store = TensorStore::from_source(weights, &device)?;
+    let store = TensorStore::from_source(
+        weights,
+        &device,
+        XlmRobertaForSequenceClassification::ROW_TABLES,
+    )?;
     // Building the model checks every name and shape against the config. The model takes the
     // tensors it uses out of its store, so it gets a second store sharing the same storage.
     crate::model::XlmRobertaForSequenceClassification::new(
@@ -252,7 +256,12 @@ struct BundleFiles {
 pub(crate) fn read_bundle(source: &dyn WeightsSource, device: &Device) -> Result<Bundle> {
     let header = gguf::whole_header(source)?;
     let files = bundle_files(&header.metadata)?;
-    let tensors = gguf::read_tensors(source, header.tensors, device)?;
+    let tensors = gguf::read_tensors(
+        source,
+        header.tensors,
+        device,
+        XlmRobertaForSequenceClassification::ROW_TABLES,
+    )?;
     Ok(Bundle {
         config: files.config,
         tokenizer: files.tokenizer,
@@ -486,6 +495,7 @@ impl BundleStream {
                 info,
                 &Device::Cpu,
                 &mut self.scratch,
+                XlmRobertaForSequenceClassification::ROW_TABLES,
             )?);
         }
         Ok(())

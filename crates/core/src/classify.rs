@@ -56,7 +56,11 @@ impl Classifier {
         weights: &dyn WeightsSource,
     ) -> Result<Self> {
         let device = Device::Cpu;
-        let store = TensorStore::from_source(weights, &device)?;
+        let store = TensorStore::from_source(
+            weights,
+            &device,
+            XlmRobertaForSequenceClassification::ROW_TABLES,
+        )?;
         Self::assemble(config, tokenizer, store, None)
     }
 

@@ -221,6 +221,11 @@ pub struct XlmRobertaForSequenceClassification {
 }
 
 impl XlmRobertaForSequenceClassification {
+    /// The quantized tables this model looks up by row instead of converting at load (the
+    /// word embeddings, most of its size): a bundle's copy may stay in place in the file.
+    pub(crate) const ROW_TABLES: &'static [&'static str] =
+        &["roberta.embeddings.word_embeddings.weight"];
+
     /// Builds the model from tensors named as in a Hugging Face checkpoint
     /// (`roberta.embeddings.*`, `roberta.encoder.layer.N.*`, `classifier.*`), checking every shape
     /// against `cfg`. Tensors are taken out of `weights` as they are converted.

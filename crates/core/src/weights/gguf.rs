@@ -329,9 +329,15 @@ fn header_at(cursor: &mut Cursor<'_>) -> Result<Header> {
 }
 
 /// Reads every tensor of a GGUF file (f32/f16 ones as f32 tensors, quantized ones as candle
-/// `QTensor`s), by name.
-pub fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Stored)>> {
-    read_tensors(source, whole_header(source)?.tensors, device)
+/// `QTensor`s), by name. `row_tables` names the quantized tables the model looks up by row
+/// instead of converting at load: they stay in place when the source can do that
+/// ([`WeightsSource::in_place`]).
+pub fn read(
+    source: &dyn WeightsSource,
+    device: &Device,
+    row_tables: &[&str],
+) -> Result<Vec<(String, Stored)>> {
+    read_tensors(source, whole_header(source)?.tensors, device, row_tables)
 }
 
 /// [`read_header`] of a source that has every byte: a header that needs more is truncated.
@@ -350,11 +356,12 @@ pub(crate) fn read_tensors(
     source: &dyn WeightsSource,
     tensors: Vec<TensorInfo>,
     device: &Device,
+    row_tables: &[&str],
 ) -> Result<Vec<(String, Stored)>> {
     let mut scratch = Vec::new();
     tensors
         .into_iter()
-        .map(|info| read_tensor(source, info, device, &mut scratch))
+        .map(|info| read_tensor(source, info, device, &mut scratch, row_tables))
         .collect()
 }
 
@@ -369,6 +376,7 @@ pub(crate) fn read_tensor(
     info: TensorInfo,
     device: &Device,
     scratch: &mut Vec<u8>,
+    row_tables: &[&str],
 ) -> Result<(String, Stored)> {
     let TensorInfo {
         name,
@@ -388,12 +396,14 @@ pub(crate) fn read_tensor(
                 .expect("floating-point types give a tensor");
             Stored::Dense(tensor)
         }
-        dtype if dims.len() == 2 && name == WORD_EMBEDDINGS => match source.in_place(start, size) {
-            Some(bytes) => Stored::InPlace(InPlaceRows { bytes, dtype, dims }),
-            None => Stored::Quantized(read_rows(
-                source, start, size, dtype, &dims, device, scratch,
-            )?),
-        },
+        dtype if dims.len() == 2 && row_tables.contains(&name.as_str()) => {
+            match source.in_place(start, size) {
+                Some(bytes) => Stored::InPlace(InPlaceRows { bytes, dtype, dims }),
+                None => Stored::Quantized(read_rows(
+                    source, start, size, dtype, &dims, device, scratch,
+                )?),
+            }
+        }
         dtype => Stored::Quantized(read_rows(
             source, start, size, dtype, &dims, device, scratch,
         )?),
@@ -401,10 +411,6 @@ pub(crate) fn read_tensor(
     source.discard_before(start + size);
     Ok((name, stored))
 }
-
-/// The one quantized tensor a model looks up by row instead of converting at load: left in
-/// place when the source can do that ([`WeightsSource::in_place`]).
-const WORD_EMBEDDINGS: &str = "roberta.embeddings.word_embeddings.weight";
 
 /// Quantized tensors larger than this are read in parts of about this size (whole rows).
 const PART_BYTES: u64 = 4 << 20;
@@ -497,7 +503,7 @@ mod tests {
             panic!("the whole file is there")
         };
         assert_eq!(header.metadata["k"], MetaValue::String("v".into()));
-        let tensors = read(&bytes.as_slice(), &Device::Cpu).unwrap();
+        let tensors = read(&bytes.as_slice(), &Device::Cpu, &[]).unwrap();
         let Stored::Dense(a) = &tensors[0].1 else {
             panic!("a is f32")
         };
@@ -518,7 +524,7 @@ mod tests {
         for cut in 0..bytes.len() - 31 {
             assert!(
                 matches!(
-                    read(&&bytes[..cut], &Device::Cpu),
+                    read(&&bytes[..cut], &Device::Cpu, &[]),
                     Err(Error::CorruptWeights { .. })
                 ),
                 "accepted a file cut at {cut} of {}",
@@ -561,13 +567,13 @@ mod tests {
         // The first metadata key's length field: right after magic, version and two counts.
         bytes[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(
-            read(&bytes.as_slice(), &Device::Cpu),
+            read(&bytes.as_slice(), &Device::Cpu, &[]),
             Err(Error::CorruptWeights { .. })
         ));
         let mut bytes = sample();
         bytes[8..16].copy_from_slice(&(1u64 << 60).to_le_bytes());
         assert!(matches!(
-            read(&bytes.as_slice(), &Device::Cpu),
+            read(&bytes.as_slice(), &Device::Cpu, &[]),
             Err(Error::CorruptWeights { .. })
         ));
     }

@@ -163,8 +163,13 @@ pub struct TensorStore {
 }
 
 impl TensorStore {
-    /// Reads every floating-point tensor of a safetensors or PyTorch file, as f32.
-    pub fn from_source(source: &dyn WeightsSource, device: &Device) -> Result<Self> {
+    /// Reads every floating-point tensor of a safetensors or PyTorch file, as f32, or every
+    /// tensor of a GGUF bundle (`row_tables`: see [`gguf::read`]).
+    pub fn from_source(
+        source: &dyn WeightsSource,
+        device: &Device,
+        row_tables: &[&str],
+    ) -> Result<Self> {
         let mut head = vec![0u8; source.len().min(16) as usize];
         source
             .read_at(0, &mut head)
@@ -172,7 +177,7 @@ impl TensorStore {
         let tensors = match WeightsFormat::detect(&head)? {
             WeightsFormat::Safetensors => dense(safetensors::read(source, device)?),
             WeightsFormat::PyTorch => dense(pytorch::read(source, device)?),
-            WeightsFormat::Gguf => gguf::read(source, device)?,
+            WeightsFormat::Gguf => gguf::read(source, device, row_tables)?,
         };
         Ok(Self::from_tensors(tensors))
     }
