@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use xlmr_sentiment::batch::reader::InputFormat;
+use xlmr_sentiment::batch::writer::OutputFormat;
+use xlmr_sentiment::eval::data::Format;
+use xlmr_sentiment::formats::FileFormat;
 use xlmr_sentiment::model_dir;
 use xlmr_sentiment_core::{Classifier, ClassifyOptions, TrainedLanguages};
 
@@ -241,10 +245,10 @@ pub(crate) struct BatchArgs {
     #[arg(long, short, value_name = "FILE", requires = "input")]
     pub(crate) output: Option<PathBuf>,
     /// Input format [default: from the extension: .jsonl/.ndjson, .csv, else lines].
-    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = ["lines", "jsonl", "ndjson", "csv"])]
+    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = names::<InputFormat>())]
     pub(crate) format: Option<String>,
     /// Output format [default: csv for a .csv output, else jsonl].
-    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = ["jsonl", "ndjson", "csv"])]
+    #[arg(long, value_name = "FORMAT", requires = "output", value_parser = names::<OutputFormat>())]
     pub(crate) output_format: Option<String>,
     /// JSONL field or CSV column holding the text [default: text].
     #[arg(
@@ -277,7 +281,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) data: PathBuf,
     /// Data format [default: from the extension: .csv, .jsonl or .ndjson].
-    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl", "ndjson"])]
+    #[arg(long, value_name = "FORMAT", value_parser = names::<Format>())]
     pub(crate) format: Option<String>,
     /// Column (CSV) or field (JSON) holding the text.
     #[arg(long, value_name = "NAME", default_value = "text")]
@@ -296,4 +300,10 @@ pub(crate) struct EvalArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// The values a `--format` option takes: every name of the format enum, as `from_name` reads
+/// them, so clap and the library never disagree.
+fn names<F: FileFormat>() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(F::NAMES.iter().map(|&(name, _)| name))
 }
