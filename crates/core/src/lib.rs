@@ -26,6 +26,7 @@ mod bundle;
 mod classify;
 mod config;
 mod error;
+mod files;
 mod kernels;
 mod language;
 mod layers;
@@ -41,6 +42,7 @@ pub use bundle::{write_bundle, BundleInfo, BundleSource, BundleStream, PackSumma
 pub use classify::{Classifier, ModelFiles, Outcome};
 pub use config::{Activation, Config, RawConfig, ScoreFunction};
 pub use error::{Error, Result};
+pub use files::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
 pub use kernels::{kernel_names, KernelNames};
 pub use language::{detect_language, language_name, Language, LanguageCheck, TrainedLanguages};
 pub use model::XlmRobertaForSequenceClassification;

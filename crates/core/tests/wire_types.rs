@@ -102,3 +102,30 @@ fn classify_options_interface_matches_wire_options() {
         WireOptions::from_json(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn npm_folder_file_names_are_the_core_rule() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../www/xlmr-sentiment/src/files.ts");
+    let source =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let constant = |name: &str| -> String {
+        let start = source
+            .find(&format!("export const {name} = "))
+            .unwrap_or_else(|| panic!("files.ts has no {name}"));
+        let rest = &source[start..];
+        rest[rest.find('=').unwrap() + 1..rest.find(';').unwrap()]
+            .trim()
+            .to_owned()
+    };
+    let quoted = |s: &str| format!("\"{s}\"");
+    use xlmr_sentiment_core::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
+    assert_eq!(constant("CONFIG_FILE"), quoted(CONFIG_FILE));
+    assert_eq!(constant("TOKENIZER_FILE"), quoted(TOKENIZER_FILE));
+    assert_eq!(constant("SENTENCEPIECE_FILE"), quoted(SENTENCEPIECE_FILE));
+    let weights: Vec<String> = WEIGHT_FILES.iter().map(|w| quoted(w)).collect();
+    assert_eq!(
+        constant("WEIGHT_FILES"),
+        format!("[{}]", weights.join(", "))
+    );
+}

@@ -13,6 +13,7 @@ use hf_hub::api::sync::{Api, ApiBuilder, ApiRepo};
 use hf_hub::{Repo, RepoType};
 use sha1::Sha1;
 use sha2::Digest;
+use xlmr_sentiment_core::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
 
 use crate::manifest::{hex, sha256_file, FileDigest, Manifest};
 use crate::Error;
@@ -115,16 +116,16 @@ pub fn choose_files(listing: &[String]) -> Result<Vec<String>, String> {
     let has = |name: &str| listing.iter().any(|f| f == name);
     let first = |names: &[&str]| names.iter().find(|n| has(n)).map(|n| n.to_string());
     let mut files = Vec::new();
-    if !has("config.json") {
+    if !has(CONFIG_FILE) {
         return Err("the repository has no config.json".into());
     }
-    files.push("config.json".to_string());
+    files.push(CONFIG_FILE.to_string());
     files.push(
-        first(&["tokenizer.json", "sentencepiece.bpe.model"])
+        first(&[TOKENIZER_FILE, SENTENCEPIECE_FILE])
             .ok_or("the repository has no tokenizer.json or sentencepiece.bpe.model")?,
     );
     files.push(
-        first(&["model.safetensors", "pytorch_model.bin"])
+        first(&WEIGHT_FILES)
             .ok_or("the repository has no model.safetensors or pytorch_model.bin")?,
     );
     Ok(files)

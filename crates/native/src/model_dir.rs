@@ -11,14 +11,8 @@ use xlmr_sentiment_core::{past_end, Classifier, InPlaceBytes, ReadAt, WeightsSou
 use crate::manifest::Manifest;
 use crate::Error;
 
-/// Weight file names, in order of preference: safetensors is faster to read and cannot run code.
-pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
-
-/// The tokenizer file.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
-
-/// The SentencePiece model that [`TOKENIZER_FILE`] is built from when a folder lacks it.
-pub const SENTENCEPIECE_FILE: &str = "sentencepiece.bpe.model";
+/// The folder's file names, the core's one rule (shared with the npm loader).
+pub use xlmr_sentiment_core::{SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
 
 fn read(path: PathBuf) -> Result<Vec<u8>, Error> {
     std::fs::read(&path).map_err(|error| Error::Io { path, error })
@@ -242,7 +236,7 @@ pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
         });
     }
     let weights_path = weights_path(dir)?;
-    let config_path = dir.join("config.json");
+    let config_path = dir.join(xlmr_sentiment_core::CONFIG_FILE);
     if verify {
         // The tokenizer is read from whichever of its two files the folder has.
         // (With neither, `tokenizer_json` below says so.)

@@ -70,7 +70,8 @@ pub fn pack(
         revision: manifest.as_ref().map(|m| m.revision.clone()),
         trained_languages: languages.or(reference.trained_languages()).cloned(),
     };
-    let config = std::fs::read(dir.join("config.json")).map_err(io(&dir.join("config.json")))?;
+    let config = std::fs::read(dir.join(xlmr_sentiment_core::CONFIG_FILE))
+        .map_err(io(&dir.join(xlmr_sentiment_core::CONFIG_FILE)))?;
     let tokenizer = model_dir::tokenizer_json(dir)?;
     let weights = WeightsFile::open(&model_dir::weights_path(dir)?)?;
 

@@ -40,6 +40,14 @@ fn texts_from_js(texts: &JsValue) -> Result<(Vec<String>, bool), JsError> {
     }
 }
 
+/// Builds the `tokenizer.json` that `transformers` would build from a `sentencepiece.bpe.model`,
+/// for a model folder that ships only the latter. Throws when the file is not an XLM-R
+/// SentencePiece model.
+#[wasm_bindgen(js_name = tokenizerJsonFromSentencepiece)]
+pub fn tokenizer_json_from_sentencepiece(model: &[u8]) -> Result<Vec<u8>, JsError> {
+    xlmr_sentiment_core::tokenizer_json_from_sentencepiece(model).map_err(js_error)
+}
+
 fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())

@@ -2,6 +2,7 @@
 
 import { initWasm, loadedWasmBuild, loadedWasmThreads, wasmGlue } from "./wasm.js";
 import type { WasmBuild, WasmClassifier } from "./wasm.js";
+import { SENTENCEPIECE_FILE } from "./files.js";
 import { fetchModel, isBundleUrl, streamBundle } from "./loader.js";
 import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
@@ -164,9 +165,13 @@ export async function load(baseUrl: string | URL, options: LoadOptions = {}): Pr
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;
   }
-  const [, files] = await Promise.all([initWasm(options.wasm, options.threads), fetchModel(baseUrl, options)]);
+  const [, fetched] = await Promise.all([initWasm(options.wasm, options.threads), fetchModel(baseUrl, options)]);
+  const files =
+    fetched.tokenizerFile === SENTENCEPIECE_FILE
+      ? { ...fetched.files, tokenizer: wasmGlue().tokenizerJsonFromSentencepiece(asBytes("sentencepiece.bpe.model", fetched.files.tokenizer)) }
+      : fetched.files;
+  const total = Object.values(fetched.files).reduce((sum: number, f: Uint8Array | ArrayBuffer) => sum + f.byteLength, 0);
   const classifier = await loadFromBytes(files, options);
-  const total = Object.values(files).reduce((sum: number, f: Uint8Array | ArrayBuffer) => sum + f.byteLength, 0);
   options.onProgress?.({ status: "ready", loaded: total, total, overall: { loaded: total, total } });
   return classifier;
 }

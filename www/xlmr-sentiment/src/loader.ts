@@ -9,7 +9,8 @@
  * same check is evicted and fetched again.
  */
 
-import type { LoadOptions, ModelBytes, ProgressEvent } from "./types.js";
+import { CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES } from "./files.js";
+import type { LoadOptions, ModelFiles, ProgressEvent } from "./types.js";
 
 /** Whether `url` names a bundle (a `.gguf` file) rather than a model folder. */
 export function isBundleUrl(url: string | URL): boolean {
@@ -21,7 +22,7 @@ export const DEFAULT_CACHE = "xlmr-sentiment";
 interface FileSpec {
   name: string;
   url: string;
-  kind: "json" | "weights" | "bundle";
+  kind: "json" | "weights" | "bundle" | "sentencepiece";
 }
 
 /** `baseUrl` as an absolute folder URL (with a trailing slash), resolved against the page. */
@@ -85,74 +86,106 @@ async function readBody(response: Response, onChunk: (loaded: number) => void): 
   return loaded === buffer.byteLength ? buffer : buffer.slice(0, loaded);
 }
 
-/** Downloads (or reads from cache) the three files of the model folder at `url`. */
-export async function fetchModel(url: string | URL, options: LoadOptions = {}): Promise<ModelBytes> {
-  const base = folderUrl(url);
-  const names: [string, FileSpec["kind"]][] = [
-    ["config.json", "json"],
-    ["tokenizer.json", "json"],
-    [options.weights ?? "model.safetensors", "weights"],
-  ];
-  const [config, tokenizer, weights] = await fetchFiles(
-    names.map(([name, kind]) => ({ name, url: new URL(name, base).href, kind })),
-    options,
-  );
-  return { config, tokenizer, weights };
+/** A folder's files, and which tokenizer file it had. */
+export interface FetchedModel {
+  files: ModelFiles;
+  /** `tokenizer.json`, or `sentencepiece.bpe.model` (then `files.tokenizer` holds that). */
+  tokenizerFile: string;
 }
 
-async function fetchFiles(specs: FileSpec[], options: LoadOptions): Promise<Uint8Array[]> {
+/**
+ * Downloads (or reads from cache) the three files of the model folder at `url`, each the first
+ * of its names the folder has, as natively: `tokenizer.json` else `sentencepiece.bpe.model`;
+ * `model.safetensors` else `pytorch_model.bin` (or `options.weights`).
+ */
+export async function fetchModel(url: string | URL, options: LoadOptions = {}): Promise<FetchedModel> {
+  const base = folderUrl(url);
+  const spec = (name: string, kind: FileSpec["kind"]): FileSpec => ({ name, url: new URL(name, base).href, kind });
+  const weights = options.weights ? [options.weights] : WEIGHT_FILES;
+  const [config, tokenizer, weightsFile] = await fetchFiles(
+    [
+      [spec(CONFIG_FILE, "json")],
+      [spec(TOKENIZER_FILE, "json"), spec(SENTENCEPIECE_FILE, "sentencepiece")],
+      weights.map((name) => spec(name, "weights")),
+    ],
+    options,
+  );
+  return {
+    files: { config: config.bytes, tokenizer: tokenizer.bytes, weights: weightsFile.bytes },
+    tokenizerFile: tokenizer.spec.name,
+  };
+}
+
+/**
+ * Fetches one file per entry of `choices`: the first of its candidate names found in the cache,
+ * else the first the server has (a 404 moves on to the next name).
+ */
+async function fetchFiles(
+  choices: FileSpec[][],
+  options: LoadOptions,
+): Promise<{ spec: FileSpec; bytes: Uint8Array }[]> {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const cache = await openCache(options.cache ?? DEFAULT_CACHE);
-  const progress = specs.map(() => ({ loaded: 0, total: 0 }));
+  const progress = choices.map(() => ({ loaded: 0, total: 0 }));
+  const current = choices.map((candidates) => candidates[0].name);
   const emit = (i: number, status: ProgressEvent["status"], cached?: boolean) => {
     const overall = progress.reduce((a, p) => ({ loaded: a.loaded + p.loaded, total: a.total + p.total }), {
       loaded: 0,
       total: 0,
     });
-    options.onProgress?.({ status, file: specs[i].name, ...progress[i], overall, cached });
+    options.onProgress?.({ status, file: current[i], ...progress[i], overall, cached });
   };
 
-  const load = async (spec: FileSpec, i: number): Promise<Uint8Array> => {
-    const url = spec.url;
+  const load = async (candidates: FileSpec[], i: number): Promise<{ spec: FileSpec; bytes: Uint8Array }> => {
     emit(i, "initiate");
     if (cache) {
-      const hit = await cache.match(url).catch(() => undefined);
-      if (hit) {
+      for (const spec of candidates) {
+        const hit = await cache.match(spec.url).catch(() => undefined);
+        if (!hit) continue;
         try {
           const bytes = new Uint8Array(await hit.arrayBuffer());
           validate(spec, bytes, hit.headers.get("content-type"));
+          current[i] = spec.name;
           progress[i] = { loaded: bytes.byteLength, total: bytes.byteLength };
           emit(i, "done", true);
-          return bytes;
+          return { spec, bytes };
         } catch {
-          await cache.delete(url).catch(() => false); // corrupt entry: evict, fetch again
+          await cache.delete(spec.url).catch(() => false); // corrupt entry: evict, fetch again
         }
       }
     }
-    emit(i, "download");
-    const response = await fetchFn(url);
-    if (!response.ok) throw new Error(`${spec.name}: HTTP ${response.status} from ${url}`);
-    progress[i].total = Number(response.headers.get("content-length") ?? 0);
-    const contentType = response.headers.get("content-type");
-    const bytes = await readBody(response, (loaded) => {
-      progress[i].loaded = loaded;
-      emit(i, "progress");
-    });
-    validate(spec, bytes, contentType);
-    progress[i] = { loaded: bytes.byteLength, total: bytes.byteLength };
-    if (cache) {
-      try {
-        const headers = { "content-type": contentType ?? "application/octet-stream", "content-length": String(bytes.byteLength) };
-        await cache.put(url, new Response(bytes as unknown as BodyInit, { headers }));
-      } catch {
-        // QuotaExceededError and friends: keep going from memory.
+    for (const [k, spec] of candidates.entries()) {
+      current[i] = spec.name;
+      emit(i, "download");
+      const response = await fetchFn(spec.url);
+      if (response.status === 404 && k + 1 < candidates.length) continue;
+      if (!response.ok) {
+        const tried = candidates.length > 1 ? ` (tried ${candidates.map((c) => c.name).join(", ")})` : "";
+        throw new Error(`${spec.name}: HTTP ${response.status} from ${spec.url}${tried}`);
       }
+      progress[i].total = Number(response.headers.get("content-length") ?? 0);
+      const contentType = response.headers.get("content-type");
+      const bytes = await readBody(response, (loaded) => {
+        progress[i].loaded = loaded;
+        emit(i, "progress");
+      });
+      validate(spec, bytes, contentType);
+      progress[i] = { loaded: bytes.byteLength, total: bytes.byteLength };
+      if (cache) {
+        try {
+          const headers = { "content-type": contentType ?? "application/octet-stream", "content-length": String(bytes.byteLength) };
+          await cache.put(spec.url, new Response(bytes as unknown as BodyInit, { headers }));
+        } catch {
+          // QuotaExceededError and friends: keep going from memory.
+        }
+      }
+      emit(i, "done", false);
+      return { spec, bytes };
     }
-    emit(i, "done", false);
-    return bytes;
+    throw new Error("no candidate file names"); // choices always hold at least one
   };
 
-  return Promise.all(specs.map(load));
+  return Promise.all(choices.map(load));
 }
 
 /**

@@ -88,7 +88,11 @@ export interface LoadOptions {
    * in memory only.
    */
   cache?: string | false;
-  /** Weights file name under the base URL (folders only). Default `model.safetensors`. */
+  /**
+   * Weights file name under the base URL (folders only). Default: `model.safetensors`, else
+   * `pytorch_model.bin`, as natively; a folder without `tokenizer.json` is read from its
+   * `sentencepiece.bpe.model`.
+   */
   weights?: string;
   /** `fetch` to use (default: the global one). */
   fetch?: typeof fetch;

@@ -15,7 +15,7 @@ export type WasmBundleLoader = BundleLoader;
 /** The builds of the module: their int8 kernels and threading differ (see the package README). */
 export type WasmBuild = "relaxed-simd-threads" | "relaxed-simd" | "simd128";
 
-type Glue = Pick<typeof singleThreadGlue, "BundleLoader" | "Classifier">;
+type Glue = Pick<typeof singleThreadGlue, "BundleLoader" | "Classifier" | "tokenizerJsonFromSentencepiece">;
 
 let ready: Promise<unknown> | undefined;
 let loadedBuild: WasmBuild | "custom" | undefined;

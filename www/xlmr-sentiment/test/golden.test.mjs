@@ -148,6 +148,44 @@ function serve(routes) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
+test("load(baseUrl) resolves a folder as natively: pytorch_model.bin, sentencepiece.bpe.model", async () => {
+  const files = {
+    "/p/config.json": await bytes("tiny-sentiment", "config.json"),
+    "/p/sentencepiece.bpe.model": await bytes("tiny-sentiment", "sentencepiece.bpe.model"),
+    "/p/pytorch_model.bin": await bytes("tiny-sentiment", "pytorch_model.bin"),
+  };
+  const requested = [];
+  const server = await serve((url) => {
+    requested.push(url);
+    return files[url] ? { type: "application/octet-stream", body: files[url] } : undefined;
+  });
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const events = [];
+    const classifier = await load(`${base}/p/`, { cache: false, onProgress: (e) => events.push(e) });
+    // Tried in the native order, the first present name of each kept.
+    assert.deepEqual(requested.sort(), ["/p/config.json", "/p/model.safetensors", "/p/pytorch_model.bin", "/p/sentencepiece.bpe.model", "/p/tokenizer.json"]);
+    for (const name of ["sentencepiece.bpe.model", "pytorch_model.bin"]) {
+      assert.ok(events.some((e) => e.file === name && e.status === "done"), `done event for ${name}`);
+    }
+    const g = await golden("tiny-sentiment");
+    const texts = g.texts.slice(0, 8).map((t) => t.text);
+    const reference = await fixture("tiny-sentiment", "model.safetensors");
+    const ours = classifier.classifyDetailed(texts);
+    const theirs = reference.classifyDetailed(texts);
+    for (const [i, p] of ours.entries()) {
+      assert.equal(p.label, theirs[i].label);
+      for (const [j, s] of p.scores.entries()) assert.ok(Math.abs(s.score - theirs[i].scores[j].score) <= 1e-5);
+    }
+    await assert.rejects(load(`${base}/none/`, { cache: false }), /HTTP 404/);
+    files["/w/config.json"] = files["/p/config.json"];
+    files["/w/tokenizer.json"] = await bytes("tiny-sentiment", "tokenizer.json");
+    await assert.rejects(load(`${base}/w/`, { cache: false }), /pytorch_model\.bin: HTTP 404 .*\(tried model\.safetensors, pytorch_model\.bin\)/);
+  } finally {
+    server.close();
+  }
+});
+
 test("load(baseUrl) fetches with progress events, then classifies", async () => {
   const files = {
     "/m/config.json": await bytes("tiny-sentiment", "config.json"),
