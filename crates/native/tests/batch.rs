@@ -2,26 +2,27 @@
 //! place, JSONL and CSV with ids, and a job killed midway that resumes to the very output of an
 //! uninterrupted run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::file_json_lines as json_lines;
 use serde_json::Value;
 
 fn model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
+    common::tiny_sentiment()
 }
 
+/// `classify --model tiny-sentiment ARGS`.
 fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"));
+    let mut command = common::binary();
     command
         .arg("classify")
         .arg("--model")
         .arg(model())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(args);
     command
 }
 
@@ -33,25 +34,8 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn json_lines(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
-
-/// Single-line golden texts of the fixture model.
 fn golden_texts() -> Vec<String> {
-    let golden: Value =
-        serde_json::from_slice(&std::fs::read(model().join("golden.json")).unwrap()).unwrap();
-    golden["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["text"].as_str().unwrap().to_owned())
-        .filter(|t| !t.contains(['\n', '\r', '\u{85}']))
-        .collect()
+    common::single_line_texts("tiny-sentiment")
 }
 
 #[test]

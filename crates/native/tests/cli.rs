@@ -1,54 +1,20 @@
 //! The `xlmr-sentiment classify` command as a user runs it: fixture models, golden outputs, and
 //! one clear line with exit code 2 for each usage or model error.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{golden, single_line_rows, stdout_json_lines as json_lines};
 use serde_json::Value;
 
 fn models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models")
+    common::models_dir()
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or_default()).unwrap();
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-fn json_lines(output: &Output) -> Vec<Value> {
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
-
-fn golden(model: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(models().join(model).join("golden.json")).unwrap())
-        .unwrap()
-}
-
-/// Golden rows whose text is one line, so they survive line-based input unchanged.
-fn single_line_rows(golden: &Value) -> Vec<&Value> {
-    golden["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            let t = r["text"].as_str().unwrap();
-            !t.contains(['\n', '\r', '\u{85}'])
-        })
-        .collect()
+    common::run_with_stdin(args, stdin.unwrap_or_default())
 }
 
 fn assert_matches_golden(line: &Value, row: &Value, labels: &[Value]) {

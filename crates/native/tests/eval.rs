@@ -3,32 +3,19 @@
 //! `transformers` computed), so every metric is computed here independently of the command and
 //! compared with its `--json` report.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::run;
 use serde_json::{json, Value};
 
-/// The fixture model folder.
 const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/fixtures/models/tiny-sentiment"
 );
 
-fn model_dir() -> PathBuf {
-    PathBuf::from(MODEL)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("binary runs")
-}
-
-/// `eval --model <the fixture model> --data DATA`, then `extra`.
 fn eval_args<'a>(data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["eval", "--model", MODEL, "--data", data];
     args.extend_from_slice(extra);
@@ -64,8 +51,7 @@ struct Case {
 /// deliberately different one for every third, so each label has errors both ways; the language
 /// is the golden `kind` for the eight languages and none for the hard cases.
 fn cases() -> (Vec<String>, Vec<Case>) {
-    let golden: Value =
-        serde_json::from_slice(&std::fs::read(model_dir().join("golden.json")).unwrap()).unwrap();
+    let golden = common::golden("tiny-sentiment");
     let labels: Vec<String> = golden["labels"]
         .as_array()
         .unwrap()

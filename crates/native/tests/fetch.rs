@@ -2,11 +2,13 @@
 //! file URLs (`HF_ENDPOINT`): a good download, an interrupted one resumed by a second run, a
 //! tampered file, offline mode, and a manifest that makes a load refuse a changed file.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 const MANIFEST: &str = "xlmr-sentiment-manifest.json";
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
+    common::tiny_sentiment()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -235,15 +237,12 @@ fn respond(
 
 /// The binary with a clean Hugging Face environment pointed at the fake Hub.
 fn command(hub: &FakeHub, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"));
+    let mut cmd = common::binary();
     cmd.args(args)
         .env("HF_ENDPOINT", &hub.endpoint)
         .env("HF_HOME", home.join("hf-home"))
         .env_remove("HF_TOKEN")
-        .env_remove("HF_HUB_OFFLINE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("HF_HUB_OFFLINE");
     cmd
 }
 

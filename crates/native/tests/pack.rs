@@ -1,24 +1,14 @@
 //! `pack` as a user runs it: a fixture folder into bundles at each precision, each loadable by
 //! `classify --model FILE`, checked against its `.sha256`; bad input leaves no file behind.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{model_dir as fixture, run};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/models")
-        .join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

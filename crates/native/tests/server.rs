@@ -3,6 +3,8 @@
 //! with its status and body, overload (429 at once, nothing lost), the API key, and SIGTERM
 //! finishing the requests in flight.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,21 +14,16 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 fn model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-sentiment")
+    common::tiny_sentiment()
 }
 
 fn golden() -> Value {
-    serde_json::from_slice(&std::fs::read(model().join("golden.json")).unwrap()).unwrap()
+    common::golden("tiny-sentiment")
 }
 
 /// Labels in id order, from config.json's id2label.
 fn labels() -> Vec<String> {
-    let config: Value =
-        serde_json::from_slice(&std::fs::read(model().join("config.json")).unwrap()).unwrap();
-    let id2label = config["id2label"].as_object().unwrap();
-    (0..id2label.len())
-        .map(|i| id2label[&i.to_string()].as_str().unwrap().to_string())
-        .collect()
+    common::labels("tiny-sentiment")
 }
 
 /// A running server; killed on drop.
@@ -38,7 +35,7 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xlmr-sentiment"))
+        let mut child = common::binary()
             .arg("serve")
             .arg("--model")
             .arg(model())
