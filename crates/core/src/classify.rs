@@ -4,7 +4,7 @@
 use candle_core::Device;
 
 use crate::bundle::{read_bundle, BundleInfo};
-use crate::config::Config;
+use crate::config::{Config, ScoreFunction};
 use crate::error::{Error, Result};
 use crate::language::{LanguageCheck, TrainedLanguages};
 use crate::model::XlmRobertaForSequenceClassification;
@@ -253,23 +253,8 @@ impl Classifier {
         let function = options
             .function
             .unwrap_or_else(|| self.config.default_score_function());
-        let max_ids = self.config.vocab_size as u32;
-        let valid = |e: &Encoded| {
-            !e.ids.is_empty()
-                && e.ids.len() <= self.config.max_input_tokens()
-                && e.ids.iter().all(|&id| id < max_ids)
-        };
-        let mut outcomes: Vec<Option<Outcome>> = encoded
-            .iter()
-            .map(|e| {
-                (!valid(e)).then(|| {
-                    Err(Error::InvalidOption(format!(
-                        "an encoded sequence of {} ids is not one this model's tokenizer produces",
-                        e.ids.len()
-                    )))
-                })
-            })
-            .collect();
+        let mut outcomes: Vec<Option<Outcome>> =
+            encoded.iter().map(|e| self.refusal(e).map(Err)).collect();
         let mut order: Vec<usize> = (0..encoded.len())
             .filter(|&i| outcomes[i].is_none())
             .collect();
@@ -289,21 +274,72 @@ impl Classifier {
                 end += 1;
             }
             let batch = &order[start..end];
-            let sequences: Vec<&[u32]> = batch.iter().map(|&i| encoded[i].ids.as_slice()).collect();
-            let logits = self.model.forward(&sequences)?;
-            for (&i, row) in batch.iter().zip(logits) {
-                outcomes[i] = Some(Ok(Prediction::from_logits(
-                    &self.config.labels,
-                    &row,
-                    function,
-                    &encoded[i],
-                )));
+            let sequences: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
+            for (&i, prediction) in batch.iter().zip(self.forward(&sequences, function)?) {
+                outcomes[i] = Some(Ok(prediction));
             }
             start = end;
         }
         Ok(outcomes
             .into_iter()
             .map(|o| o.expect("every sequence is refused or in one batch"))
+            .collect())
+    }
+
+    /// Runs exactly these sequences as one forward pass, in this order, for a caller that forms
+    /// its own batches (the server's batcher): one [`Outcome`] per sequence; a sequence that
+    /// this model's tokenizer cannot have produced is refused alone and leaves the batch.
+    pub fn classify_batch(
+        &self,
+        batch: &[&Encoded],
+        function: ScoreFunction,
+    ) -> Result<Vec<Outcome>> {
+        let refusals: Vec<Option<Error>> = batch.iter().map(|e| self.refusal(e)).collect();
+        let valid: Vec<&Encoded> = batch
+            .iter()
+            .zip(&refusals)
+            .filter(|(_, r)| r.is_none())
+            .map(|(e, _)| *e)
+            .collect();
+        let mut predictions = if valid.is_empty() {
+            Vec::new()
+        } else {
+            self.forward(&valid, function)?
+        }
+        .into_iter();
+        Ok(refusals
+            .into_iter()
+            .map(|r| match r {
+                Some(error) => Err(error),
+                None => Ok(predictions
+                    .next()
+                    .expect("one prediction per valid sequence")),
+            })
+            .collect())
+    }
+
+    /// Why this model refuses a sequence as input, if it does.
+    fn refusal(&self, encoded: &Encoded) -> Option<Error> {
+        let max_ids = self.config.vocab_size as u32;
+        let valid = !encoded.ids.is_empty()
+            && encoded.ids.len() <= self.config.max_input_tokens()
+            && encoded.ids.iter().all(|&id| id < max_ids);
+        (!valid).then(|| {
+            Error::InvalidOption(format!(
+                "an encoded sequence of {} ids is not one this model's tokenizer produces",
+                encoded.ids.len()
+            ))
+        })
+    }
+
+    /// One forward pass over valid sequences, packed one after another.
+    fn forward(&self, batch: &[&Encoded], function: ScoreFunction) -> Result<Vec<Prediction>> {
+        let sequences: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
+        let logits = self.model.forward(&sequences)?;
+        Ok(batch
+            .iter()
+            .zip(logits)
+            .map(|(e, row)| Prediction::from_logits(&self.config.labels, &row, function, e))
             .collect())
     }
 }

@@ -47,9 +47,9 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
             )),
             _ => Box::new(std::io::stdin().lock()),
         };
-        // Classify in chunks so input streams through in bounded memory and results appear
-        // while a long file is still being read.
-        let chunk = (options.batch_size * 8).max(64);
+        // Classify in the batch job's chunks, so input streams through in the same bounded
+        // memory and results appear while a long file is still being read.
+        let chunk = xlmr_sentiment::batch::chunk_size(&options);
         let mut pending = Vec::with_capacity(chunk);
         for line in Lines::new(reader) {
             pending.push(line.context("cannot read the input")?);

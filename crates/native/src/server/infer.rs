@@ -1,6 +1,6 @@
 //! The inference layer between the handlers and the model thread, as in text-embeddings-
-//! inference: it validates a request's texts, tokenizes them off the runtime, enqueues them and
-//! awaits the model thread's answer.
+//! inference: it validates a request's texts, tokenizes them off the runtime, enqueues one entry
+//! per text and awaits the model thread's answer to each.
 
 use std::time::Instant;
 
@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use xlmr_sentiment_core::{ClassifyOptions, Encoded, Prediction, ScoreFunction};
 
 use super::api::{ApiError, ErrorType};
-use super::queue::Job;
+use super::queue::Entry;
 use super::AppState;
 
 /// What a parsed request asks of the model.
@@ -90,16 +90,26 @@ pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiErr
     let function = work
         .function
         .unwrap_or_else(|| state.classifier.config().default_score_function());
-    let (reply, answer) = oneshot::channel();
-    let job = Job {
-        encoded,
-        function,
-        enqueued: Instant::now(),
-        reply,
-    };
-    state.metrics.queue_change(1);
-    if let Err(e) = state.queue.try_send(job) {
-        state.metrics.queue_change(-1);
+    let now = Instant::now();
+    let (entries, answers): (Vec<Entry>, Vec<_>) = encoded
+        .into_iter()
+        .enumerate()
+        .map(|(i, encoded)| {
+            let (reply, answer) = oneshot::channel();
+            let entry = Entry {
+                encoded,
+                function,
+                enqueued: now,
+                first_of_request: i == 0,
+                reply,
+            };
+            (entry, answer)
+        })
+        .unzip();
+    let queued = entries.len() as i64;
+    state.metrics.queue_change(queued);
+    if let Err(e) = state.queue.try_send(entries) {
+        state.metrics.queue_change(-queued);
         return Err(match e {
             tokio::sync::mpsc::error::TrySendError::Full(_) => {
                 ApiError::new(ErrorType::Overloaded, "the queue is full")
@@ -109,12 +119,18 @@ pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiErr
             }
         });
     }
-    match answer.await {
-        Ok(Ok(predictions)) => Ok(predictions),
-        Ok(Err(message)) => Err(ApiError::new(ErrorType::Backend, message)),
-        Err(_) => Err(ApiError::new(
-            ErrorType::Unhealthy,
-            "the model thread stopped before answering",
-        )),
+    let mut predictions = Vec::with_capacity(answers.len());
+    for answer in answers {
+        match answer.await {
+            Ok(Ok(prediction)) => predictions.push(prediction),
+            Ok(Err(message)) => return Err(ApiError::new(ErrorType::Backend, message)),
+            Err(_) => {
+                return Err(ApiError::new(
+                    ErrorType::Unhealthy,
+                    "the model thread stopped before answering",
+                ))
+            }
+        }
     }
+    Ok(predictions)
 }

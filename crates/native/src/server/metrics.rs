@@ -208,7 +208,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP te_queue_size Requests waiting for the model thread\n# TYPE te_queue_size gauge\nte_queue_size {}",
+            "# HELP te_queue_size Texts waiting for the model thread\n# TYPE te_queue_size gauge\nte_queue_size {}",
             self.queue_size.load(Ordering::Relaxed)
         );
         self.request_duration.render(

@@ -144,10 +144,9 @@ pub fn serve(
     mut info: Value,
     config: ServeConfig,
 ) -> anyhow::Result<()> {
+    // The batcher forms the batches (bounded by tokens); the core checks the limit's value.
     let options = ClassifyOptions {
         max_batch_tokens: config.max_batch_tokens,
-        // Batches are bounded by tokens; the count of texts follows.
-        batch_size: config.max_batch_tokens.max(1),
         ..options
     };
     classifier.check_options(&options)?;
@@ -173,7 +172,7 @@ pub fn serve(
     let alive = Arc::new(AtomicBool::new(false));
     let (queue, model_thread) = queue::spawn(
         classifier.clone(),
-        options.clone(),
+        config.max_batch_tokens,
         config.max_concurrent_requests,
         metrics.clone(),
         alive.clone(),
