@@ -1,15 +1,12 @@
-//! The input of a batch job as a stream of records: plain lines, JSON lines or CSV, each record
-//! with its id and its text, or the reason it has no usable text.
+//! The input of a batch job as a stream of records (read by [`crate::records`]): plain lines,
+//! JSON lines or CSV, each record with its id and its text, or the reason it has no usable text.
 
-use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::Path;
 
 use serde_json::Value;
 
-use crate::formats::{csv_error, FileFormat};
-use crate::input::Lines;
+use crate::formats::FileFormat;
+use crate::records::{csv_field, Body, Layout, Records};
 use crate::Error;
 
 /// The layout of the input file.
@@ -40,6 +37,14 @@ impl InputFormat {
     pub fn from_path(path: &Path) -> Self {
         Self::from_extension(path).unwrap_or(Self::Lines)
     }
+
+    fn layout(self) -> Layout {
+        match self {
+            Self::Lines => Layout::Lines,
+            Self::Jsonl => Layout::Jsonl,
+            Self::Csv => Layout::Csv,
+        }
+    }
 }
 
 /// Where the text and the id of a record are (JSONL fields or CSV columns).
@@ -63,268 +68,108 @@ pub struct Record {
     pub text: Result<String, String>,
 }
 
-/// A stream of records that can also skip raw input units (lines, or CSV records) without
-/// parsing them, which is how a restarted job passes over what it already wrote.
+/// A batch job's records over [`Records`]: each with its id and text.
 pub struct Reader {
-    kind: Kind,
-    /// Raw units (lines, CSV records) read so far, records or not (blank JSONL lines count).
-    units: u64,
-    bytes: Arc<AtomicU64>,
-    path: PathBuf,
-}
-
-enum Kind {
-    Lines(Lines<BufReader<CountingReader>>),
-    Jsonl(Lines<BufReader<CountingReader>>, Fields),
-    Csv {
-        reader: csv::Reader<CountingReader>,
-        record: csv::ByteRecord,
-        text: usize,
-        id: Option<usize>,
-        fields: Fields,
-    },
+    records: Records,
+    fields: Fields,
+    /// CSV: the text column and the id column.
+    columns: Option<(usize, Option<usize>)>,
 }
 
 impl Reader {
     /// Opens `path` (`-` for standard input). For CSV the header row is read now, so a missing
     /// column is an error before any work is done.
     pub fn open(path: &Path, format: InputFormat, fields: &Fields) -> Result<Self, Error> {
-        let io = |error| Error::Io {
-            path: path.to_path_buf(),
-            error,
-        };
-        let inner: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(std::fs::File::open(path).map_err(io)?)
-        };
-        let bytes = Arc::new(AtomicU64::new(0));
-        let counting = CountingReader {
-            inner,
-            bytes: bytes.clone(),
-        };
-        let kind = match format {
-            InputFormat::Lines => Kind::Lines(Lines::new(BufReader::new(counting))),
-            InputFormat::Jsonl => Kind::Jsonl(Lines::new(BufReader::new(counting)), fields.clone()),
-            InputFormat::Csv => {
-                // flexible: a short record becomes a bad row of ours, not a reader error.
-                let mut reader = csv::ReaderBuilder::new()
-                    .flexible(true)
-                    .from_reader(counting);
-                let headers: Vec<String> = reader
-                    .byte_headers()
-                    .map_err(|e| csv_error(path, e))?
-                    .iter()
-                    .map(|h| String::from_utf8_lossy(h).trim().to_owned())
-                    .collect();
-                let find = |name: &str| {
-                    headers
-                        .iter()
-                        .position(|h| h == name)
-                        .ok_or_else(|| Error::BadData {
-                            path: path.to_path_buf(),
-                            what: format!(
-                                "no `{name}` column in the header row (its columns: {})",
-                                headers.join(", ")
-                            ),
-                        })
-                };
-                let text = find(&fields.text)?;
-                let id = fields.id.as_deref().map(find).transpose()?;
-                Kind::Csv {
-                    reader,
-                    record: csv::ByteRecord::new(),
-                    text,
-                    id,
-                    fields: fields.clone(),
-                }
-            }
+        let records = Records::open(path, format.layout())?;
+        let columns = match format {
+            InputFormat::Csv => Some((
+                records.required_column(&fields.text)?,
+                fields
+                    .id
+                    .as_deref()
+                    .map(|id| records.required_column(id))
+                    .transpose()?,
+            )),
+            _ => None,
         };
         Ok(Self {
-            kind,
-            units: 0,
-            bytes,
-            path: path.to_path_buf(),
+            records,
+            fields: fields.clone(),
+            columns,
         })
     }
 
     /// Raw units consumed so far: lines (lines, JSONL) or data records (CSV).
     pub fn units(&self) -> u64 {
-        self.units
+        self.records.units()
     }
 
-    /// Bytes taken from the file so far (read ahead by the buffer, so a little past the last
-    /// record): progress, not a position.
+    /// Bytes taken from the file so far: progress, not a position.
     pub fn bytes_read(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.records.bytes_read()
     }
 
     /// Passes over `n` raw units without parsing them; fails if the input has fewer.
     pub fn skip(&mut self, n: u64) -> Result<(), Error> {
-        while self.units < n {
-            let more = match &mut self.kind {
-                Kind::Lines(lines) | Kind::Jsonl(lines, _) => lines
-                    .next()
-                    .transpose()
-                    .map_err(|error| self.io(error))?
-                    .is_some(),
-                Kind::Csv { reader, record, .. } => reader
-                    .read_byte_record(record)
-                    .map_err(|e| csv_error(&self.path, e))?,
-            };
-            if !more {
-                return Err(Error::BadData {
-                    path: self.path.clone(),
-                    what: format!(
-                        "the checkpoint says {n} rows were done but the input has only {}",
-                        self.units
-                    ),
-                });
-            }
-            self.units += 1;
-        }
-        Ok(())
+        self.records.skip(n)
     }
 
     /// The next record; `None` at the end. An `Err` is a read failure that ends the job.
     pub fn next_record(&mut self) -> Option<Result<Record, Error>> {
-        loop {
-            match &mut self.kind {
-                Kind::Lines(lines) => {
-                    let line = match lines.next()? {
-                        Ok(line) => line,
-                        Err(error) => return Some(Err(self.io(error))),
-                    };
-                    self.units += 1;
-                    return Some(Ok(Record {
-                        line: line.number as u64,
-                        id: Value::from(line.number),
-                        text: line.text,
-                    }));
-                }
-                Kind::Jsonl(lines, fields) => {
-                    let line = match lines.next()? {
-                        Ok(line) => line,
-                        Err(error) => return Some(Err(self.io(error))),
-                    };
-                    self.units += 1;
-                    if let Some(record) = json_record(line.number as u64, line.text, fields) {
-                        return Some(Ok(record));
-                    }
-                }
-                Kind::Csv {
-                    reader,
-                    record,
-                    text,
-                    id,
-                    fields,
-                } => {
-                    match reader.read_byte_record(record) {
-                        Ok(false) => return None,
-                        Ok(true) => {}
-                        Err(e) => return Some(Err(csv_error(&self.path, e))),
-                    }
-                    self.units += 1;
-                    let line = record.position().map_or(0, |p| p.line());
-                    return Some(Ok(csv_record(line, record, *text, *id, fields)));
-                }
+        let raw = match self.records.next_record()? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let line = raw.line;
+        let bad = |id: Value, reason: String| Record {
+            line,
+            id,
+            text: Err(reason),
+        };
+        Some(Ok(match raw.body {
+            Body::Line(text) => Record {
+                line,
+                id: Value::from(line),
+                text,
+            },
+            Body::Bad(reason) => bad(line.into(), reason),
+            Body::Object(object) => {
+                let fields = &self.fields;
+                let id = match &fields.id {
+                    None => Value::from(line),
+                    Some(name) => match object.get(name) {
+                        Some(v) if !v.is_null() => v.clone(),
+                        _ => return Some(Ok(bad(line.into(), format!("no `{name}` field")))),
+                    },
+                };
+                let text = match object.get(&fields.text) {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    Some(Value::Null) | None => Err(format!("no `{}` field", fields.text)),
+                    Some(_) => Err(format!("`{}` is not a string", fields.text)),
+                };
+                Record { line, id, text }
             }
-        }
-    }
-
-    fn io(&self, error: std::io::Error) -> Error {
-        Error::Io {
-            path: self.path.clone(),
-            error,
-        }
-    }
-}
-
-/// A JSONL line as a record; `None` for a blank line.
-fn json_record(line: u64, text: Result<String, String>, fields: &Fields) -> Option<Record> {
-    let bad = |id: Value, reason: String| Record {
-        line,
-        id,
-        text: Err(reason),
-    };
-    let text = match text {
-        Ok(text) => text,
-        Err(_) => return Some(bad(line.into(), "not valid UTF-8".into())),
-    };
-    // A byte-order mark some editors write; not part of the JSON.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if text.trim().is_empty() {
-        return None;
-    }
-    let object = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Some(bad(line.into(), "not a JSON object".into())),
-        Err(e) => return Some(bad(line.into(), format!("not valid JSON ({e})"))),
-    };
-    let id = match &fields.id {
-        None => Value::from(line),
-        Some(name) => match object.get(name) {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => return Some(bad(line.into(), format!("no `{name}` field"))),
-        },
-    };
-    let text = match object.get(&fields.text) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Null) | None => Err(format!("no `{}` field", fields.text)),
-        Some(_) => Err(format!("`{}` is not a string", fields.text)),
-    };
-    Some(Record { line, id, text })
-}
-
-fn csv_record(
-    line: u64,
-    record: &csv::ByteRecord,
-    text: usize,
-    id: Option<usize>,
-    fields: &Fields,
-) -> Record {
-    let field = |index: usize, name: &str| -> Result<String, String> {
-        let bytes = record
-            .get(index)
-            .ok_or_else(|| format!("no `{name}` field ({} fields)", record.len()))?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            format!(
-                "`{name}` is not valid UTF-8 (byte {})",
-                e.utf8_error().valid_up_to()
-            )
-        })
-    };
-    let id = match (id, &fields.id) {
-        (Some(index), Some(name)) => match field(index, name) {
-            Ok(id) => Value::from(id),
-            Err(reason) => {
-                return Record {
+            Body::Csv(record) => {
+                let (text, id) = self.columns.expect("CSV columns found at open");
+                let field = |index: usize, name: &str| {
+                    csv_field(&record, index, name).unwrap_or_else(|| {
+                        Err(format!("no `{name}` field ({} fields)", record.len()))
+                    })
+                };
+                let id = match (id, &self.fields.id) {
+                    (Some(index), Some(name)) => match field(index, name) {
+                        Ok(id) => Value::from(id),
+                        Err(reason) => return Some(Ok(bad(line.into(), reason))),
+                    },
+                    _ => Value::from(line),
+                };
+                Record {
                     line,
-                    id: line.into(),
-                    text: Err(reason),
+                    id,
+                    text: field(text, &self.fields.text),
                 }
             }
-        },
-        _ => Value::from(line),
-    };
-    Record {
-        line,
-        id,
-        text: field(text, &fields.text),
-    }
-}
-
-/// Counts the bytes taken from the file, for the progress bar.
-struct CountingReader {
-    inner: Box<dyn Read + Send>,
-    bytes: Arc<AtomicU64>,
-}
-
-impl Read for CountingReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        }))
     }
 }
 

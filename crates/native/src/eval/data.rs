@@ -1,13 +1,12 @@
-//! Labelled data for `eval`: CSV (with a header row) or JSON lines, read as a stream of rows,
-//! each with a text, a gold label and optionally a language.
+//! Labelled data for `eval`: CSV (with a header row) or JSON lines, read by [`crate::records`]
+//! as a stream of rows, each with a text, a gold label and optionally a language.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::formats::{csv_error, FileFormat};
-use crate::input::Lines;
+use crate::formats::FileFormat;
+use crate::records::{csv_field, Body, Layout, Records};
 use crate::Error;
 
 /// The layout of a data file.
@@ -88,197 +87,122 @@ pub type Rows = Box<dyn Iterator<Item = Result<Result<Row, BadRow>, Error>>>;
 /// Opens `path` (`-` for standard input) as `format` and returns its rows lazily, so a file of
 /// any size streams through in constant memory.
 pub fn open(path: &Path, format: Format, fields: &Fields) -> Result<Rows, Error> {
-    let io_error = |error| Error::Io {
-        path: path.to_path_buf(),
-        error,
+    let layout = match format {
+        Format::Csv => Layout::Csv,
+        Format::Jsonl => Layout::Jsonl,
     };
-    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(path).map_err(io_error)?)
-    };
-    match format {
-        Format::Jsonl => Ok(Box::new(JsonRows {
-            lines: Lines::new(Box::new(BufReader::new(reader))),
-            fields: fields.clone(),
-            path: path.to_path_buf(),
-        })),
-        Format::Csv => Ok(Box::new(CsvRows::new(reader, fields, path)?)),
-    }
-}
-
-struct JsonRows {
-    lines: Lines<Box<dyn BufRead>>,
-    fields: Fields,
-    path: PathBuf,
-}
-
-impl Iterator for JsonRows {
-    type Item = Result<Result<Row, BadRow>, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let line = match self.lines.next()? {
-                Ok(line) => line,
-                Err(error) => {
-                    return Some(Err(Error::Io {
-                        path: self.path.clone(),
-                        error,
-                    }))
-                }
-            };
-            let number = line.number as u64;
-            let bad = |reason: String| {
-                Some(Ok(Err(BadRow {
-                    line: number,
-                    reason,
-                })))
-            };
-            let text = match line.text {
-                Ok(text) => text,
-                Err(_) => return bad("not valid UTF-8".into()),
-            };
-            // A byte-order mark some editors write; not part of the JSON.
-            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-            // Blank lines (a trailing newline, spacing) are not rows.
-            if text.trim().is_empty() {
-                continue;
+    let records = Records::open(path, layout)?;
+    let columns = match format {
+        Format::Csv => {
+            let language = records.column(&fields.language);
+            if language.is_none() && fields.language_required {
+                records.required_column(&fields.language)?;
             }
-            let object = match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(object)) => object,
-                Ok(_) => return bad("not a JSON object".into()),
-                Err(e) => return bad(format!("not valid JSON ({e})")),
-            };
-            let f = &self.fields;
-            let field = |name: &str| object.get(name).filter(|v| !v.is_null());
-            let text = match field(&f.text) {
-                Some(Value::String(s)) => s.clone(),
-                Some(_) => return bad(format!("`{}` is not a string", f.text)),
-                None => return bad(format!("no `{}` field", f.text)),
-            };
-            let label = match field(&f.label) {
-                Some(Value::String(s)) => s.trim().to_owned(),
-                // A number is taken as written, so `2` reaches label matching as "2" and its
-                // error explains that labels are names.
-                Some(Value::Number(n)) => n.to_string(),
-                Some(_) => return bad(format!("`{}` is not a string", f.label)),
-                None => String::new(),
-            };
-            if label.is_empty() {
-                return bad(format!("no `{}` field", f.label));
-            }
-            let language = match field(&f.language) {
-                Some(Value::String(s)) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
-                Some(_) => return bad(format!("`{}` is not a string", f.language)),
-                None => None,
-            };
-            return Some(Ok(Ok(Row {
-                line: number,
-                text,
-                label,
+            Some(Columns {
+                text: records.required_column(&fields.text)?,
+                label: records.required_column(&fields.label)?,
                 language,
-            })));
+            })
         }
-    }
+        Format::Jsonl => None,
+    };
+    Ok(Box::new(DataRows {
+        records,
+        fields: fields.clone(),
+        columns,
+    }))
 }
 
-struct CsvRows {
-    reader: csv::Reader<Box<dyn Read>>,
-    record: csv::ByteRecord,
-    path: PathBuf,
-    fields: Fields,
+/// A row's text, label and language.
+type RowFields = (String, String, Option<String>);
+
+struct Columns {
     text: usize,
     label: usize,
     language: Option<usize>,
 }
 
-impl CsvRows {
-    /// Reads the header row and finds the columns (names compared after trimming spaces).
-    fn new(reader: Box<dyn Read>, fields: &Fields, path: &Path) -> Result<Self, Error> {
-        // flexible: a short or long record becomes a bad row of ours, not a reader error.
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let headers: Vec<String> = reader
-            .byte_headers()
-            .map_err(|e| csv_error(path, e))?
-            .iter()
-            .map(|h| String::from_utf8_lossy(h).trim().to_owned())
-            .collect();
-        let find = |name: &str| headers.iter().position(|h| h == name);
-        let missing = |name: &str| Error::BadData {
-            path: path.to_path_buf(),
-            what: format!(
-                "no `{name}` column in the header row (its columns: {})",
-                headers.join(", ")
-            ),
-        };
-        let text = find(&fields.text).ok_or_else(|| missing(&fields.text))?;
-        let label = find(&fields.label).ok_or_else(|| missing(&fields.label))?;
-        let language = find(&fields.language);
-        if language.is_none() && fields.language_required {
-            return Err(missing(&fields.language));
-        }
-        Ok(Self {
-            reader,
-            record: csv::ByteRecord::new(),
-            path: path.to_path_buf(),
-            fields: fields.clone(),
-            text,
-            label,
-            language,
-        })
-    }
-
-    fn field(&self, index: usize, name: &str) -> Result<Option<String>, String> {
-        self.record
-            .get(index)
-            .map(|bytes| {
-                String::from_utf8(bytes.to_vec()).map_err(|e| {
-                    format!(
-                        "`{name}` is not valid UTF-8 (byte {})",
-                        e.utf8_error().valid_up_to()
-                    )
-                })
-            })
-            .transpose()
-    }
+struct DataRows {
+    records: Records,
+    fields: Fields,
+    /// CSV: where the fields are.
+    columns: Option<Columns>,
 }
 
-impl Iterator for CsvRows {
+impl Iterator for DataRows {
     type Item = Result<Result<Row, BadRow>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => return None,
-            Ok(true) => {}
-            Err(e) => return Some(Err(csv_error(&self.path, e))),
-        }
-        let line = self.record.position().map_or(0, |p| p.line());
-        let row = (|| {
-            let f = &self.fields;
-            let text = self
-                .field(self.text, &f.text)?
-                .ok_or_else(|| format!("no `{}` field ({} fields)", f.text, self.record.len()))?;
-            let label = self
-                .field(self.label, &f.label)?
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty())
-                .ok_or_else(|| format!("no `{}` field", f.label))?;
-            let language = match self.language {
-                Some(i) => self
-                    .field(i, &f.language)?
-                    .map(|l| l.trim().to_owned())
-                    .filter(|l| !l.is_empty()),
-                None => None,
-            };
-            Ok(Row {
+        let record = match self.records.next_record()? {
+            Ok(record) => record,
+            Err(e) => return Some(Err(e)),
+        };
+        let line = record.line;
+        let row = match record.body {
+            Body::Object(object) => json_row(&object, &self.fields),
+            Body::Csv(record) => csv_row(
+                &record,
+                self.columns.as_ref().expect("CSV columns found at open"),
+                &self.fields,
+            ),
+            Body::Bad(reason) | Body::Line(Err(reason)) => Err(reason),
+            Body::Line(Ok(_)) => unreachable!("eval reads JSONL or CSV, not plain lines"),
+        };
+        Some(Ok(match row {
+            Ok((text, label, language)) => Ok(Row {
                 line,
                 text,
                 label,
                 language,
-            })
-        })();
-        Some(Ok(row.map_err(|reason| BadRow { line, reason })))
+            }),
+            Err(reason) => Err(BadRow { line, reason }),
+        }))
     }
+}
+
+fn json_row(object: &Map<String, Value>, f: &Fields) -> Result<RowFields, String> {
+    let field = |name: &str| object.get(name).filter(|v| !v.is_null());
+    let text = match field(&f.text) {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(format!("`{}` is not a string", f.text)),
+        None => return Err(format!("no `{}` field", f.text)),
+    };
+    let label = match field(&f.label) {
+        Some(Value::String(s)) => s.trim().to_owned(),
+        // A number is taken as written, so `2` reaches label matching as "2" and its error
+        // explains that labels are names.
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(format!("`{}` is not a string", f.label)),
+        None => String::new(),
+    };
+    if label.is_empty() {
+        return Err(format!("no `{}` field", f.label));
+    }
+    let language = match field(&f.language) {
+        Some(Value::String(s)) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Some(_) => return Err(format!("`{}` is not a string", f.language)),
+        None => None,
+    };
+    Ok((text, label, language))
+}
+
+fn csv_row(record: &csv::ByteRecord, columns: &Columns, f: &Fields) -> Result<RowFields, String> {
+    let text = csv_field(record, columns.text, &f.text)
+        .transpose()?
+        .ok_or_else(|| format!("no `{}` field ({} fields)", f.text, record.len()))?;
+    let label = csv_field(record, columns.label, &f.label)
+        .transpose()?
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("no `{}` field", f.label))?;
+    let language = match columns.language {
+        Some(i) => csv_field(record, i, &f.language)
+            .transpose()?
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty()),
+        None => None,
+    };
+    Ok((text, label, language))
 }
 
 #[cfg(test)]
