@@ -7,7 +7,6 @@ use std::io::{Seek, Write};
 use std::str::FromStr;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::Device;
 
 use crate::classify::Classifier;
 use crate::config::Config;
@@ -139,14 +138,9 @@ pub fn write_bundle<W: Write + Seek>(
     precision: Precision,
     source: &BundleSource,
 ) -> Result<PackSummary> {
-    let device = Device::Cpu;
     let parsed = Config::from_json(config)?;
     TextTokenizer::from_json(tokenizer)?;
-    let store = TensorStore::from_source(
-        weights,
-        &device,
-        XlmRobertaForSequenceClassification::ROW_TABLES,
-    )?;
+    let store = TensorStore::from_source(weights, XlmRobertaForSequenceClassification::ROW_TABLES)?;
     // Building the model checks every name and shape against the config. The model takes the
     // tensors it uses out of its store, so it gets a second store sharing the same storage.
     crate::model::XlmRobertaForSequenceClassification::new(
@@ -253,13 +247,12 @@ struct BundleFiles {
 
 /// Reads a bundle written by [`write_bundle`]. Its metadata is checked before any tensor is
 /// read, so another kind of GGUF file fails at once.
-pub(crate) fn read_bundle(source: &dyn WeightsSource, device: &Device) -> Result<Bundle> {
+pub(crate) fn read_bundle(source: &dyn WeightsSource) -> Result<Bundle> {
     let header = gguf::whole_header(source)?;
     let files = bundle_files(&header.metadata)?;
     let tensors = gguf::read_tensors(
         source,
         header.tensors,
-        device,
         XlmRobertaForSequenceClassification::ROW_TABLES,
     )?;
     Ok(Bundle {
@@ -493,7 +486,6 @@ impl BundleStream {
             building.read.push(gguf::read_tensor(
                 &self.bytes,
                 info,
-                &Device::Cpu,
                 &mut self.scratch,
                 XlmRobertaForSequenceClassification::ROW_TABLES,
             )?);

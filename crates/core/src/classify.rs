@@ -1,8 +1,6 @@
 //! Text in, predictions out: preprocessing, tokenization with truncation, length-sorted batches,
 //! the forward pass, and scores as the `transformers` text-classification pipeline computes them.
 
-use candle_core::Device;
-
 use crate::bundle::{read_bundle, BundleInfo};
 use crate::config::{Config, ScoreFunction};
 use crate::error::{Error, Result};
@@ -55,12 +53,8 @@ impl Classifier {
         tokenizer: &[u8],
         weights: &dyn WeightsSource,
     ) -> Result<Self> {
-        let device = Device::Cpu;
-        let store = TensorStore::from_source(
-            weights,
-            &device,
-            XlmRobertaForSequenceClassification::ROW_TABLES,
-        )?;
+        let store =
+            TensorStore::from_source(weights, XlmRobertaForSequenceClassification::ROW_TABLES)?;
         Self::assemble(config, tokenizer, store, None)
     }
 
@@ -69,7 +63,7 @@ impl Classifier {
     /// Quantized matrices stay small in memory: linear layers as int8, the word embeddings in
     /// their blocks.
     pub fn load_bundle(bundle: &dyn WeightsSource) -> Result<Self> {
-        let bundle = read_bundle(bundle, &Device::Cpu)?;
+        let bundle = read_bundle(bundle)?;
         Self::assemble(
             &bundle.config,
             &bundle.tokenizer,

@@ -90,6 +90,15 @@ pub enum Error {
     #[error("inference failed: {0}")]
     Inference(#[from] candle_core::Error),
 
+    /// An input the model has no row for: a token id past the word embeddings, a position past
+    /// the position embeddings (the core's own checks keep user input from getting here).
+    #[error("input out of the model's range: {0}")]
+    OutOfRange(String),
+
+    /// Weights read in place (a memory map, a JS buffer) could not be read while running.
+    #[error("cannot read the weights: {0}")]
+    WeightsRead(String),
+
     /// A compute kernel was handed inputs of the wrong size (a bug in this crate, not bad input).
     #[error("kernel failed: {0}")]
     Kernel(String),

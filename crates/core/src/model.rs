@@ -88,7 +88,7 @@ impl Embeddings {
     fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<f32>> {
         let ids: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
         let ids_tensor = Tensor::new(ids.as_slice(), &Device::Cpu)?;
-        let mut x = values(self.word.forward(&ids_tensor, &Device::Cpu)?)?;
+        let mut x = values(self.word.forward(&ids_tensor)?)?;
         let h = self.hidden;
         let mut row = 0;
         for sequence in sequences {
@@ -104,10 +104,10 @@ impl Embeddings {
                     .position_and_type
                     .get(position * h..(position + 1) * h)
                     .ok_or_else(|| {
-                        Error::Inference(candle_core::Error::Msg(format!(
+                        Error::OutOfRange(format!(
                             "position {position} is past the model's {} positions",
                             self.positions
-                        )))
+                        ))
                     })?;
                 for (v, p) in x[row * h..(row + 1) * h].iter_mut().zip(table) {
                     *v += p;

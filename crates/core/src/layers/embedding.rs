@@ -44,7 +44,7 @@ impl WordEmbedding {
     }
 
     /// Rows for `ids` (flat `[n]` u32) -> `[n, hidden]`.
-    pub(crate) fn forward(&self, ids: &Tensor, device: &Device) -> Result<Tensor> {
+    pub(crate) fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         match self {
             Self::Dense(table) => Ok(table.index_select(ids, 0)?),
             Self::Quantized { table, starts } => {
@@ -58,14 +58,12 @@ impl WordEmbedding {
                     let part = starts.partition_point(|&s| s <= id).saturating_sub(1);
                     let start = (id - starts[part]) * row_bytes;
                     let bytes = data[part].get(start..start + row_bytes).ok_or_else(|| {
-                        Error::Inference(candle_core::Error::Msg(format!(
-                            "token id {id} has no embedding row"
-                        )))
+                        Error::OutOfRange(format!("token id {id} has no embedding row"))
                     })?;
                     out.extend_from_slice(bytes);
                     Ok(())
                 };
-                gather(ids, table.dtype(), &table.dims, row, device)
+                gather(ids, table.dtype(), &table.dims, row)
             }
             Self::InPlace(table) => {
                 let row_bytes = table.bytes.len() as usize / table.dims[0].max(1);
@@ -76,12 +74,10 @@ impl WordEmbedding {
                         .bytes
                         .read((id * row_bytes) as u64, &mut out[at..])
                         .map_err(|e| {
-                            Error::Inference(candle_core::Error::Msg(format!(
-                                "reading the embedding row of token id {id}: {e}"
-                            )))
+                            Error::WeightsRead(format!("the embedding row of token id {id}: {e}"))
                         })
                 };
-                gather(ids, table.dtype, &table.dims, row, device)
+                gather(ids, table.dtype, &table.dims, row)
             }
         }
     }
@@ -94,21 +90,20 @@ fn gather(
     dtype: GgmlDType,
     dims: &[usize],
     row: impl Fn(usize, &mut Vec<u8>) -> Result<()>,
-    device: &Device,
 ) -> Result<Tensor> {
     let (rows, hidden) = (dims[0], dims[1]);
     let ids = ids.to_vec1::<u32>()?;
     let mut gathered = Vec::new();
     for &id in &ids {
         if id as usize >= rows {
-            return Err(Error::Inference(candle_core::Error::Msg(format!(
+            return Err(Error::OutOfRange(format!(
                 "token id {id} has no embedding row"
-            ))));
+            )));
         }
         row(id as usize, &mut gathered)?;
     }
-    let picked = qtensor_from_ggml(dtype, &gathered, vec![ids.len(), hidden], device)?;
-    Ok(picked.dequantize(device)?)
+    let picked = qtensor_from_ggml(dtype, &gathered, vec![ids.len(), hidden], &Device::Cpu)?;
+    Ok(picked.dequantize(&Device::Cpu)?)
 }
 
 #[cfg(test)]
@@ -142,7 +137,7 @@ mod tests {
         let q = quantized(&table, GgmlDType::Q8_0);
         let expanded = expand(&q);
         let ids = Tensor::new(&[3u32, 0, 9, 3], &Device::Cpu).unwrap();
-        let rows = WordEmbedding::new(q).forward(&ids, &Device::Cpu).unwrap();
+        let rows = WordEmbedding::new(q).forward(&ids).unwrap();
         let rows: Vec<Vec<f32>> = rows.to_vec2().unwrap();
         assert_eq!(
             rows,
@@ -150,9 +145,7 @@ mod tests {
         );
         let out_of_range = Tensor::new(&[10u32], &Device::Cpu).unwrap();
         let q = quantized(&table, GgmlDType::Q8_0);
-        assert!(WordEmbedding::new(q)
-            .forward(&out_of_range, &Device::Cpu)
-            .is_err());
+        assert!(WordEmbedding::new(q).forward(&out_of_range).is_err());
     }
 
     #[test]
@@ -181,12 +174,12 @@ mod tests {
         });
         let ids = Tensor::new(&[9u32, 0, 4, 3, 8, 7], &Device::Cpu).unwrap();
         let a: Vec<Vec<f32>> = WordEmbedding::new(Stored::Quantized(QuantizedRows::whole(whole)))
-            .forward(&ids, &Device::Cpu)
+            .forward(&ids)
             .unwrap()
             .to_vec2()
             .unwrap();
         let b: Vec<Vec<f32>> = WordEmbedding::new(split.clone())
-            .forward(&ids, &Device::Cpu)
+            .forward(&ids)
             .unwrap()
             .to_vec2()
             .unwrap();

@@ -332,12 +332,8 @@ fn header_at(cursor: &mut Cursor<'_>) -> Result<Header> {
 /// `QTensor`s), by name. `row_tables` names the quantized tables the model looks up by row
 /// instead of converting at load: they stay in place when the source can do that
 /// ([`WeightsSource::in_place`]).
-pub fn read(
-    source: &dyn WeightsSource,
-    device: &Device,
-    row_tables: &[&str],
-) -> Result<Vec<(String, Stored)>> {
-    read_tensors(source, whole_header(source)?.tensors, device, row_tables)
+pub fn read(source: &dyn WeightsSource, row_tables: &[&str]) -> Result<Vec<(String, Stored)>> {
+    read_tensors(source, whole_header(source)?.tensors, row_tables)
 }
 
 /// [`read_header`] of a source that has every byte: a header that needs more is truncated.
@@ -355,13 +351,12 @@ pub(crate) fn whole_header(source: &dyn WeightsSource) -> Result<Header> {
 pub(crate) fn read_tensors(
     source: &dyn WeightsSource,
     tensors: Vec<TensorInfo>,
-    device: &Device,
     row_tables: &[&str],
 ) -> Result<Vec<(String, Stored)>> {
     let mut scratch = Vec::new();
     tensors
         .into_iter()
-        .map(|info| read_tensor(source, info, device, &mut scratch, row_tables))
+        .map(|info| read_tensor(source, info, &mut scratch, row_tables))
         .collect()
 }
 
@@ -374,7 +369,6 @@ pub(crate) fn read_tensors(
 pub(crate) fn read_tensor(
     source: &dyn WeightsSource,
     info: TensorInfo,
-    device: &Device,
     scratch: &mut Vec<u8>,
     row_tables: &[&str],
 ) -> Result<(String, Stored)> {
@@ -392,21 +386,17 @@ pub(crate) fn read_tensor(
                 GgmlDType::F16 => DType::F16,
                 _ => DType::BF16,
             };
-            let tensor = read_f32_tensor(source, "gguf", start, dtype, &dims, device)?
+            let tensor = read_f32_tensor(source, "gguf", start, dtype, &dims)?
                 .expect("floating-point types give a tensor");
             Stored::Dense(tensor)
         }
         dtype if dims.len() == 2 && row_tables.contains(&name.as_str()) => {
             match source.in_place(start, size) {
                 Some(bytes) => Stored::InPlace(InPlaceRows { bytes, dtype, dims }),
-                None => Stored::Quantized(read_rows(
-                    source, start, size, dtype, &dims, device, scratch,
-                )?),
+                None => Stored::Quantized(read_rows(source, start, size, dtype, &dims, scratch)?),
             }
         }
-        dtype => Stored::Quantized(read_rows(
-            source, start, size, dtype, &dims, device, scratch,
-        )?),
+        dtype => Stored::Quantized(read_rows(source, start, size, dtype, &dims, scratch)?),
     };
     source.discard_before(start + size);
     Ok((name, stored))
@@ -424,7 +414,6 @@ fn read_rows(
     size: u64,
     dtype: GgmlDType,
     dims: &[usize],
-    device: &Device,
     raw: &mut Vec<u8>,
 ) -> Result<QuantizedRows> {
     let mut read = |offset: u64, bytes: u64, part_dims: Vec<usize>| -> Result<Arc<QTensor>> {
@@ -436,7 +425,12 @@ fn read_rows(
         source
             .read_at(offset, raw)
             .map_err(|e| corrupt(e.to_string()))?;
-        Ok(Arc::new(qtensor_from_ggml(dtype, raw, part_dims, device)?))
+        Ok(Arc::new(qtensor_from_ggml(
+            dtype,
+            raw,
+            part_dims,
+            &Device::Cpu,
+        )?))
     };
     let rows = dims[0] as u64;
     if dims.len() != 2 || size <= PART_BYTES || rows == 0 {
@@ -503,7 +497,7 @@ mod tests {
             panic!("the whole file is there")
         };
         assert_eq!(header.metadata["k"], MetaValue::String("v".into()));
-        let tensors = read(&bytes.as_slice(), &Device::Cpu, &[]).unwrap();
+        let tensors = read(&bytes.as_slice(), &[]).unwrap();
         let Stored::Dense(a) = &tensors[0].1 else {
             panic!("a is f32")
         };
@@ -523,10 +517,7 @@ mod tests {
         // The writer pads the last tensor's data to 32 bytes; only that padding may go.
         for cut in 0..bytes.len() - 31 {
             assert!(
-                matches!(
-                    read(&&bytes[..cut], &Device::Cpu, &[]),
-                    Err(Error::CorruptWeights { .. })
-                ),
+                matches!(read(&&bytes[..cut], &[]), Err(Error::CorruptWeights { .. })),
                 "accepted a file cut at {cut} of {}",
                 bytes.len()
             );
@@ -567,13 +558,13 @@ mod tests {
         // The first metadata key's length field: right after magic, version and two counts.
         bytes[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(
-            read(&bytes.as_slice(), &Device::Cpu, &[]),
+            read(&bytes.as_slice(), &[]),
             Err(Error::CorruptWeights { .. })
         ));
         let mut bytes = sample();
         bytes[8..16].copy_from_slice(&(1u64 << 60).to_le_bytes());
         assert!(matches!(
-            read(&bytes.as_slice(), &Device::Cpu, &[]),
+            read(&bytes.as_slice(), &[]),
             Err(Error::CorruptWeights { .. })
         ));
     }

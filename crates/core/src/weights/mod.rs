@@ -87,7 +87,7 @@ impl InPlaceRows {
         let mut raw = vec![0u8; self.bytes.len() as usize];
         self.bytes
             .read(0, &mut raw)
-            .map_err(|e| Error::Inference(candle_core::Error::Msg(e.to_string())))?;
+            .map_err(|e| Error::WeightsRead(e.to_string()))?;
         let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
             self.dtype,
             &raw,
@@ -165,19 +165,15 @@ pub struct TensorStore {
 impl TensorStore {
     /// Reads every floating-point tensor of a safetensors or PyTorch file, as f32, or every
     /// tensor of a GGUF bundle (`row_tables`: see [`gguf::read`]).
-    pub fn from_source(
-        source: &dyn WeightsSource,
-        device: &Device,
-        row_tables: &[&str],
-    ) -> Result<Self> {
+    pub fn from_source(source: &dyn WeightsSource, row_tables: &[&str]) -> Result<Self> {
         let mut head = vec![0u8; source.len().min(16) as usize];
         source
             .read_at(0, &mut head)
             .map_err(|e| Error::UnknownWeightsFormat(format!("cannot read the file: {e}")))?;
         let tensors = match WeightsFormat::detect(&head)? {
-            WeightsFormat::Safetensors => dense(safetensors::read(source, device)?),
-            WeightsFormat::PyTorch => dense(pytorch::read(source, device)?),
-            WeightsFormat::Gguf => gguf::read(source, device, row_tables)?,
+            WeightsFormat::Safetensors => dense(safetensors::read(source)?),
+            WeightsFormat::PyTorch => dense(pytorch::read(source)?),
+            WeightsFormat::Gguf => gguf::read(source, row_tables)?,
         };
         Ok(Self::from_tensors(tensors))
     }

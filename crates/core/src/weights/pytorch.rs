@@ -8,7 +8,7 @@
 use std::io::BufReader;
 
 use candle_core::pickle::{Object, Stack};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use zip::{CompressionMethod, ZipArchive};
 
 use super::shape_elements;
@@ -23,7 +23,7 @@ fn corrupt(reason: impl Into<String>) -> Error {
 }
 
 /// Reads every tensor of the state dict in a PyTorch zip archive.
-pub(super) fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Tensor)>> {
+pub(super) fn read(source: &dyn WeightsSource) -> Result<Vec<(String, Tensor)>> {
     // Buffered: the zip reader makes many small reads, each a call into JS on wasm.
     let mut archive = ZipArchive::new(BufReader::new(SourceReader::new(source)))
         .map_err(|e| corrupt(format!("not a complete zip archive (truncated?): {e}")))?;
@@ -108,8 +108,7 @@ pub(super) fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(S
             )));
         }
         let shape: Vec<usize> = layout.dims().to_vec();
-        if let Some(tensor) = read_f32_tensor(source, "pytorch", begin, info.dtype, &shape, device)?
-        {
+        if let Some(tensor) = read_f32_tensor(source, "pytorch", begin, info.dtype, &shape)? {
             tensors.push((name, tensor));
         }
     }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use serde::Deserialize;
 
 use super::shape_elements;
@@ -47,7 +47,7 @@ fn dtype_of(name: &str) -> Option<DType> {
 const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// Reads every floating-point tensor of a safetensors file, as f32.
-pub(super) fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(String, Tensor)>> {
+pub(super) fn read(source: &dyn WeightsSource) -> Result<Vec<(String, Tensor)>> {
     let file_len = source.len();
     let mut len_bytes = [0u8; 8];
     source
@@ -106,14 +106,7 @@ pub(super) fn read(source: &dyn WeightsSource, device: &Device) -> Result<Vec<(S
             )));
         }
         let shape: Vec<usize> = entry.shape.iter().map(|&d| d as usize).collect();
-        let tensor = read_f32_tensor(
-            source,
-            "safetensors",
-            data_start + begin,
-            dtype,
-            &shape,
-            device,
-        )?;
+        let tensor = read_f32_tensor(source, "safetensors", data_start + begin, dtype, &shape)?;
         if let Some(tensor) = tensor {
             tensors.push((name, tensor));
         }
@@ -148,7 +141,7 @@ mod tests {
     use super::*;
 
     fn read_cpu(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
-        read(&bytes, &Device::Cpu)
+        read(&bytes)
     }
 
     #[test]

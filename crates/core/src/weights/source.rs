@@ -310,7 +310,6 @@ pub(super) fn read_f32_tensor(
     offset: u64,
     dtype: DType,
     shape: &[usize],
-    device: &Device,
 ) -> Result<Option<Tensor>> {
     let elements: usize = shape.iter().product();
     let read = |offset: u64, buf: &mut [u8]| {
@@ -349,7 +348,7 @@ pub(super) fn read_f32_tensor(
         }
         _ => return Ok(None),
     };
-    Ok(Some(Tensor::from_vec(values, shape, device)?))
+    Ok(Some(Tensor::from_vec(values, shape, &Device::Cpu)?))
 }
 
 #[cfg(test)]
@@ -401,12 +400,11 @@ mod tests {
             .iter()
             .flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes())
             .collect();
-        let tensor = read_f32_tensor(&bits.as_slice(), "test", 0, DType::F16, &[2], &Device::Cpu)
+        let tensor = read_f32_tensor(&bits.as_slice(), "test", 0, DType::F16, &[2])
             .unwrap()
             .unwrap();
         assert_eq!(tensor.to_vec1::<f32>().unwrap(), [1.5, -2.0]);
-        let ints =
-            read_f32_tensor(&bits.as_slice(), "test", 0, DType::I64, &[0], &Device::Cpu).unwrap();
+        let ints = read_f32_tensor(&bits.as_slice(), "test", 0, DType::I64, &[0]).unwrap();
         assert!(ints.is_none());
     }
 }
