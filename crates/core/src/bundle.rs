@@ -8,13 +8,12 @@ use std::str::FromStr;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 
-use crate::classify::Classifier;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::language::TrainedLanguages;
 use crate::model::XlmRobertaForSequenceClassification;
 use crate::tokenize::TextTokenizer;
-use crate::weights::{gguf, ChunkedBytes, Stored, TensorStore, WeightsSource};
+use crate::weights::{gguf, TensorStore, WeightsSource};
 
 /// Metadata key holding `config.json`.
 pub const CONFIG_KEY: &str = "xlmr_sentiment.config_json";
@@ -238,11 +237,11 @@ pub struct BundleInfo {
 }
 
 /// A bundle's files, from its header's metadata.
-struct BundleFiles {
-    config: Vec<u8>,
+pub(crate) struct BundleFiles {
+    pub config: Vec<u8>,
     /// Inflated.
-    tokenizer: Vec<u8>,
-    info: BundleInfo,
+    pub tokenizer: Vec<u8>,
+    pub info: BundleInfo,
 }
 
 /// Reads a bundle written by [`write_bundle`]. Its metadata is checked before any tensor is
@@ -263,14 +262,14 @@ pub(crate) fn read_bundle(source: &dyn WeightsSource) -> Result<Bundle> {
     })
 }
 
-fn truncated(needed: u64, received: u64) -> Error {
+pub(crate) fn truncated(needed: u64, received: u64) -> Error {
     Error::CorruptWeights {
         format: "gguf",
         reason: format!("the bundle is truncated: {received} bytes, its header needs {needed}"),
     }
 }
 
-fn bundle_files(metadata: &HashMap<String, gguf::MetaValue>) -> Result<BundleFiles> {
+pub(crate) fn bundle_files(metadata: &HashMap<String, gguf::MetaValue>) -> Result<BundleFiles> {
     let text = |key: &str| match metadata.get(key) {
         Some(gguf::MetaValue::String(s)) => Some(s.clone()),
         _ => None,
@@ -319,218 +318,4 @@ fn bundle_files(metadata: &HashMap<String, gguf::MetaValue>) -> Result<BundleFil
         tokenizer,
         info,
     })
-}
-
-/// A bundle received piece by piece (a download, or a read of a cached copy), turned into a
-/// [`Classifier`] while it arrives.
-///
-/// Given the file's length up front, every push does the work the bytes so far allow: once the
-/// header is in, the config is parsed and the tokenizer built (on another thread where rayon
-/// has more than one); then each tensor is read as soon
-/// as its last byte arrives, and its pieces are freed. The download's waits and the loading's
-/// work overlap (in a browser, the file is read by another process while the model's thread
-/// builds), [`finish`](Self::finish) is left with only the model's layers to build, and the
-/// whole file is never held beside the model. Without a length, the pieces are kept until
-/// `finish` and loaded then, as [`Classifier::load_bundle`] does.
-///
-/// A damaged header fails the push that completes it, before the rest is downloaded.
-#[derive(Debug)]
-pub struct BundleStream {
-    bytes: ChunkedBytes,
-    /// Where the header stands: still arriving (and how many bytes it needs), or read.
-    stage: Stage,
-    /// Raw bytes of quantized parts, reused (see `gguf::read_tensor`).
-    scratch: Vec<u8>,
-    /// An error ended the stream: later calls give it again.
-    failed: Option<String>,
-}
-
-#[derive(Debug)]
-enum Stage {
-    Header { needs: u64 },
-    Tensors(Box<Building>),
-}
-
-struct Building {
-    config: Config,
-    tokenizer: TokenizerBuild,
-    info: BundleInfo,
-    /// Tensors not read yet, in file order.
-    pending: std::collections::VecDeque<gguf::TensorInfo>,
-    read: Vec<(String, Stored)>,
-}
-
-/// The tokenizer, built on a thread of rayon's pool while the pieces go on arriving where
-/// there is more than one thread (the threaded wasm build: its worker's own thread reads the
-/// file), else built at once.
-enum TokenizerBuild {
-    Built(TextTokenizer),
-    Building(std::sync::mpsc::Receiver<Result<TextTokenizer>>),
-}
-
-impl TokenizerBuild {
-    /// Starts the build; an error now only when it ran at once.
-    fn start(json: Vec<u8>) -> Result<Self> {
-        if rayon::current_num_threads() < 2 {
-            return TextTokenizer::from_json(&json).map(Self::Built);
-        }
-        let (done, result) = std::sync::mpsc::sync_channel(1);
-        rayon::spawn(move || {
-            // The receiver is gone only if the stream was dropped: nobody needs the result.
-            let _ = done.send(TextTokenizer::from_json(&json));
-        });
-        Ok(Self::Building(result))
-    }
-
-    fn wait(self) -> Result<TextTokenizer> {
-        match self {
-            Self::Built(tokenizer) => Ok(tokenizer),
-            Self::Building(result) => result.recv().unwrap_or_else(|_| {
-                Err(Error::InvalidTokenizer(
-                    "building the tokenizer stopped without a result".into(),
-                ))
-            }),
-        }
-    }
-}
-
-impl std::fmt::Debug for Building {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Building")
-            .field("pending", &self.pending.len())
-            .field("read", &self.read.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl BundleStream {
-    /// A stream of a bundle whose length is `len` bytes if known (a `content-length`, a
-    /// cached file's size); `None` defers all work to [`finish`](Self::finish).
-    pub fn new(len: Option<u64>) -> Self {
-        Self {
-            bytes: len.map_or_else(ChunkedBytes::new, ChunkedBytes::with_len),
-            // The smallest header: magic, version and two counts.
-            stage: Stage::Header { needs: 24 },
-            scratch: Vec::new(),
-            failed: None,
-        }
-    }
-
-    /// Bytes received so far.
-    pub fn received(&self) -> u64 {
-        self.bytes.received()
-    }
-
-    /// Takes the next piece and does what work it allows. An error (a damaged header, more
-    /// bytes than declared) ends the stream.
-    pub fn push(&mut self, piece: Vec<u8>) -> Result<()> {
-        if let Some(reason) = &self.failed {
-            return Err(Error::CorruptWeights {
-                format: "gguf",
-                reason: format!("the bundle already failed to load: {reason}"),
-            });
-        }
-        self.bytes.push(piece);
-        let result = match self.bytes.declared_len() {
-            Some(declared) if self.bytes.received() > declared => Err(Error::CorruptWeights {
-                format: "gguf",
-                reason: format!(
-                    "more than the {declared} bytes announced arrived ({})",
-                    self.bytes.received()
-                ),
-            }),
-            _ => self.advance(),
-        };
-        if let Err(e) = &result {
-            self.failed = Some(e.to_string());
-            self.bytes = ChunkedBytes::new(); // nothing more will be read: free it
-        }
-        result
-    }
-
-    fn advance(&mut self) -> Result<()> {
-        if self.bytes.declared_len().is_none() {
-            return Ok(());
-        }
-        if let Stage::Header { needs } = self.stage {
-            if self.bytes.received() < needs {
-                return Ok(());
-            }
-            let header = match gguf::read_header(&self.bytes)? {
-                gguf::HeaderRead::Complete(header) => header,
-                gguf::HeaderRead::NeedsBytes(needs) => {
-                    self.stage = Stage::Header { needs };
-                    return Ok(());
-                }
-            };
-            let files = bundle_files(&header.metadata)?;
-            let config = Config::from_json(&files.config)?;
-            let tokenizer = TokenizerBuild::start(files.tokenizer)?;
-            self.stage = Stage::Tensors(Box::new(Building {
-                config,
-                tokenizer,
-                info: files.info,
-                pending: header.tensors.into(),
-                read: Vec::new(),
-            }));
-        }
-        let Stage::Tensors(building) = &mut self.stage else {
-            return Ok(());
-        };
-        while building
-            .pending
-            .front()
-            .is_some_and(|next| next.end() <= self.bytes.received())
-        {
-            let info = building.pending.pop_front().expect("checked");
-            building.read.push(gguf::read_tensor(
-                &self.bytes,
-                info,
-                &mut self.scratch,
-                XlmRobertaForSequenceClassification::ROW_TABLES,
-            )?);
-        }
-        Ok(())
-    }
-
-    /// Loads the classifier once every byte has arrived: builds the model's layers from the
-    /// tensors read. Errors name what is wrong (a truncated or damaged bundle, or a file that
-    /// is not one).
-    pub fn finish(self) -> Result<Classifier> {
-        if let Some(reason) = self.failed {
-            return Err(Error::CorruptWeights {
-                format: "gguf",
-                reason,
-            });
-        }
-        let Some(declared) = self.bytes.declared_len() else {
-            return Classifier::load_bundle(&self.bytes);
-        };
-        if self.bytes.received() < declared {
-            return Err(Error::CorruptWeights {
-                format: "gguf",
-                reason: format!(
-                    "the bundle is truncated: {} of {declared} bytes arrived",
-                    self.bytes.received()
-                ),
-            });
-        }
-        match self.stage {
-            // With every byte in, the header either was read or failed to parse.
-            Stage::Header { needs } => Err(truncated(needs, declared)),
-            Stage::Tensors(building) => {
-                let Building {
-                    config,
-                    tokenizer,
-                    info,
-                    pending,
-                    read,
-                } = *building;
-                debug_assert!(pending.is_empty(), "every byte is in");
-                let store = TensorStore::from_tensors(read);
-                let model = XlmRobertaForSequenceClassification::new(&config, &store)?;
-                Classifier::from_parts(config, tokenizer.wait()?, model, Some(info))
-            }
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Text in, predictions out: preprocessing, tokenization with truncation, length-sorted batches,
 //! the forward pass, and scores as the `transformers` text-classification pipeline computes them.
 
-use crate::bundle::{read_bundle, BundleInfo};
+use crate::bundle::BundleInfo;
 use crate::config::{Config, ScoreFunction};
 use crate::error::{Error, Result};
 use crate::language::{LanguageCheck, TrainedLanguages};
@@ -10,23 +10,11 @@ use crate::options::ClassifyOptions;
 use crate::prediction::Prediction;
 use crate::preprocess::preprocess_tweet;
 use crate::tokenize::{Encoded, TextTokenizer};
-use crate::weights::{TensorStore, WeightsSource};
 
 /// What became of one text: its prediction, or why it has none (a text the tokenizer rejects,
 /// an encoded sequence this model's tokenizer cannot have produced). One text's failure never
 /// takes its neighbours' predictions with it.
 pub type Outcome = Result<Prediction>;
-
-/// The files of a Hugging Face model folder, as bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct ModelFiles<'a> {
-    /// `config.json`.
-    pub config: &'a [u8],
-    /// `tokenizer.json`.
-    pub tokenizer: &'a [u8],
-    /// `model.safetensors` or `pytorch_model.bin` (recognised by content).
-    pub weights: &'a [u8],
-}
 
 /// A loaded model: config, tokenizer and weights, ready to classify.
 #[derive(Debug)]
@@ -39,55 +27,6 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads a model from the bytes of its files, checking that they agree with each other.
-    /// The weights are copied into the model; the caller's buffers can be dropped afterwards.
-    pub fn load(files: ModelFiles<'_>) -> Result<Self> {
-        Self::load_from_source(files.config, files.tokenizer, &files.weights)
-    }
-
-    /// Like [`Classifier::load`], with the weights read range by range from `weights`, each
-    /// tensor straight into the model's memory: the way to load without first holding a second
-    /// whole copy of the file (the wasm adapter reads from a JS `Uint8Array` this way).
-    pub fn load_from_source(
-        config: &[u8],
-        tokenizer: &[u8],
-        weights: &dyn WeightsSource,
-    ) -> Result<Self> {
-        let store =
-            TensorStore::from_source(weights, XlmRobertaForSequenceClassification::ROW_TABLES)?;
-        Self::assemble(config, tokenizer, store, None)
-    }
-
-    /// Loads a bundle written by [`crate::write_bundle`] (`xlmr-sentiment pack`): one GGUF file
-    /// with the tensors, quantized or not, and `config.json` and `tokenizer.json` inside.
-    /// Quantized matrices stay small in memory: linear layers as int8, the word embeddings in
-    /// their blocks.
-    pub fn load_bundle(bundle: &dyn WeightsSource) -> Result<Self> {
-        let bundle = read_bundle(bundle)?;
-        Self::assemble(
-            &bundle.config,
-            &bundle.tokenizer,
-            bundle.store,
-            Some(bundle.info),
-        )
-    }
-
-    fn assemble(
-        config: &[u8],
-        tokenizer: &[u8],
-        weights: TensorStore,
-        bundle: Option<BundleInfo>,
-    ) -> Result<Self> {
-        let config = Config::from_json(config)?;
-        // The tokenizer and the model are independent: built side by side where there is more
-        // than one thread (native, and the threaded wasm build), one after the other otherwise.
-        let (tokenizer, model) = rayon::join(
-            || TextTokenizer::from_json(tokenizer),
-            || XlmRobertaForSequenceClassification::new(&config, &weights),
-        );
-        Self::from_parts(config, tokenizer?, model?, bundle)
-    }
-
     /// A classifier of parts built separately, checked to agree with each other.
     pub(crate) fn from_parts(
         config: Config,
