@@ -192,15 +192,6 @@ fn iso_639_1(lang: Lang) -> &'static str {
     }
 }
 
-/// The English name of an ISO 639-1 code the detector knows, for messages ("not trained on
-/// Russian"); `None` for other codes.
-pub fn language_name(code: &str) -> Option<&'static str> {
-    Lang::all()
-        .iter()
-        .find(|&&lang| iso_639_1(lang) == code)
-        .map(|lang| lang.eng_name())
-}
-
 /// The languages a model was trained on, as ISO 639-1 codes (lower case, sorted, no repeats).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrainedLanguages(Vec<String>);
@@ -289,8 +280,6 @@ mod tests {
         let n = codes.len();
         codes.dedup();
         assert_eq!(codes.len(), n);
-        assert_eq!(language_name("ru"), Some("Russian"));
-        assert_eq!(language_name("xx"), None);
     }
 
     #[test]

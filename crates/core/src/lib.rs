@@ -41,13 +41,12 @@ mod wire;
 
 pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision};
 pub use classify::{Classifier, Outcome};
-pub use config::{Activation, Config, RawConfig, ScoreFunction};
+pub use config::{Activation, Config, ScoreFunction};
 pub use error::{Error, Result};
 pub use files::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
 pub use kernels::{kernel_names, KernelNames};
-pub use language::{detect_language, language_name, Language, LanguageCheck, TrainedLanguages};
+pub use language::{detect_language, Language, LanguageCheck, TrainedLanguages};
 pub use load::{BundleStream, ModelFiles};
-pub use model::XlmRobertaForSequenceClassification;
 pub use options::ClassifyOptions;
 pub use prediction::{LabelScore, Prediction};
 pub use preprocess::preprocess_tweet;
@@ -55,9 +54,7 @@ pub use tokenize::{
     tokenizer_json_from_sentencepiece, unigram_tokenizer_from_json, CompactUnigram, Encoded,
     TextTokenizer, UnigramTokenizer,
 };
-pub use weights::{
-    past_end, ChunkedBytes, InPlaceBytes, ReadAt, TensorStore, WeightsFormat, WeightsSource,
-};
+pub use weights::{past_end, ChunkedBytes, InPlaceBytes, ReadAt, WeightsSource};
 pub use wire::{
     label_entries, Case, DetailedPrediction, LabelEntry, PipelineAnswer, PredictionRecord, TopK,
     WireOptions,

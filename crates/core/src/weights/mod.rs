@@ -130,6 +130,7 @@ pub struct QuantizedRows {
 
 impl QuantizedRows {
     /// One part holding the whole tensor.
+    #[cfg(test)]
     pub fn whole(tensor: QTensor) -> Self {
         let dims = tensor.shape().dims().to_vec();
         Self {
@@ -281,24 +282,15 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// The tensor `prefix.name`, which must have exactly `shape`, as f32 (expanded if it was
-    /// stored quantized).
-    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.store.get(&self.pp(name).prefix, shape, false)
-    }
-
-    /// The tensor `prefix.name` as stored: matrices of a bundle stay quantized.
-    pub fn get_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
-        self.store.get_stored(&self.pp(name).prefix, shape, false)
-    }
-
-    /// Like [`Scope::get`], and removes the tensor from the store, so its memory goes as soon
-    /// as the caller has converted it.
+    /// Takes the tensor `prefix.name`, which must have exactly `shape`, out of the store as
+    /// f32 (expanded if it was stored quantized), so its memory goes as soon as the caller has
+    /// converted it.
     pub fn take(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         self.store.get(&self.pp(name).prefix, shape, true)
     }
 
-    /// Like [`Scope::get_stored`], and removes the tensor from the store.
+    /// Takes the tensor `prefix.name` out of the store as stored: matrices of a bundle stay
+    /// quantized.
     pub fn take_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
         self.store.get_stored(&self.pp(name).prefix, shape, true)
     }
