@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{read, Lcg};
+use common::{read, Seeded};
 use xlmr_sentiment_core::{Classifier, ClassifyOptions, Error, ModelFiles};
 
 fn try_load(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Classifier, Error> {
@@ -242,7 +242,7 @@ fn bad_options_are_rejected() {
 fn damaged_files_never_panic() {
     let f = files("tiny-sentiment", "model.safetensors");
     let bin = read("tiny-sentiment", "pytorch_model.bin");
-    let mut rng = Lcg(7);
+    let mut rng = Seeded::new(7);
     for round in 0..240 {
         let (mut config, mut tokenizer, mut weights) =
             (f.config.clone(), f.tokenizer.clone(), f.weights.clone());
@@ -256,16 +256,16 @@ fn damaged_files_never_panic() {
             }
         };
         // Damage the structured part: headers, JSON, the zip directory at the end.
-        for _ in 0..1 + rng.next(4) {
-            let region = if round % 4 == 3 && rng.next(2) == 0 {
-                target.len() - 1 - rng.next(2048)
+        for _ in 0..1 + rng.below(4) {
+            let region = if round % 4 == 3 && rng.below(2) == 0 {
+                target.len() - 1 - rng.below(2048)
             } else {
-                rng.next(target.len().min(2048))
+                rng.below(target.len().min(2048))
             };
-            target[region] = rng.next(256) as u8;
+            target[region] = rng.below(256) as u8;
         }
-        if rng.next(5) == 0 {
-            let keep = rng.next(target.len());
+        if rng.below(5) == 0 {
+            let keep = rng.below(target.len());
             target.truncate(keep);
         }
         let outcome = std::panic::catch_unwind(|| {

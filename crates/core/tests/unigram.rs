@@ -5,25 +5,15 @@
 
 mod common;
 
-use common::{golden, read, MODELS};
+use common::{golden, read, Seeded as Rng, MODELS};
 use serde_json::{json, Value};
 use tokenizers::{Encoding, Model, Tokenizer};
 use xlmr_sentiment_core::{
     unigram_tokenizer_from_json, CompactUnigram, Error, TextTokenizer, UnigramTokenizer,
 };
 
-/// A small deterministic generator, so failures reproduce.
-struct Rng(u64);
-
+/// Drawing texts from the seeded generator.
 impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize) % n.max(1)
-    }
-
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
@@ -89,7 +79,7 @@ const SPECIALS: &[&str] = &[
 /// `count` strings mixing scripts, emoji, whitespace runs, control and unknown characters, very
 /// long words, words and pieces of the vocabulary, and special-token literals.
 fn generated_texts(seed: u64, count: usize, words: &[String]) -> Vec<String> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     (0..count)
         .map(|_| {
             let mut text = String::new();
@@ -303,7 +293,7 @@ fn synthetic(model: Value, pre_tokenizer: Value, added: &[(u32, &str)]) -> Vec<u
 
 /// Texts made of `alphabet` (pieces or characters), spaces and an unknown character now and then.
 fn texts_from(alphabet: &[&str], seed: u64, count: usize) -> Vec<String> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     (0..count)
         .map(|_| {
             (0..rng.below(14))
@@ -615,7 +605,7 @@ fn truncated_or_corrupted_json_never_panics() {
         "hello <mask> wörld 👍",
         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     ];
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for round in 0..400 {
         let mut damaged = bytes.clone();
         if round % 2 == 0 {

@@ -254,7 +254,7 @@ mod tests {
         ];
         for len in (0..40).chain([767, 768, 3072]) {
             for variant in 0..4 {
-                let mut row: Vec<f32> = values(len, len as u32 * 4 + variant)
+                let mut row: Vec<f32> = values(len, len as u64 * 4 + variant as u64)
                     .iter()
                     .map(|v| v * 127.0)
                     .collect();
@@ -300,7 +300,7 @@ mod tests {
             for cols in (1..40).chain([767, 768, 3072]) {
                 for variant in 0..5 {
                     let rows = 3;
-                    let mut x: Vec<f32> = values(rows * cols, cols as u32 * 8 + variant)
+                    let mut x: Vec<f32> = values(rows * cols, cols as u64 * 8 + variant as u64)
                         .iter()
                         .map(|v| v * 4.0 + if variant == 1 { 3.0 } else { 0.0 })
                         .collect();

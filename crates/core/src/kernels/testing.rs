@@ -1,23 +1,28 @@
-//! The seeded generator of the kernel tests, so every failure reproduces.
+//! The seeded generator of the core's unit tests, so every failure reproduces: fastrand's, as
+//! in the integration tests' `tests/common`.
 
-/// A linear congruential generator (Numerical Recipes' constants), 24 bits per draw.
-pub(crate) struct Lcg(pub(crate) u32);
+/// A seeded generator.
+pub(crate) struct Seeded(fastrand::Rng);
 
-impl Lcg {
+impl Seeded {
+    /// The generator of seed `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(fastrand::Rng::with_seed(seed))
+    }
+
     /// The next 24-bit value.
     pub(crate) fn next(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(1664525).wrapping_add(1013904223);
-        self.0 >> 8
+        self.0.u32(..1 << 24)
     }
 
     /// The next value in `0..1`.
     pub(crate) fn unit(&mut self) -> f32 {
-        self.next() as f32 / (1u32 << 24) as f32
+        self.0.f32()
     }
 }
 
 /// `n` values in `-1..1` from seed `seed`.
-pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut lcg = Lcg(seed);
-    (0..n).map(|_| lcg.unit() * 2.0 - 1.0).collect()
+pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Seeded::new(seed);
+    (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect()
 }

@@ -143,8 +143,8 @@ pub(crate) fn assert_exact_int8_sums(
     gemm: impl Fn(&[u8], usize, &PackedInt8, &RawSums),
     top: u8,
 ) {
-    let mut lcg = super::testing::Lcg(7);
-    let mut next = || lcg.next();
+    let mut rng = super::testing::Seeded::new(7);
+    let mut next = || rng.next();
     for (rows, k, n) in [
         (1, 1, 1),
         (3, 5, 17),

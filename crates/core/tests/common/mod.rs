@@ -66,16 +66,22 @@ pub fn golden(name: &str) -> Golden {
     serde_json::from_slice(&read(name, "golden.json")).expect("golden.json parses")
 }
 
-/// A small deterministic generator for the damage tests, so failures reproduce.
-pub struct Lcg(pub u64);
+/// The seeded generator of the integration tests (fastrand's, as in the unit tests'
+/// `kernels/testing.rs`), so failures reproduce.
+pub struct Seeded(fastrand::Rng);
 
-impl Lcg {
+impl Seeded {
+    /// The generator of seed `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(fastrand::Rng::with_seed(seed))
+    }
+
     /// A number in `0..below` (0 when `below` is 0).
-    pub fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % below.max(1)
+    pub fn below(&mut self, below: usize) -> usize {
+        if below == 0 {
+            0
+        } else {
+            self.0.usize(..below)
+        }
     }
 }

@@ -297,8 +297,8 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX2 + FMA");
             return;
         }
-        let mut lcg = crate::kernels::testing::Lcg(11);
-        let mut next = || lcg.unit() - 0.5;
+        let mut rng = crate::kernels::testing::Seeded::new(11);
+        let mut next = || rng.unit() - 0.5;
         for (rows, k, n) in [
             (1, 1, 1),
             (5, 7, 17),

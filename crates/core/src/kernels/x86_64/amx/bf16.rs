@@ -403,14 +403,14 @@ impl<S: F32Sink> TileProduct for Bf16Product<'_, S> {
 mod tests {
     use super::*;
     use crate::kernels::sink::{F32Out, Output};
-    use crate::kernels::testing::Lcg;
+    use crate::kernels::testing::Seeded;
     use crate::kernels::x86_64::amx::amx_state;
 
     #[test]
     fn three_parts_add_up_to_the_value_exactly() {
-        let mut lcg = Lcg(5);
+        let mut rng = Seeded::new(5);
         for _ in 0..10_000 {
-            let x = (lcg.unit() - 0.5) * 10f32.powi((lcg.next() % 20) as i32 - 10);
+            let x = (rng.unit() - 0.5) * 10f32.powi((rng.next() % 20) as i32 - 10);
             let [hi, mid, lo] = split(x, Bf16Parts::Three);
             let sum = bf16_value(hi) as f64 + bf16_value(mid) as f64 + bf16_value(lo) as f64;
             assert_eq!(sum, x as f64, "{x}");
@@ -431,7 +431,7 @@ mod tests {
             eprintln!("skipped: AMX-BF16 is not in use here ({:?})", amx_state());
             return;
         }
-        let mut lcg = Lcg(9);
+        let mut rng = Seeded::new(9);
         for (rows, k, n) in [
             (1, 1, 1),
             (17, 40, 33),
@@ -439,8 +439,8 @@ mod tests {
             (49, 768, 70),
             (300, 100, 20),
         ] {
-            let w: Vec<f32> = (0..n * k).map(|_| lcg.unit() - 0.5).collect();
-            let x: Vec<f32> = (0..rows * k).map(|_| lcg.unit() - 0.5).collect();
+            let w: Vec<f32> = (0..n * k).map(|_| rng.unit() - 0.5).collect();
+            let x: Vec<f32> = (0..rows * k).map(|_| rng.unit() - 0.5).collect();
             for (parts, tolerance) in [(Bf16Parts::Three, 2e-6), (Bf16Parts::One, 2e-2)] {
                 for transposed in [false, true] {
                     // The same W, from a [n, k] matrix or from its transpose [k, n].

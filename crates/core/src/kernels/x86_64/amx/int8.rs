@@ -167,17 +167,17 @@ mod tests {
             eprintln!("skipped: AMX is not in use here ({:?})", amx_state());
             return;
         }
-        let mut lcg = crate::kernels::testing::Lcg(3);
+        let mut rng = crate::kernels::testing::Seeded::new(3);
         for (rows, k, n) in [(1, 768, 64), (31, 768, 96), (32, 3072, 40), (700, 768, 70)] {
             let codes: Vec<i8> = (0..n * k)
-                .map(|_| ((lcg.next() % 255) as i32 - 127) as i8)
+                .map(|_| ((rng.next() % 255) as i32 - 127) as i8)
                 .collect();
             let packed = pack_amx(&codes, n, k);
             let kp = packed.padded_k();
             let mut a = vec![0u8; rows * kp];
             for r in 0..rows {
                 for i in 0..k {
-                    a[r * kp + i] = (lcg.next() % 256) as u8;
+                    a[r * kp + i] = (rng.next() % 256) as u8;
                 }
             }
             let (mut amx, mut vnni) = (vec![0i32; rows * n], vec![0i32; rows * n]);
