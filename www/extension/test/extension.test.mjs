@@ -20,7 +20,9 @@ const screenshots = join(root, "target/screenshots");
 const TRAINED = "ar,de,en,es,fr,hi,it,pt";
 
 let work, extensionDir, context, worker, extensionId, server, origin;
-const requests = [];
+// Requests made while the extension installs and starts, before any test runs.
+const startupRequests = [];
+const recordStartup = (r) => startupRequests.push(r.url());
 let golden;
 
 before(async () => {
@@ -37,9 +39,10 @@ before(async () => {
     args: [...CHROMIUM_ARGS, `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
     ignoreDefaultArgs: ["--disable-extensions"],
   });
-  context.on("request", (r) => requests.push(r.url()));
+  context.on("request", recordStartup);
   worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker"));
   extensionId = new URL(worker.url()).host;
+  context.off("request", recordStartup);
 });
 
 after(async () => {
@@ -124,7 +127,23 @@ test("a selection on a page is classified through the extension's context-menu h
   await page.close();
 });
 
-test("the extension requests nothing but its own files and the page it is used on", () => {
+test("the extension requests nothing but its own files and the page it is used on", async () => {
+  // Its own log: startup, then a classification in the popup and a page visited.
+  const requests = [...startupRequests];
+  const record = (r) => requests.push(r.url());
+  context.on("request", record);
+  try {
+    const popup = await openPopup();
+    await classifyInPopup(popup, "What a lovely, quiet morning");
+    await popup.close();
+    const page = await context.newPage();
+    await page.goto(`${origin}/`);
+    await page.close();
+  } finally {
+    context.off("request", record);
+  }
+  assert.ok(requests.some((url) => url.startsWith(`chrome-extension://${extensionId}/`)), "the log holds the extension's own files");
+  assert.ok(requests.some((url) => url.startsWith(`${origin}/`)), "the log holds the page");
   const foreign = requests.filter((url) => !url.startsWith(`chrome-extension://${extensionId}/`) && !url.startsWith(`${origin}/`) && !url.startsWith("blob:") && !url.startsWith("data:"));
   assert.deepEqual(foreign, []);
 });
