@@ -11,7 +11,7 @@ collects them, one per line, and this script writes them with what is needed to 
      "rows": [{"engine", "precision", "threads", "latency_p50_ms", "latency_p99_ms",
                "texts_per_s", "medium_ms", "long_ms", "load_s", "peak_rss_mb", ...}]}
 
-and prints a Markdown table to paste into the README, with each row's ratio to ONNX Runtime at
+and prints a Markdown table (also written beside the results file), with each row's ratio to ONNX Runtime at
 the same precision and thread count (q4 is compared with int8): latency p50 over ONNX Runtime's
 (below 1 is faster), texts/s over ONNX Runtime's (above 1 is faster), and the same for the
 128-token and 512-token texts' times. Results written before the 128-token text existed print
@@ -22,6 +22,9 @@ they are kept and printed in a second table.
     python bench/report.py --rows ROWS.jsonl --out FILE [--quick] [--ours-version V]
         [--load-before L] [--busy-before PERCENT]
     python bench/report.py --print FILE      (the tables of an existing results file)
+    python bench/report.py --markdown FILE   (rewrite FILE.md, the tables beside FILE.json)
+
+Writing --out also writes the tables as Markdown beside it (native.json -> native.md).
 """
 
 import argparse
@@ -193,6 +196,25 @@ def tables(results):
     return "\n".join(lines)
 
 
+def write_markdown(results, json_path):
+    """Writes the tables beside the results file (`native.json` -> `native.md`), so the README and
+    docs link to figures no one pasted by hand."""
+    md_path = os.path.splitext(json_path)[0] + ".md"
+    versions_line = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items() if v)
+    name = os.path.basename(json_path)
+    text = (
+        f"# Native benchmark: `{name}`\n\n"
+        f"Written by `bench/report.py` from `{name}` (run `bench/native.sh`); do not edit by hand. "
+        "The model is a random network with the real model's shapes (`bench/full_size_model.py`): "
+        "speed and memory are the real model's, its labels are meaningless.\n\n"
+        f"{'Quick run (fewer repeats). ' if results.get('quick') else ''}Versions: {versions_line}.\n\n"
+        f"{tables(results)}\n"
+    )
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return md_path
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", help="one JSON row per line, as the engines printed them")
@@ -202,8 +224,13 @@ def main():
     parser.add_argument("--load-before", help="/proc/loadavg's three averages before the runs")
     parser.add_argument("--busy-before", type=int, help="percent of CPU time busy just before the runs")
     parser.add_argument("--print", metavar="FILE", dest="print_file", help="print an existing results file")
+    parser.add_argument("--markdown", metavar="FILE", help="(re)write FILE's Markdown tables beside it")
     args = parser.parse_args()
 
+    if args.markdown:
+        with open(args.markdown, encoding="utf-8") as f:
+            print(f"written: {write_markdown(json.load(f), args.markdown)}", file=sys.stderr)
+        return
     if args.print_file:
         with open(args.print_file, encoding="utf-8") as f:
             print(tables(json.load(f)))
@@ -229,7 +256,7 @@ def main():
         json.dump(results, f, indent=2)
         f.write("\n")
     print(tables(results))
-    print(f"\nwritten: {args.out}", file=sys.stderr)
+    print(f"\nwritten: {args.out} and {write_markdown(results, args.out)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

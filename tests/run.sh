@@ -8,7 +8,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "tools: Chromium, the wasm32 targets, nightly's rust-src, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
-if [ ! -x /usr/bin/chromium ]; then
+# The browser tests use $CHROMIUM when set (any Chromium or Chrome binary), else Debian's; only a
+# Debian machine without either gets it from apt.
+if [ -n "${CHROMIUM:-}" ]; then
+    [ -x "$CHROMIUM" ] || { echo "CHROMIUM=$CHROMIUM is not an executable" >&2; exit 1; }
+elif [ ! -x /usr/bin/chromium ]; then
+    if ! command -v apt-get > /dev/null; then
+        echo "no Chromium: install one and set CHROMIUM=/path/to/chromium" >&2
+        exit 1
+    fi
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium

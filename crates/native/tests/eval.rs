@@ -91,7 +91,7 @@ fn cases() -> (Vec<String>, Vec<Case>) {
 }
 
 /// Accuracy, macro-F1 over `n` labels, per-label (precision, recall, F1, support, predicted)
-/// and the confusion matrix, straight from the definitions in the README.
+/// and the confusion matrix, straight from the definitions in docs/eval.md.
 fn expected(cases: &[&Case], n: usize) -> (f64, f64, Vec<[f64; 5]>, Vec<Vec<u64>>) {
     let mut confusion = vec![vec![0u64; n]; n];
     for c in cases {

@@ -1,4 +1,4 @@
-// A user's app: the README's usage example as written, bundled by Vite from the installed
+// A user's app: the npm README's usage example (www/xlmr-sentiment/README.md) as written, bundled by Vite from the installed
 // tarball. The model folder comes from the query string (?model=/models/tiny-sentiment/) so
 // the test can point it at each fixture model.
 import { load } from "xlmr-sentiment";
