@@ -483,3 +483,32 @@ fn language_check_adds_two_fields_and_a_summary() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_has_a_quick_start_exit_codes_short_summaries_and_only_flags_that_act() {
+    let text = |args: &[&str]| {
+        let output = run(args, None);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let top = text(&["--help"]);
+    assert!(
+        top.contains("Quick start:") && top.contains("Exit codes:"),
+        "{top}"
+    );
+    let commands = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty());
+    for line in commands {
+        assert!(line.len() <= 100, "a summary that wraps: {line}");
+    }
+    // serve forms its batches by tokens: a --batch-size there would be ignored.
+    let serve = text(&["serve", "--help"]);
+    assert!(!serve.contains("--batch-size"), "{serve}");
+    assert!(serve.contains("\"truncate\": true"), "{serve}");
+    assert!(text(&["classify", "--help"]).contains("--batch-size"));
+    assert!(text(&["pack", "--help"]).contains("<f32|f16|q8_0|q4>"));
+    assert!(text(&["verify", "--help"]).contains("<DIR|FILE>"));
+}

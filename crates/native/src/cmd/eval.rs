@@ -10,7 +10,7 @@ use xlmr_sentiment::formats::FileFormat;
 use super::flags::EvalArgs;
 
 pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let (classifier, options) = args.model.load()?;
+    let (classifier, options) = args.model.load(args.batch_size)?;
     let defaults = Fields::default();
     let config = EvalConfig {
         data: args.data,

@@ -10,13 +10,30 @@ use xlmr_sentiment::batch::writer::OutputFormat;
 use xlmr_sentiment::eval::data::Format;
 use xlmr_sentiment::formats::FileFormat;
 use xlmr_sentiment::model_dir;
-use xlmr_sentiment_core::{Classifier, ClassifyOptions, TrainedLanguages};
+use xlmr_sentiment_core::{Classifier, ClassifyOptions, Precision, TrainedLanguages};
+
+/// The quick start and the exit codes, under the top-level `--help`.
+const AFTER_HELP: &str = "\
+Quick start:
+  xlmr-sentiment fetch --dir models/sentiment            (once, on a connected machine)
+  xlmr-sentiment classify --model models/sentiment \"I love this!\"
+  xlmr-sentiment classify --model models/sentiment --input in.csv --output out.csv
+  xlmr-sentiment serve --model models/sentiment --addr 127.0.0.1:8080
+
+Exit codes:
+  0  success
+  1  some inputs could not be classified (each has an error in its place), or verify found a
+     changed file
+  2  a usage or model error, explained in one line on stderr
+
+Guides: docs/ in the repository (cli.md, server.md, bundles.md, model.md).";
 
 #[derive(Parser)]
 #[command(
     name = "xlmr-sentiment",
     version,
-    about = "On-device multilingual sentiment classification"
+    about = "On-device multilingual sentiment classification",
+    after_help = AFTER_HELP
 )]
 pub(crate) struct Cli {
     /// Threads for the model's computations [default: one per core]. Also read from
@@ -29,12 +46,15 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Classify texts given as arguments, or one per line from --input or standard input.
+    /// Classify texts: arguments, lines of a file or stdin, or a CSV/JSONL batch job.
+    ///
+    /// Texts come as arguments, or one per line from --input or standard input; with --output,
+    /// a resumable batch job over lines, JSONL or CSV.
     ///
     /// Prints one JSON object per text, in input order:
     /// {"text", "label", "score", "scores": {"<label>": p, ...}, "truncated"}.
     Classify(ClassifyArgs),
-    /// Score the model on labelled data: a CSV file with a header row, or JSON lines.
+    /// Score the model on labelled data (CSV with a header row, or JSON lines).
     ///
     /// Each row has a text, a gold label (one of the model's labels, compared ignoring case) and
     /// optionally a language. Prints the rows evaluated, accuracy, macro-F1 (the mean F1 over all
@@ -42,36 +62,37 @@ pub(crate) enum Command {
     /// the confusion matrix (rows gold, columns predicted) and texts per second of
     /// classification (model loading and file reading excluded).
     Eval(EvalArgs),
-    /// Download a model from the Hugging Face Hub at a pinned commit, check every file against
-    /// the Hub's content hash, and write a manifest (sizes, SHA-256) beside the files.
+    /// Download a model from the Hugging Face Hub at a pinned commit, hash-checked.
     ///
-    /// Honours HF_ENDPOINT (a mirror), HF_TOKEN (gated or private models) and HF_HUB_OFFLINE
+    /// Checks every file against the Hub's content hash and writes a manifest (sizes, SHA-256)
+    /// beside the files. Honours HF_ENDPOINT (a mirror), HF_TOKEN (gated or private models) and HF_HUB_OFFLINE
     /// (no network: succeed only if DIR already holds the verified files). An interrupted
     /// download resumes when the command is run again; a file appears under its own name only
     /// once complete and checked.
     Fetch(FetchArgs),
-    /// Check a model folder against the manifest `fetch` wrote (every file's size and SHA-256),
-    /// or a bundle against its FILE.sha256.
+    /// Check a model folder or a bundle against its manifest or checksum.
     ///
-    /// Exit code 0 if all match, 1 if any file differs or is missing (each is named).
+    /// A folder is checked against the manifest `fetch` wrote (every file's size and SHA-256), a
+    /// bundle against its FILE.sha256. Exit code 0 if all match, 1 if any file differs or is missing (each is named).
     Verify(VerifyArgs),
-    /// Pack a model folder into one bundle file (GGUF): the tensors at f32, f16, q8_0 or q4,
-    /// plus config.json and tokenizer.json, for the browser package and the server.
+    /// Pack a model folder into one bundle file (GGUF) at f32, f16, q8_0 or q4.
     ///
-    /// Writes FILE and FILE.sha256, then prints the size and, on a set of texts (the fixtures'
+    /// The bundle holds the tensors plus config.json and tokenizer.json, for the browser package
+    /// and the server. Writes FILE and FILE.sha256, then prints the size and, on a set of texts (the fixtures'
     /// 118 golden texts unless --texts), the largest probability change and the share of
     /// unchanged top labels against the folder's own f32 model.
     Pack(PackArgs),
-    /// Serve the model over HTTP: text-embeddings-inference's POST /predict, the Hugging Face
-    /// inference API's POST /, GET /health, /info and /metrics (Prometheus).
+    /// Serve the model over HTTP (text-embeddings-inference and HF inference APIs).
     ///
-    /// Requests are tokenized on a small pool, queued (bounded), and batched on one model
-    /// thread. SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
+    /// Routes: text-embeddings-inference's POST /predict, the Hugging Face inference API's POST
+    /// /, GET /health, /info and /metrics (Prometheus). Each text is tokenized on a small pool
+    /// and queued (bounded); one model thread runs the batches. SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
     /// then exits 0.
     Serve(ServeArgs),
-    /// Measure this machine's speed on a model: load time, the latency of one text (p50, p99),
-    /// texts per second in batches of 16, one 512-token text, and peak memory. Prints one JSON
-    /// row; `bench/native.sh` runs it beside ONNX Runtime and PyTorch on the same texts.
+    /// Measure this machine's speed and memory on a model (one JSON row).
+    ///
+    /// Load time, the latency of one text (p50, p99), texts per second in batches of 16, one
+    /// 512-token text, and peak memory; `bench/native.sh` runs it beside ONNX Runtime and PyTorch on the same texts.
     Bench(BenchArgs),
 }
 
@@ -122,10 +143,10 @@ pub(crate) struct PackArgs {
     /// The model folder to pack (as for classify --model).
     #[arg(value_name = "DIR")]
     pub(crate) dir: PathBuf,
-    /// Storage of the weight matrices: f32 (exact), f16, q8_0 (8.5 bits per weight), q4 (Q4_K,
-    /// 4.5 bits per weight). Biases and LayerNorm stay f32.
-    #[arg(long, value_name = "PRECISION")]
-    pub(crate) precision: String,
+    /// Storage of the weight matrices, one of: f32 (exact), f16, q8_0 (8.5 bits per weight), q4
+    /// (Q4_K, 4.5 bits per weight). Biases and LayerNorm stay f32.
+    #[arg(long, value_name = "f32|f16|q8_0|q4", value_parser = parse_precision)]
+    pub(crate) precision: Precision,
     /// The bundle file to write (written whole or not at all).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
@@ -139,6 +160,11 @@ pub(crate) struct PackArgs {
     /// ar,en,fr), recorded in the bundle [default: those of the folder's manifest, if any].
     #[arg(long, value_name = "LIST", value_parser = parse_languages)]
     pub(crate) languages: Option<TrainedLanguages>,
+}
+
+fn parse_precision(name: &str) -> Result<Precision, String> {
+    name.parse()
+        .map_err(|e: xlmr_sentiment_core::Error| e.to_string())
 }
 
 pub(crate) fn parse_languages(list: &str) -> Result<TrainedLanguages, String> {
@@ -163,7 +189,7 @@ pub(crate) struct FetchArgs {
 #[derive(clap::Args)]
 pub(crate) struct VerifyArgs {
     /// The model folder, or a bundle file.
-    #[arg(value_name = "DIR")]
+    #[arg(value_name = "DIR|FILE")]
     pub(crate) dir: PathBuf,
 }
 
@@ -178,12 +204,10 @@ pub(crate) struct ModelArgs {
     #[arg(long)]
     pub(crate) no_preprocess: bool,
     /// Token limit per text, <s> and </s> included (default and maximum: the model's, 512 for
-    /// XLM-R). Longer texts are truncated (classify marks them "truncated": true).
+    /// XLM-R). classify and eval truncate longer texts (marked "truncated": true); serve refuses
+    /// them unless the request asks "truncate": true.
     #[arg(long, value_name = "N")]
     pub(crate) max_length: Option<usize>,
-    /// Texts per forward pass.
-    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) batch_size: u32,
     /// Load the model even if its files differ from the folder's manifest (see `verify`).
     #[arg(long)]
     pub(crate) no_verify: bool,
@@ -197,11 +221,11 @@ pub(crate) struct ModelArgs {
 impl ModelArgs {
     /// Loads the model (checked against its manifest unless --no-verify) and returns it with
     /// the classification options, checked against the model's limits.
-    pub(crate) fn load(&self) -> anyhow::Result<(Classifier, ClassifyOptions)> {
+    pub(crate) fn load(&self, batch_size: u32) -> anyhow::Result<(Classifier, ClassifyOptions)> {
         let options = ClassifyOptions {
             preprocess: !self.no_preprocess,
             max_length: self.max_length,
-            batch_size: self.batch_size as usize,
+            batch_size: batch_size as usize,
             ..ClassifyOptions::default()
         };
         let mut classifier =
@@ -218,6 +242,9 @@ impl ModelArgs {
 pub(crate) struct ClassifyArgs {
     #[command(flatten)]
     pub(crate) model: ModelArgs,
+    /// Texts per forward pass.
+    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) batch_size: u32,
     /// Read texts from FILE, one per line ("-" for standard input). Without TEXT or --input,
     /// standard input is read.
     #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
@@ -237,11 +264,12 @@ pub(crate) struct ClassifyArgs {
     pub(crate) batch: BatchArgs,
 }
 
-/// `classify --input FILE --output FILE`: a restartable batch job (see the README's "Batch jobs").
+/// `classify --input FILE --output FILE`: a restartable batch job (see docs/cli.md, "Batch jobs").
 #[derive(clap::Args)]
 pub(crate) struct BatchArgs {
-    /// Write results to FILE (JSON lines, or CSV for a .csv name) instead of standard output: a
-    /// batch job with a progress bar, resumed where it stopped when run again after a crash.
+    /// Write results to FILE (JSON lines, or CSV for a .csv name): a batch job with ids kept and
+    /// a progress bar, resumed where it stopped when run again after a crash. "-" writes the
+    /// same rows to standard output (for a pipe; no resume).
     #[arg(long, short, value_name = "FILE", requires = "input")]
     pub(crate) output: Option<PathBuf>,
     /// Input format [default: from the extension: .jsonl/.ndjson, .csv, else lines].
@@ -276,6 +304,9 @@ pub(crate) struct BatchArgs {
 pub(crate) struct EvalArgs {
     #[command(flatten)]
     pub(crate) model: ModelArgs,
+    /// Texts per forward pass.
+    #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) batch_size: u32,
     /// Labelled data: CSV with a header row, or one JSON object per line ("-" for standard
     /// input, with --format).
     #[arg(long, value_name = "FILE")]

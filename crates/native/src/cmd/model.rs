@@ -102,7 +102,7 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
-    let precision: xlmr_sentiment_core::Precision = args.precision.parse()?;
+    let precision = args.precision;
     let texts = match &args.texts {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("{}", path.display()))?

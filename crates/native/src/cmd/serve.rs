@@ -4,11 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use xlmr_sentiment::model_dir;
+use xlmr_sentiment_core::ClassifyOptions;
 
 use super::flags::{BenchArgs, ServeArgs};
 
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (classifier, options) = args.model.load()?;
+    let (classifier, options) = args
+        .model
+        .load(ClassifyOptions::DEFAULT_BATCH_SIZE as u32)?;
     let info = xlmr_sentiment::server::model_info(&args.model.dir, &classifier)?;
     let config = xlmr_sentiment::server::ServeConfig {
         addr: args.addr,
