@@ -18,6 +18,15 @@ fn read(path: PathBuf) -> Result<Vec<u8>, Error> {
     std::fs::read(&path).map_err(|error| Error::Io { path, error })
 }
 
+/// The file a model's weights are read from: a bundle itself, or the folder's weights file.
+pub fn weights_file(model: &Path) -> Result<PathBuf, Error> {
+    if model.is_file() {
+        Ok(model.to_path_buf())
+    } else {
+        weights_path(model)
+    }
+}
+
 /// The weights file a folder would be loaded from.
 pub fn weights_path(dir: &Path) -> Result<PathBuf, Error> {
     if !dir.is_dir() {

@@ -334,18 +334,28 @@ fn a_changed_input_or_other_options_are_refused_on_resume() {
             "prefix_sha256": format!("{:x}", sha2::Sha256::digest(&bytes)),
         })
     };
-    let options = serde_json::json!({
-        "input_format": "lines", "text_field": "text", "id_field": null, "output_format": "jsonl",
-        "top_k": null, "model": std::path::absolute(model()).unwrap(), "preprocess": true,
-        "max_length": null,
-    });
-    let write_checkpoint = |input_identity: Value| {
+    let weights = std::fs::read(model().join("model.safetensors")).unwrap();
+    let weights_sha256 = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(&weights))
+    };
+    let options_with = |weights_sha256: &str| {
+        serde_json::json!({
+            "input_format": "lines", "text_field": "text", "id_field": null,
+            "output_format": "jsonl", "top_k": null,
+            "model": std::path::absolute(model()).unwrap(), "weights_sha256": weights_sha256,
+            "preprocess": true, "max_length": null,
+        })
+    };
+    let options = options_with(&weights_sha256);
+    let write_checkpoint_with = |input_identity: Value, options: &Value| {
         let value = serde_json::json!({
             "input": input_identity, "options": options, "units_done": 1, "rows_done": 1,
             "rows_failed": 0, "output_len": first_row,
         });
         std::fs::write(&checkpoint, value.to_string()).unwrap();
     };
+    let write_checkpoint = |input_identity: Value| write_checkpoint_with(input_identity, &options);
     let finished = std::fs::read(&output).unwrap();
 
     // The checkpoint as the job writes it: the job resumes and the output is whole again.
@@ -354,6 +364,17 @@ fn a_changed_input_or_other_options_are_refused_on_resume() {
     let result = run(&args);
     assert!(result.status.success(), "{result:?}");
     assert_eq!(std::fs::read(&output).unwrap(), finished);
+
+    // A job interrupted with other weights at the model's path: refused, naming the model.
+    write_checkpoint_with(identity(&input), &options_with(&"0".repeat(64)));
+    let result = run(&args);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8(result.stderr).unwrap();
+    assert!(
+        stderr.contains("weights are not those the unfinished job ran with"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&checkpoint).unwrap();
 
     // Other options than the interrupted job's: refused.
     write_checkpoint(identity(&input));
@@ -380,4 +401,42 @@ fn a_changed_input_or_other_options_are_refused_on_resume() {
     assert_eq!(stderr.lines().count(), 1);
     assert_eq!(std::fs::read(&output).unwrap(), finished);
     assert!(checkpoint.exists());
+}
+
+#[test]
+fn output_dash_writes_the_rows_of_a_file_job_to_stdout_and_keeps_no_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.csv");
+    std::fs::write(&input, b"id,text\na,good text\nb,\xff bad\nc,more text\n").unwrap();
+    for format in ["jsonl", "csv"] {
+        let file = tmp.path().join(format!("out.{format}"));
+        let common = [
+            "--input",
+            path(&input),
+            "--id-field",
+            "id",
+            "--output-format",
+            format,
+        ];
+        let to_file = run(&[&common[..], &["--output", path(&file)]].concat());
+        assert_eq!(to_file.status.code(), Some(1), "{to_file:?}");
+        let to_stdout = command(&[&common[..], &["--output", "-"]].concat())
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(to_stdout.status.code(), Some(1), "{to_stdout:?}");
+        assert_eq!(to_stdout.stdout, std::fs::read(&file).unwrap(), "{format}");
+        let stderr = String::from_utf8(to_stdout.stderr).unwrap();
+        assert!(stderr.contains("in standard output"), "{stderr}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["in.csv", "out.csv", "out.jsonl"],
+        "no checkpoint, no file named -"
+    );
 }

@@ -77,7 +77,11 @@ pub fn chunk_size(options: &ClassifyOptions) -> usize {
 /// cases stop the job, leaving the checkpoint so it can be resumed.
 pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Result<Report, Error> {
     let from_stdin = job.input.as_os_str() == "-";
-    if !from_stdin && same_file(&job.input, &job.output) {
+    // `--output -`: the rows go to standard output for the next tool in a pipe; nothing there
+    // can be cut back, so there is no checkpoint and no resume.
+    let to_stdout = job.output.as_os_str() == "-";
+    let checkpointed = !from_stdin && !to_stdout;
+    if !from_stdin && !to_stdout && same_file(&job.input, &job.output) {
         return Err(Error::Refused(format!(
             "{}: the output would overwrite the input",
             job.output.display()
@@ -89,6 +93,10 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
     } else {
         Some(InputIdentity::of(&job.input)?)
     };
+    // The weights' hash, computed now from the file itself (not a manifest, which --no-verify
+    // may have let go stale): a model replaced at the same path must not resume a job.
+    let weights_sha256 =
+        crate::manifest::sha256_file(&crate::model_dir::weights_file(&job.model)?)?;
     let mut options_key = json!({
         "input_format": job.input_format.name(),
         "text_field": job.fields.text,
@@ -96,6 +104,7 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         "output_format": job.output_format.name(),
         "top_k": job.top_k,
         "model": std::path::absolute(&job.model).unwrap_or_else(|_| job.model.clone()),
+        "weights_sha256": weights_sha256,
         "preprocess": options.preprocess,
         "max_length": options.max_length,
     });
@@ -104,7 +113,11 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         options_key["language"] = json!(true);
     }
 
-    let mut state = start_state(job, &checkpoint_path, identity.as_ref(), &options_key)?;
+    let mut state = if to_stdout {
+        None
+    } else {
+        start_state(job, &checkpoint_path, identity.as_ref(), &options_key)?
+    };
     let resumed = state.as_ref().map_or(0, |s| s.rows_done);
     let mut state = match state.take() {
         Some(state) => state,
@@ -124,7 +137,7 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
             };
             // Written before the output is created, so from the output's first byte on there
             // is a checkpoint that says what it is, and a crash at any point can be resumed.
-            if !from_stdin {
+            if checkpointed {
                 fresh.write(&checkpoint_path)?;
             }
             fresh
@@ -135,15 +148,20 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         path: job.output.clone(),
         error,
     };
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&job.output)
-        .map_err(out_io)?;
-    // Drop any partial chunk an interrupted run left after its last checkpoint.
-    out.set_len(state.output_len).map_err(out_io)?;
-    out.seek(SeekFrom::End(0)).map_err(out_io)?;
+    let mut out = if to_stdout {
+        Output::Stdout(std::io::stdout().lock())
+    } else {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&job.output)
+            .map_err(out_io)?;
+        // Drop any partial chunk an interrupted run left after its last checkpoint.
+        file.set_len(state.output_len).map_err(out_io)?;
+        file.seek(SeekFrom::End(0)).map_err(out_io)?;
+        Output::File(file)
+    };
     let rows = RowWriter::new(job.output_format, classifier.labels(), job.top_k)
         .with_language(options.language);
     let mut languages = LanguageTally::default();
@@ -188,11 +206,11 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         out.write_all(&buffer).map_err(out_io)?;
         // The chunk must be on disk before the checkpoint that counts it: otherwise a power
         // loss could keep the checkpoint but lose rows it promises.
-        out.sync_data().map_err(out_io)?;
+        out.commit().map_err(out_io)?;
         state.output_len += buffer.len() as u64;
         state.units_done = chunk.units;
         state.rows_done += chunk.records.len() as u64;
-        if !from_stdin {
+        if checkpointed {
             state.write(&checkpoint_path)?;
         }
         progress.update(chunk.bytes, state.rows_done - resumed);
@@ -223,10 +241,10 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         Ok::<(), Error>(())
     })?;
 
-    out.sync_all().map_err(out_io)?;
+    out.commit().map_err(out_io)?;
     drop(out);
     progress.finish();
-    if !from_stdin {
+    if checkpointed {
         std::fs::remove_file(&checkpoint_path).map_err(|error| Error::Io {
             path: checkpoint_path.clone(),
             error,
@@ -239,6 +257,30 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         resumed,
         languages,
     })
+}
+
+/// Where a job's rows go.
+enum Output<'a> {
+    File(std::fs::File),
+    Stdout(std::io::StdoutLock<'a>),
+}
+
+impl Output<'_> {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::File(file) => file.write_all(bytes),
+            Self::Stdout(stdout) => stdout.write_all(bytes),
+        }
+    }
+
+    /// Makes what was written durable (a file's data on disk) or visible (standard output
+    /// flushed, so a pipe's reader sees each chunk as it is done).
+    fn commit(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::File(file) => file.sync_data(),
+            Self::Stdout(stdout) => stdout.flush(),
+        }
+    }
 }
 
 /// The checkpoint to resume from, or `None` to start afresh; refuses when starting afresh would
@@ -301,6 +343,17 @@ fn start_state(
             "{}: the input changed since the job was interrupted ({what}), so the rows already \
              written may not match it; {over}",
             job.input.display()
+        )));
+    }
+    if saved.options.get("weights_sha256") != options_key.get("weights_sha256") {
+        return Err(Error::Refused(format!(
+            "{}: the model's weights are not those the unfinished job ran with (SHA-256 {}, now \
+             {}), so the rows already written came from another model; {over}",
+            job.model.display(),
+            saved.options["weights_sha256"]
+                .as_str()
+                .unwrap_or("not recorded"),
+            options_key["weights_sha256"].as_str().unwrap_or("unknown"),
         )));
     }
     if saved.options != *options_key {

@@ -17,7 +17,7 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     if let (Some(input), Some(output)) = (&args.input, &args.batch.output) {
         return batch_job(&args, input, output);
     }
-    let (classifier, mut options) = args.model.load()?;
+    let (classifier, mut options) = args.model.load(args.batch_size)?;
     options.language = args.language;
     let top_k = output::top_k(args.top_k.map(|k| k as usize));
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -120,7 +120,7 @@ fn batch_job(
         progress: std::io::stderr().is_terminal(),
         model: args.model.dir.clone(),
     };
-    let (classifier, mut options) = args.model.load()?;
+    let (classifier, mut options) = args.model.load(args.batch_size)?;
     options.language = args.language;
     let report = batch::run(&classifier, &options, &job)?;
     if options.language {
@@ -131,14 +131,23 @@ fn batch_job(
             "{} of {} input row(s) could not be classified; see their \"error\" in {}",
             report.failed,
             report.rows,
-            output.display()
+            shown(output)
         );
         return Ok(ExitCode::from(1));
     }
     if job.progress {
-        eprintln!("{} rows written to {}", report.rows, output.display());
+        eprintln!("{} rows written to {}", report.rows, shown(output));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An output path as messages name it.
+fn shown(output: &std::path::Path) -> String {
+    if output.as_os_str() == "-" {
+        "standard output".into()
+    } else {
+        output.display().to_string()
+    }
 }
 
 struct Writer<'a> {
