@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
+use serde_json::json;
 use xlmr_sentiment_core::{Classifier, ClassifyOptions, Encoded, Prediction};
 
-use checkpoint::{Checkpoint, InputIdentity};
+use checkpoint::{start_state, Checkpoint, InputIdentity};
 use reader::{Fields, InputFormat, Reader, Record};
 use writer::{OutputFormat, RowWriter};
 
@@ -281,99 +281,6 @@ impl Output<'_> {
             Self::Stdout(stdout) => stdout.flush(),
         }
     }
-}
-
-/// The checkpoint to resume from, or `None` to start afresh; refuses when starting afresh would
-/// clobber an output or resuming would mix two jobs.
-fn start_state(
-    job: &Job,
-    checkpoint_path: &Path,
-    identity: Option<&InputIdentity>,
-    options_key: &Value,
-) -> Result<Option<Checkpoint>, Error> {
-    let over = "pass --overwrite to start the job over";
-    if job.overwrite {
-        match std::fs::remove_file(checkpoint_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Io {
-                    path: checkpoint_path.to_path_buf(),
-                    error: e,
-                })
-            }
-            _ => return Ok(None),
-        }
-    }
-    let Some(saved) = Checkpoint::read(checkpoint_path)? else {
-        if job.output.exists() {
-            return Err(Error::Refused(format!(
-                "{}: the output file exists and there is no {} to resume from; pass --overwrite \
-                 to replace it",
-                job.output.display(),
-                checkpoint_path.display()
-            )));
-        }
-        return Ok(None);
-    };
-    let Some(identity) = identity else {
-        return Err(Error::Refused(format!(
-            "{}: an unfinished job's checkpoint is here, and standard input cannot be resumed; {over}",
-            checkpoint_path.display()
-        )));
-    };
-    if saved.input.path != identity.path {
-        return Err(Error::Refused(format!(
-            "{}: the unfinished job there read {}, not {}; {over}",
-            job.output.display(),
-            saved.input.path.display(),
-            identity.path.display()
-        )));
-    }
-    if saved.input != *identity {
-        let what = if saved.input.size != identity.size {
-            format!(
-                "its size was {} bytes, now {}",
-                saved.input.size, identity.size
-            )
-        } else if saved.input.prefix_sha256 != identity.prefix_sha256 {
-            "its first bytes differ".into()
-        } else {
-            "its modification time differs".into()
-        };
-        return Err(Error::Refused(format!(
-            "{}: the input changed since the job was interrupted ({what}), so the rows already \
-             written may not match it; {over}",
-            job.input.display()
-        )));
-    }
-    if saved.options.get("weights_sha256") != options_key.get("weights_sha256") {
-        return Err(Error::Refused(format!(
-            "{}: the model's weights are not those the unfinished job ran with (SHA-256 {}, now \
-             {}), so the rows already written came from another model; {over}",
-            job.model.display(),
-            saved.options["weights_sha256"]
-                .as_str()
-                .unwrap_or("not recorded"),
-            options_key["weights_sha256"].as_str().unwrap_or("unknown"),
-        )));
-    }
-    if saved.options != *options_key {
-        return Err(Error::Refused(format!(
-            "{}: the unfinished job there ran with other options ({}); rerun it with those or \
-             {over}",
-            job.output.display(),
-            saved.options
-        )));
-    }
-    let len = std::fs::metadata(&job.output).map_or(0, |m| m.len());
-    if len < saved.output_len {
-        return Err(Error::Refused(format!(
-            "{}: the output is shorter ({len} bytes) than its checkpoint records ({} bytes): it \
-             was changed; {over}",
-            job.output.display(),
-            saved.output_len
-        )));
-    }
-    Ok(Some(saved))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
