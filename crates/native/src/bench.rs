@@ -63,6 +63,10 @@ pub struct BenchRow {
     /// With a reference model: the largest change of any label's probability.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_prob_change: Option<f32>,
+    /// What the row was measured with: model revision, weights SHA-256, precision, kernels,
+    /// version (filled in after the measurements, so hashing never counts as load time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// How a bench run is set up.
@@ -173,7 +177,6 @@ pub fn run(
         Some("q8_0") => "int8".to_string(),
         Some(other) => other.to_string(),
     };
-    let kernels = xlmr_sentiment_core::kernel_names();
     let row = BenchRow {
         engine: "xlmr-sentiment",
         precision,
@@ -185,12 +188,10 @@ pub fn run(
         long_ms,
         load_s,
         peak_rss_mb: peak_rss_mb(),
-        kernels: format!(
-            "{}, {}, attention {}",
-            kernels.f32, kernels.int8, kernels.attention
-        ),
+        kernels: crate::provenance::kernels(),
         agreement_with_f32: None,
         max_prob_change: None,
+        provenance: None,
     };
     Ok((classifier, row))
 }

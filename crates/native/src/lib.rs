@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod model_dir;
 pub mod output;
 pub mod pack;
+pub mod provenance;
 pub(crate) mod records;
 pub mod server;
 

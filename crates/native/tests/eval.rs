@@ -436,3 +436,40 @@ fn options_reach_the_classifier() {
     );
     assert_ne!(full["confusion"], short["confusion"]);
 }
+
+#[test]
+fn the_report_names_the_weights_hash_precision_kernels_and_version() {
+    let (labels, cases) = cases();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("labelled.jsonl");
+    write_jsonl(&data, &labels, &cases);
+    let weights = Path::new(MODEL).join("model.safetensors");
+    let sha256 = xlmr_sentiment::manifest::sha256_file(&weights).unwrap();
+
+    let report = success_json(&eval(data.to_str().unwrap(), &["--json"]));
+    let provenance = &report["provenance"];
+    assert_eq!(provenance["weights_sha256"], sha256.as_str());
+    assert_eq!(provenance["weights_file"], weights.display().to_string());
+    assert_eq!(provenance["precision"], "f32");
+    assert_eq!(provenance["version"], env!("CARGO_PKG_VERSION"));
+    // The fixture folder has no manifest from `fetch`: its origin is unknown, not guessed.
+    assert_eq!(provenance["model_id"], Value::Null);
+    assert_eq!(provenance["revision"], Value::Null);
+    assert_eq!(
+        provenance["kernels"],
+        xlmr_sentiment::provenance::kernels().as_str()
+    );
+
+    let human = eval(data.to_str().unwrap(), &[]);
+    assert!(human.status.success());
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains(&format!("(SHA-256 {sha256})")), "{text}");
+    assert!(text.contains("origin not recorded, f32"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "run       xlmr-sentiment {}; kernels ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}

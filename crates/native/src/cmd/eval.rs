@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use xlmr_sentiment::eval::data::{Fields, Format};
 use xlmr_sentiment::eval::{evaluate, report, EvalConfig};
 use xlmr_sentiment::formats::FileFormat;
+use xlmr_sentiment::provenance::Provenance;
 
 use super::flags::EvalArgs;
 
@@ -28,6 +29,7 @@ pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         options,
         skip_bad_rows: args.skip_bad_rows,
     };
+    let provenance = Provenance::of(&args.model.dir, &classifier)?;
     let evaluation = evaluate(&classifier, &config)?;
     for bad in &evaluation.skipped_examples {
         eprintln!("skipped line {}: {}", bad.line, bad.reason);
@@ -38,10 +40,13 @@ pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     if args.json {
-        serde_json::to_writer(&mut out, &report::json(&evaluation, &args.model.dir))?;
+        serde_json::to_writer(
+            &mut out,
+            &report::json(&evaluation, &args.model.dir, &provenance),
+        )?;
         out.write_all(b"\n")?;
     } else {
-        report::human(&evaluation, &args.model.dir, &mut out)?;
+        report::human(&evaluation, &args.model.dir, &provenance, &mut out)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

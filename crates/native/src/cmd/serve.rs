@@ -50,6 +50,10 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         row.agreement_with_f32 = Some(agreement);
         row.max_prob_change = Some(change);
     }
+    row.provenance = Some(xlmr_sentiment::provenance::Provenance::of(
+        &args.model,
+        &classifier,
+    )?);
     println!("{}", serde_json::to_string(&row)?);
     Ok(ExitCode::SUCCESS)
 }

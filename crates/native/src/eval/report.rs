@@ -8,18 +8,20 @@ use serde_json::{json, Value};
 use super::metrics::Metrics;
 use super::Evaluation;
 use crate::formats::FileFormat;
+use crate::provenance::Provenance;
 
 /// The report as one JSON object:
 /// `{"model", "data", "format", "rows", "skipped_rows", "accuracy", "macro_f1", "labels",
 /// "per_label": [{"label", "precision", "recall", "f1", "support", "predicted"}], "confusion",
 /// "languages"?: [{"language", "rows", "accuracy", "macro_f1"}], "languages_detected_rows"?,
-/// "seconds", "texts_per_second", "options"}`.
+/// "seconds", "texts_per_second", "options", "provenance": {"model_id", "revision",
+/// "weights_file", "weights_sha256", "precision", "kernels", "version"}}`.
 ///
 /// `confusion[gold][predicted]` counts texts, both indices in `labels` order. `languages` is
 /// present only when some row had a language: from the data or, when the data has none at all,
 /// detected from the text (`languages_detected_rows` counts the rows detected); rows without
 /// one are under `"language": null`, last.
-pub fn json(evaluation: &Evaluation, model: &Path) -> Value {
+pub fn json(evaluation: &Evaluation, model: &Path, provenance: &Provenance) -> Value {
     let overall = evaluation.tally.overall.metrics();
     let per_label: Vec<Value> = evaluation
         .labels
@@ -74,15 +76,37 @@ pub fn json(evaluation: &Evaluation, model: &Path) -> Value {
         "max_length": options.max_length,
         "batch_size": options.batch_size,
     });
+    report["provenance"] = json!(provenance);
     report
 }
 
 /// The report as text: a summary, per-label scores, the confusion matrix (rows gold, columns
 /// predicted), per-language scores when the data has languages, and the speed.
-pub fn human(evaluation: &Evaluation, model: &Path, out: &mut impl Write) -> std::io::Result<()> {
+pub fn human(
+    evaluation: &Evaluation,
+    model: &Path,
+    provenance: &Provenance,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let overall = evaluation.tally.overall.metrics();
     let labels = &evaluation.labels;
     writeln!(out, "model     {}", model.display())?;
+    let origin = match (&provenance.model_id, &provenance.revision) {
+        (Some(id), Some(revision)) => format!("{id} at {revision}"),
+        (Some(id), None) => id.clone(),
+        _ => "origin not recorded".to_string(),
+    };
+    writeln!(out, "          {origin}, {}", provenance.precision)?;
+    writeln!(
+        out,
+        "weights   {} (SHA-256 {})",
+        provenance.weights_file, provenance.weights_sha256
+    )?;
+    writeln!(
+        out,
+        "run       xlmr-sentiment {}; kernels {}",
+        provenance.version, provenance.kernels
+    )?;
     let skipped = match evaluation.skipped {
         0 => String::new(),
         n => format!(", {} skipped", count(n, "bad row")),
