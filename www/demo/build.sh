@@ -5,18 +5,21 @@
 #
 #   www/demo/build.sh [OUT] [--model DIR|FILE.gguf]
 #
-# OUT defaults to target/demo. --model copies a model folder's config.json, tokenizer.json and
-# model.safetensors into OUT/model/ (or a bundle to OUT/model.gguf: open ?model=./model.gguf).
+# OUT defaults to target/demo. --model copies a model folder's files into OUT/model/ (config.json,
+# tokenizer.json or sentencepiece.bpe.model, model.safetensors or pytorch_model.bin: the folders
+# the CLI loads), or a bundle to OUT/model.gguf (open ?model=./model.gguf).
 # Needs the npm package built (www/xlmr-sentiment/build.sh; tests/run.sh does it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=../copy-model.sh
+source "$here/../copy-model.sh"
 out="$root/target/demo"
 model=""
 while (($#)); do
     case "$1" in
         --model) model="$2"; shift 2 ;;
-        -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,11p "$0"; exit 0 ;;
         *) out="$1"; shift ;;
     esac
 done
@@ -46,8 +49,8 @@ cp -r "$package/dist" "$package/wasm" "$out/xlmr-sentiment/"
 ) > "$out/shell.json"
 if [[ -n "$model" ]]; then
     if [[ -d "$model" ]]; then
-        mkdir -p "$out/model"
-        cp "$model/config.json" "$model/tokenizer.json" "$model/model.safetensors" "$out/model/"
+        rm -rf "$out/model"
+        copy_model_folder "$model" "$out/model"
     else
         cp "$model" "$out/model.gguf"
     fi

@@ -5,7 +5,8 @@
 #
 #   www/extension/build.sh --model DIR|FILE.gguf [--languages en,fr,...] [--out DIR]
 #
-# --model: a model folder (config.json, tokenizer.json, model.safetensors) or a bundle from
+# --model: a model folder (config.json, tokenizer.json or sentencepiece.bpe.model,
+#   model.safetensors or pytorch_model.bin: the folders the CLI loads) or a bundle from
 #   `xlmr-sentiment pack` (recommended: a q8_0 bundle is a quarter of the f32 weights).
 # --languages: the model's trained languages, when the bundle does not record them.
 # --out: the unpacked folder (default target/extension); the zip is written beside it as
@@ -13,6 +14,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=../copy-model.sh
+source "$here/../copy-model.sh"
 out="$root/target/extension"
 model=""
 languages=""
@@ -38,11 +41,12 @@ rm -rf "$out"
 mkdir -p "$out/xlmr-sentiment"
 cp "$here"/{manifest.json,background.js,offscreen.html,offscreen.js,popup.html,popup.js,popup.css} "$out/"
 cp -r "$here/../ui" "$out/ui"
+mkdir -p "$out/icons"
+cp "$here"/icons/icon-*.png "$out/icons/"
 cp -r "$package/dist" "$package/wasm" "$out/xlmr-sentiment/"
 find "$out/xlmr-sentiment" -name '*.d.ts' -delete
 if [[ -d "$model" ]]; then
-    mkdir -p "$out/model"
-    cp "$model/config.json" "$model/tokenizer.json" "$model/model.safetensors" "$out/model/"
+    copy_model_folder "$model" "$out/model"
     path="model/"
 else
     cp "$model" "$out/model.gguf"

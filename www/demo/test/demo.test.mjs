@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,7 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 const model = join(root, "tests/fixtures/models/tiny-sentiment");
 const screenshots = join(root, "target/screenshots");
 
-let site, server, origin, browser, isolatedSite, isolatedServer, isolatedOrigin;
+let site, server, origin, browser, realLayout, isolatedSite, isolatedServer, isolatedOrigin;
 const requests = [];
 
 before(async () => {
@@ -33,9 +33,15 @@ before(async () => {
     return join(site, path);
   }));
   // The site as a user deploys it (the model copied in by build.sh --model), served by serve.mjs:
-  // cross-origin isolated.
+  // cross-origin isolated. Its model folder has the pinned real model's layout, pytorch_model.bin
+  // and sentencepiece.bpe.model only, which build.sh must take as the CLI does.
+  realLayout = await mkdtemp(join(tmpdir(), "xlmr-demo-real-layout-"));
+  for (const name of ["config.json", "sentencepiece.bpe.model", "pytorch_model.bin"]) {
+    await copyFile(join(model, name), join(realLayout, name));
+  }
   isolatedSite = await mkdtemp(join(tmpdir(), "xlmr-demo-isolated-"));
-  await promisify(execFile)(join(here, "build.sh"), [isolatedSite, "--model", model]);
+  await promisify(execFile)(join(here, "build.sh"), [isolatedSite, "--model", realLayout]);
+  assert.deepEqual((await readdir(join(isolatedSite, "model"))).sort(), ["config.json", "pytorch_model.bin", "sentencepiece.bpe.model"]);
   isolatedServer = await serveDemo(isolatedSite, { port: 0 });
   isolatedOrigin = `http://127.0.0.1:${isolatedServer.address().port}`;
   browser = await launchChromium(chromium);
@@ -49,6 +55,7 @@ after(async () => {
   isolatedServer?.close();
   if (site) await rm(site, { recursive: true, force: true });
   if (isolatedSite) await rm(isolatedSite, { recursive: true, force: true });
+  if (realLayout) await rm(realLayout, { recursive: true, force: true });
 });
 
 async function openDemo(query = "", viewport = { width: 1000, height: 900 }, at = origin) {
@@ -100,7 +107,7 @@ test("typed texts show the golden labels and scores, and nothing leaves the orig
   await page.close();
 });
 
-test("served by serve.mjs (cross-origin isolated), the model runs on the threaded build with the same results", async () => {
+test("served by serve.mjs (cross-origin isolated) from the real model's folder layout, the threaded build gives the same results", async () => {
   const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
   const { page, problems } = await openDemo("", undefined, isolatedOrigin);
   await page.waitForSelector("body[data-model=ready]");
@@ -147,6 +154,38 @@ test("batch: pasted lines and a CSV file fill a sortable table that exports as C
   assert.equal(rows.length, texts.length);
   for (const row of rows) assert.equal(row.label, labelOf.get(row.text), row.text);
   assert.match(await page.textContent("#batch-status"), new RegExp(`^${texts.length} texts in [\\d.]+ s`));
+
+  // The summary: label counts over all texts and per detected language, each bar with its text.
+  const summary = await page.$$eval("#batch-summary .summary-group", (groups) =>
+    groups.map((g) => ({
+      group: g.dataset.group,
+      title: g.querySelector("h4").textContent,
+      bars: [...g.querySelectorAll("li")].map((li) => ({
+        label: li.dataset.label,
+        count: Number(li.dataset.count),
+        said: li.querySelector(".bar").getAttribute("aria-label"),
+        shown: li.lastElementChild.textContent,
+      })),
+    })),
+  );
+  assert.equal(await page.isVisible("#batch-summary"), true);
+  assert.equal(summary[0].group, "all");
+  assert.equal(summary[0].title, `All ${texts.length} texts`);
+  const counted = Object.fromEntries(golden.labels.map((l) => [l, rows.filter((r) => r.label === l).length]));
+  assert.deepEqual(Object.fromEntries(summary[0].bars.map((b) => [b.label, b.count])), counted);
+  for (const { bars } of summary) {
+    const total = bars.reduce((n, b) => n + b.count, 0);
+    for (const b of bars) {
+      const percent = ((100 * b.count) / total).toFixed(0);
+      assert.equal(b.said, `${b.label}: ${b.count} of ${total} texts, ${percent} percent`);
+      assert.equal(b.shown, `${b.count} (${percent}%)`);
+    }
+  }
+  const languages = summary.slice(1);
+  assert.ok(languages.length >= 1, "one group per detected language");
+  const languageOf = (row) => row.language.replace(/ \(not trained on\)$/, "") || "unknown";
+  const byLanguage = rows.reduce((m, r) => m.set(languageOf(r), (m.get(languageOf(r)) ?? 0) + 1), new Map());
+  assert.deepEqual(new Map(languages.map((g) => [g.group, g.bars.reduce((n, b) => n + b.count, 0)])), byLanguage);
 
   // Sorting by label: ascending, then descending on a second press.
   await page.click('#batch-head button[data-sort="label"]');
