@@ -67,6 +67,17 @@ async function classifyInPopup(page, text) {
   await page.waitForFunction((n) => Number(document.body.dataset.classified ?? 0) > n, before, { timeout: 60_000 });
 }
 
+test("the icons the manifest names are in the package, PNGs of their declared sizes", async () => {
+  const manifest = JSON.parse(await readFile(join(extensionDir, "manifest.json"), "utf8"));
+  const declared = [...Object.entries(manifest.icons), ...Object.entries(manifest.action.default_icon)];
+  assert.ok(manifest.icons["128"], "the Chrome Web Store requires a 128x128 icon");
+  for (const [size, path] of declared) {
+    const png = await readFile(join(extensionDir, path));
+    assert.equal(png.subarray(1, 4).toString(), "PNG", path);
+    assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [Number(size), Number(size)], path);
+  }
+});
+
 test("the popup classifies typed text with the golden labels and scores", async () => {
   const page = await openPopup();
   for (const row of golden.texts.filter((t) => t.text.trim()).slice(0, 4)) {
