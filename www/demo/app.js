@@ -2,7 +2,7 @@
 // fed from a model next to the page (./model/) or from ?model=URL (a folder or a .gguf bundle).
 // Everything is same-origin static files: the text typed here never leaves the browser.
 import { loadInWorker } from "./xlmr-sentiment/dist/worker-client.js";
-import { scoreBars } from "./ui/score-bars.js";
+import { barItem, scoreBars } from "./ui/score-bars.js";
 import { languageName, languageNote } from "./ui/language-note.js";
 
 const $ = (id) => document.getElementById(id);
@@ -229,6 +229,46 @@ function setUpBatch(classifier) {
     $("batch-table").hidden = results.length === 0;
   }
 
+  // Label counts over all texts, then per detected language (most texts first): bars for a glance,
+  // each with its count and share as text, so a screen reader hears what the bars show.
+  function renderSummary() {
+    const groups = [{ key: "all", title: `All ${results.length} texts`, rows: results }];
+    const byLanguage = new Map();
+    for (const r of results) {
+      const key = r.language ?? "unknown";
+      if (!byLanguage.has(key)) byLanguage.set(key, []);
+      byLanguage.get(key).push(r);
+    }
+    for (const [key, rows] of [...byLanguage].sort((a, b) => b[1].length - a[1].length || a[0].localeCompare(b[0]))) {
+      const name = key === "unknown" ? "Language not detected" : languageName(key);
+      const untrained = rows[0].languageSupported === false ? ", not trained on" : "";
+      groups.push({ key, title: `${name} (${rows.length} ${rows.length === 1 ? "text" : "texts"}${untrained})`, rows });
+    }
+    $("batch-summary-groups").replaceChildren(
+      ...groups.map(({ key, title, rows }) => {
+        const group = document.createElement("div");
+        group.className = "summary-group";
+        group.dataset.group = key;
+        const heading = document.createElement("h4");
+        heading.textContent = title;
+        const list = document.createElement("ul");
+        list.className = "bars counts";
+        list.append(
+          ...labels.map((label) => {
+            const count = rows.filter((r) => r.label === label).length;
+            const percent = ((100 * count) / rows.length).toFixed(0);
+            const item = barItem(label, count / rows.length, `${label}: ${count} of ${rows.length} texts, ${percent} percent`, `${count} (${percent}%)`);
+            item.dataset.count = String(count);
+            return item;
+          }),
+        );
+        group.append(heading, list);
+        return group;
+      }),
+    );
+    $("batch-summary").hidden = results.length === 0;
+  }
+
   async function classifyAll(texts) {
     if (texts.length === 0) {
       status.textContent = "There is nothing to classify: give one text per line, or open a file.";
@@ -262,8 +302,9 @@ function setUpBatch(classifier) {
     } finally {
       progress.hidden = true;
       $("batch-run").disabled = false;
-      document.body.dataset.batch = String(Number(document.body.dataset.batch ?? 0) + 1);
       renderTable();
+      renderSummary();
+      document.body.dataset.batch = String(Number(document.body.dataset.batch ?? 0) + 1);
     }
   }
 
