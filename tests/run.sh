@@ -26,13 +26,14 @@ for target in wasm32-unknown-unknown wasm32-wasip1; do
         rustup target add "$target"
     fi
 done
-# The npm package's threaded build rebuilds std with wasm atomics: nightly and its rust-src
-# (www/xlmr-sentiment/build.sh). The machine image carries a nightly; a bare one gets today's.
-if ! rustup toolchain list | grep -q '^nightly-'; then
-    rustup toolchain install nightly --profile minimal
+# The npm package's threaded build rebuilds std with wasm atomics: the dated nightly that
+# www/xlmr-sentiment/build.sh pins, with its rust-src.
+nightly=$(sed -n 's/^NIGHTLY=//p' www/xlmr-sentiment/build.sh)
+if ! rustup toolchain list | grep -q "^$nightly-"; then
+    rustup toolchain install "$nightly" --profile minimal --component rust-src
 fi
-if ! rustup +nightly component list --installed | grep -qx rust-src; then
-    rustup component add rust-src --toolchain nightly
+if ! rustup +"$nightly" component list --installed | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain "$nightly"
 fi
 bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
 if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the npm package: the wasm crate (release: simd128, relaxed SIMD, and relaxed SIMD with
 # threads), wasm-bindgen glue, wasm-opt, then
-# the TypeScript. Needs the wasm32 target, nightly with rust-src (threaded build), wasm-bindgen-cli
-# at the exact version of the wasm-bindgen crate in Cargo.lock, and `npm ci` done here
-# (tests/run.sh sees to all of them).
+# the TypeScript. Needs the wasm32 target, the nightly below with rust-src (threaded build),
+# wasm-bindgen-cli at the exact version of the wasm-bindgen crate in Cargo.lock, and `npm ci` done
+# here (tests/run.sh sees to all of them).
 set -euo pipefail
+# The threaded build's toolchain: a dated nightly, so a later nightly (or a change in -Z
+# build-std) cannot break the build unseen. tests/run.sh reads this line; move both together.
+NIGHTLY=nightly-2026-05-20
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
@@ -39,7 +42,7 @@ threads_target="$root/target/wasm-threads"
 # needs; current rustc no longer passes these for +atomics by itself.
 threads_link="--shared-memory --import-memory --max-memory=4294967296 --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
 RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd,+atomics,+bulk-memory,+mutable-globals --cfg getrandom_backend=\"wasm_js\" $(printf -- ' -C link-arg=%s' $threads_link)" \
-    cargo +nightly build --locked --release -p xlmr-sentiment-wasm --target wasm32-unknown-unknown \
+    cargo +"$NIGHTLY" build --locked --release -p xlmr-sentiment-wasm --target wasm32-unknown-unknown \
     --features threads -Z build-std=panic_abort,std --target-dir "$threads_target" \
     --manifest-path "$root/Cargo.toml"
 wasm-bindgen --target web --out-dir "$glue/threads" \
