@@ -1,5 +1,5 @@
-// A user's app: the npm README's usage example (www/xlmr-sentiment/README.md) as written, bundled by Vite from the installed
-// tarball. The model folder comes from the query string (?model=/models/tiny-sentiment/) so
+// A user's app: both forms of the npm package (www/xlmr-sentiment/README.md), bundled by Vite
+// from the installed tarball. The model folder comes from the query string (?model=/models/tiny-sentiment/) so
 // the test can point it at each fixture model.
 import { load } from "xlmr-sentiment";
 import { loadInWorker } from "xlmr-sentiment/worker";
@@ -8,7 +8,7 @@ const model = new URLSearchParams(location.search).get("model");
 // Progress events of both forms, kept for consumer.test.mjs.
 const events = { main: [], worker: [] };
 
-// (a) The main-thread form: the README's five lines.
+// (a) The main-thread form.
 const classifier = await load(model, { onProgress: (e) => { events.main.push(e); console.log(e.status, e.file, e.overall); } });
 console.log(await classifier.classify("I love this!"));
 console.log(await classifier.classify(["Génial !", "Schrecklich."]));

@@ -11,5 +11,7 @@
 export { SentimentClassifier, load, loadFromBytes } from "./classifier.js";
 export { clearCache } from "./loader.js";
 export { detectWasmBuild } from "./wasm.js";
+export { pipeline, PIPELINE_TASKS } from "./pipeline.js";
+export type { PipelineOptions, PipelineProgressEvent, TextClassificationPipeline } from "./pipeline.js";
 export type { WasmBuild } from "./wasm.js";
 export type { ClassifyOptions, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";

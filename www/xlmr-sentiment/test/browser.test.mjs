@@ -57,6 +57,27 @@ async function openPage(at = origin) {
   return { page, offsite };
 }
 
+test("pipeline() in a page: the model runs in a worker, answers as transformers.js does", async () => {
+  const record = JSON.parse(await readFile(fileURLToPath(new URL("../../../tests/fixtures/transformers-js/tiny-sentiment.json", import.meta.url)), "utf8"));
+  const { page, offsite } = await openPage();
+  const run = await page.evaluate(([m, c]) => window.runPipeline(m, c), [`${origin}/models/tiny-sentiment/`, record.calls]);
+  await page.close();
+  assert.deepEqual(offsite, []);
+  assert.equal(run.inWorker, true, "a page's pipeline keeps the model off the page's thread");
+  assert.equal(run.wasmBuild, "relaxed-simd");
+  assert.equal(run.statuses.at(-1), "ready");
+  for (const status of ["initiate", "download", "progress", "progress_total", "done"]) assert.ok(run.statuses.includes(status), status);
+  const same = (ours, theirs, what) => {
+    if (Array.isArray(theirs)) {
+      assert.equal(ours.length, theirs.length, what);
+      return theirs.forEach((t, i) => same(ours[i], t, `${what}[${i}]`));
+    }
+    assert.equal(ours.label, theirs.label, what);
+    assert.ok(Math.abs(ours.score - theirs.score) <= 1e-4, what);
+  };
+  record.calls.forEach((call, i) => same(run.answers[i], call.output, `call ${i}`));
+});
+
 test("worker form: progress, golden results, then a cached second load", async () => {
   for (const model of ["tiny-sentiment", "tiny-multilabel"]) {
     const g = await golden(model);

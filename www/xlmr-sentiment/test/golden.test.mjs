@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
 
-import { load, loadFromBytes, detectWasmBuild } from "../dist/index.js";
+import { load, loadFromBytes, detectWasmBuild, pipeline } from "../dist/index.js";
 
 const fixtures = new URL("../../../tests/fixtures/models/", import.meta.url);
 const MODELS = ["tiny-sentiment", "tiny-multilabel", "tiny-score"];
@@ -360,4 +360,73 @@ test("a threads option that is not a positive integer is a readable error", asyn
     await assert.rejects(loadFromBytes({ bundle }, { threads }), /threads must be a positive integer/, String(threads));
   }
   assert.equal((await loadFromBytes({ bundle }, { threads: 4 })).threads, 1);
+});
+
+// Recorded from transformers.js itself on tiny-sentiment (tests/fixtures/transformers-js/record.sh).
+const transformersJs = async () =>
+  JSON.parse(await readFile(new URL("../../../tests/fixtures/transformers-js/tiny-sentiment.json", import.meta.url), "utf8"));
+
+/** `ours` has the nesting, lengths and labels of `theirs`, and scores within `tolerance`. */
+function assertSameAnswer(ours, theirs, tolerance, what) {
+  if (Array.isArray(theirs)) {
+    assert.ok(Array.isArray(ours), `${what}: an array`);
+    assert.equal(ours.length, theirs.length, `${what}: length`);
+    theirs.forEach((t, i) => assertSameAnswer(ours[i], t, tolerance, `${what}[${i}]`));
+    return;
+  }
+  assert.deepEqual(Object.keys(ours).sort(), Object.keys(theirs).sort(), `${what}: keys`);
+  assert.equal(ours.label, theirs.label, `${what}: label`);
+  assert.ok(Math.abs(ours.score - theirs.score) <= tolerance, `${what}: score ${ours.score} vs ${theirs.score}`);
+}
+
+test("pipeline(): transformers.js' entry point, answers and progress events as transformers.js gives them", async () => {
+  const record = await transformersJs();
+  const files = {
+    "/m/config.json": await bytes("tiny-sentiment", "config.json"),
+    "/m/tokenizer.json": await bytes("tiny-sentiment", "tokenizer.json"),
+    "/m/model.safetensors": await bytes("tiny-sentiment", "model.safetensors"),
+    "/b/model.gguf": await bundleBytes("tiny-sentiment-q8_0.gguf"),
+  };
+  const server = await serve((url) => (files[url] ? { type: "application/octet-stream", body: files[url] } : undefined));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const events = [];
+    const classifier = await pipeline("text-classification", `${base}/m/`, { progress_callback: (e) => events.push(e), device: "wasm", dtype: "fp32", cache: false });
+    assert.equal(classifier.task, "text-classification");
+    for (const [i, call] of record.calls.entries()) {
+      const answer = call.options === null ? await classifier(call.input) : await classifier(call.input, call.options);
+      assertSameAnswer(answer, call.output, 1e-4, `call ${i} ${JSON.stringify(call.options)}`);
+    }
+
+    // Every event has the keys, and key types, that transformers.js gives for its status.
+    const shapesOf = new Map();
+    for (const shape of record.progress_event_shapes) shapesOf.set(shape.status, Object.keys(shape).sort().map((k) => `${k}:${shape[k]}`));
+    const typed = (e) => Object.keys(e).sort().map((k) => `${k}:${k === "status" ? e.status : typeof e[k]}`);
+    for (const e of events) assert.deepEqual(typed(e), shapesOf.get(e.status), `event ${JSON.stringify(e)}`);
+    assert.deepEqual(new Set(events.map((e) => e.status)), new Set(shapesOf.keys()), "the same kinds of event");
+    for (const e of events.filter((e) => e.status !== "ready")) assert.equal(e.name, `${base}/m/`);
+    for (const file of ["config.json", "tokenizer.json", "model.safetensors"]) {
+      const order = ["initiate", "download", "done"].map((status) => events.findIndex((e) => e.status === status && e.file === file));
+      assert.ok(order[0] >= 0 && order[0] < order[1] && order[1] < order[2], `${file}: initiate, download, done in order`);
+    }
+    const total = events.filter((e) => e.status === "progress_total").at(-1);
+    assert.equal(total.progress, 100);
+    assert.equal(total.loaded, total.total);
+    assert.deepEqual(events.at(-1), { status: "ready", task: "text-classification", model: `${base}/m/` });
+    await classifier.dispose();
+    await assert.rejects(classifier("still there?"), /disposed/);
+
+    // A bundle with its dtype; the alias task; clear errors for what this package does not do.
+    const int8 = await pipeline("sentiment-analysis", `${base}/b/model.gguf`, { dtype: "q8", cache: false });
+    assert.equal(int8.classifier.precision, "q8_0");
+    assert.equal((await int8(["good", "bad"])).length, 2);
+    await int8.dispose();
+    await assert.rejects(pipeline("text-generation", `${base}/m/`), /runs the "text-classification" and "sentiment-analysis" tasks, not "text-generation"/);
+    await assert.rejects(pipeline("text-classification", `${base}/m/`, { revision: "main" }), /does not take "revision"/);
+    await assert.rejects(pipeline("text-classification", `${base}/m/`, { device: "webgpu" }), /device "webgpu" is not available/);
+    await assert.rejects(pipeline("text-classification", `${base}/m/`, { dtype: "q8", cache: false }), /is f32, not the q8 asked for/);
+    await assert.rejects(pipeline("text-classification", `${base}/m/`, { dtype: "bnb4" }), /dtype "bnb4" is not one of/);
+  } finally {
+    server.close();
+  }
 });
