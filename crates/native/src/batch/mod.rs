@@ -81,7 +81,7 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
     // can be cut back, so there is no checkpoint and no resume.
     let to_stdout = job.output.as_os_str() == "-";
     let checkpointed = !from_stdin && !to_stdout;
-    if !from_stdin && !to_stdout && same_file(&job.input, &job.output) {
+    if checkpointed && same_file(&job.input, &job.output) {
         return Err(Error::Refused(format!(
             "{}: the output would overwrite the input",
             job.output.display()
@@ -94,9 +94,14 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         Some(InputIdentity::of(&job.input)?)
     };
     // The weights' hash, computed now from the file itself (not a manifest, which --no-verify
-    // may have let go stale): a model replaced at the same path must not resume a job.
-    let weights_sha256 =
-        crate::manifest::sha256_file(&crate::model_dir::weights_file(&job.model)?)?;
+    // may have let go stale): a model replaced at the same path must not resume a job. Only a
+    // job with a checkpoint needs it; hashing a 1 GB file costs the others seconds for nothing.
+    let weights_sha256 = if checkpointed {
+        let weights = crate::model_dir::weights_file(&job.model)?;
+        Some(crate::manifest::sha256_file(&weights)?)
+    } else {
+        None
+    };
     let mut options_key = json!({
         "input_format": job.input_format.name(),
         "text_field": job.fields.text,
