@@ -1,6 +1,7 @@
 // Node driver of bench/browser.sh (read its header first): runs our npm package and
 // transformers.js in headless Chromium, one browser per engine, precision and isolation, and
-// writes the rows as JSON and a Markdown table.
+// writes the rows as a JSON list (bench/report.py --browser-rows turns them into the results file
+// and its table).
 //
 //   node bench/browser.mjs --out FILE [--quick] [--only TEXT]
 //
@@ -218,23 +219,4 @@ for (const r of rows.filter((row) => row.precision === "int8")) {
 }
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(rows, null, 2)}\n`);
-log(`\nwrote ${out}`);
-
-// The table: each of our rows against transformers.js at the same precision and isolation.
-const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}x` : "");
-const lines = [
-  "| engine | precision | isolated | threads | load cold s | load cached s | latency p50 ms | latency after ms | texts/s | peak RSS MB | JS heap MB | latency vs transformers.js | texts/s vs transformers.js |",
-  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-];
-const fixed = (x, digits) => (x == null ? "" : x.toFixed(digits));
-for (const r of rows) {
-  const peer = r.engine === "xlmr-sentiment" && rows.find((p) => p.engine === "transformers.js" && p.precision === r.precision && p.isolated === r.isolated);
-  const cells = [
-    r.engine, r.precision, r.isolated ? "yes" : "no", r.threads, fixed(r.load_cold_s, 2), fixed(r.load_cached_s, 2),
-    fixed(r.latency_p50_ms, 1), fixed(r.latency_after_ms, 1), fixed(r.texts_per_s, 2), fixed(r.peak_rss_mb, 0), fixed(r.js_heap_mb, 1),
-    peer ? ratio(r.latency_p50_ms, peer.latency_p50_ms) : "", peer ? ratio(r.texts_per_s, peer.texts_per_s) : "",
-  ];
-  lines.push(`| ${cells.join(" | ")} |`);
-}
-console.log(lines.join("\n"));
-console.log("\nRatios are ours over transformers.js at the same precision and isolation: latency below 1 is faster, texts/s above 1 is faster.");
+log(`wrote ${out}`);

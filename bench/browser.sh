@@ -59,10 +59,11 @@
 #      onnx/model.onnx and onnx/model_quantized.onnx), and bench/browser/tokenizer_config.json
 #      (transformers.js loads no tokenizer without one; XLM-R's names XLMRobertaTokenizer)
 #   5. bench/browser/node_modules (`npm ci`; install scripts are off, see bench/browser/.npmrc)
-#   6. the runs; the rows go to --out as JSON (default bench/results/browser.json, meant to be
-#      committed; with --quick, target/bench/browser-quick.json) and a Markdown table with our
-#      ratios to transformers.js at the same precision and isolation goes to stdout (the only
-#      thing written there; progress goes to stderr).
+#   6. the runs (their rows to target/bench/browser-rows.json), then bench/report.py writes them
+#      with the machine, date and versions to --out (default bench/results/browser.json, meant
+#      to be committed; with --quick, target/bench/browser-quick.json), its Markdown table with
+#      our ratios to transformers.js at the same precision and isolation beside it (.md), and
+#      prints that table on stdout (the only thing written there; progress goes to stderr).
 #
 # --quick runs fewer repetitions (3 latency calls after 1 warm-up, 16 texts), to check that
 # everything works: its numbers mean little. Compare engines only within one run, on an otherwise
@@ -144,4 +145,7 @@ fi
 
 # 6. The runs.
 step "benchmark$( ((${#QUICK[@]})) && echo ' (quick)'), writing $OUT"
-node bench/browser.mjs --out "$OUT" "${QUICK[@]}"
+ROWS=target/bench/browser-rows.json
+node bench/browser.mjs --out "$ROWS" "${QUICK[@]}"
+# The results file (machine, date, versions, rows) and its Markdown table beside it.
+python3 bench/report.py --browser-rows "$ROWS" --out "$OUT" "${QUICK[@]}"

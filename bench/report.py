@@ -25,6 +25,13 @@ they are kept and printed in a second table.
     python bench/report.py --markdown FILE   (rewrite FILE.md, the tables beside FILE.json)
 
 Writing --out also writes the tables as Markdown beside it (native.json -> native.md).
+
+bench/browser.sh's rows (a JSON list that bench/browser.mjs writes, one object per engine,
+precision and isolation; its header lists the fields) go the same way, with "kind": "browser" and
+the same machine, date and versions, and a table with our ratios to transformers.js at the same
+precision and isolation:
+
+    python bench/report.py --browser-rows ROWS.json --out FILE [--quick]
 """
 
 import argparse
@@ -72,6 +79,30 @@ def read_rows(path):
             rows.append(row)
     rows.sort(key=lambda r: (r["threads"], ENGINES.index(r["engine"]), PRECISIONS.index(r["precision"])))
     return rows
+
+
+BROWSER_FIELDS = {"engine": str, "precision": str, "isolated": bool, "threads": int}
+
+
+def read_browser_rows(path):
+    with open(path, encoding="utf-8") as f:
+        rows = json.load(f)
+    if not isinstance(rows, list) or not rows:
+        raise SystemExit(f"error: {path}: expected a non-empty JSON list of rows")
+    for n, row in enumerate(rows):
+        for key, kind in BROWSER_FIELDS.items():
+            if not isinstance(row.get(key), kind):
+                raise SystemExit(f"error: {path}: row {n}: `{key}` missing or not {kind.__name__}")
+        if row["engine"] not in ("xlmr-sentiment", "transformers.js"):
+            raise SystemExit(f"error: {path}: row {n}: unknown engine {row['engine']}")
+    return rows
+
+
+def browser_versions(rows):
+    """Each engine's version and Chromium's, as the rows recorded them."""
+    out = {r["engine"]: r.get("version") for r in rows}
+    out["chromium"] = next((r["chromium"] for r in rows if r.get("chromium")), None)
+    return out
 
 
 def cpu_info():
@@ -145,14 +176,70 @@ def reference(rows, row):
     return None
 
 
-def tables(results):
-    rows = results["rows"]
+def machine_line(results):
     m = results["machine"]
-    lines = [
-        f"{m['cpu']} (family/model/stepping {m['cpu_family_model_stepping']}, "
-        f"{' '.join(m['simd'])}), {m['logical_cpus']} logical CPUs, {results['date']}"
+    return (
+        f"{m['cpu']} (family/model/stepping {m['cpu_family_model_stepping']}"
+        + (f", {' '.join(m['simd'])}" if m["simd"] else "")
+        + f"), {m['logical_cpus']} logical CPUs, {results['date']}"
         + (f", CPU {m['cpu_busy_percent_before']}% busy before the runs" if m.get("cpu_busy_percent_before") else "")
-        + (" (--quick: validation only, not a measurement)" if results.get("quick") else ""),
+        + (f" ({m['note']})" if m.get("note") else "")
+        + (" (--quick: validation only, not a measurement)" if results.get("quick") else "")
+    )
+
+
+def browser_tables(results):
+    """Each row, and ours over transformers.js at the same precision and isolation."""
+    rows = results["rows"]
+
+    def fixed(x, digits):
+        return "" if x is None else f"{x:.{digits}f}"
+
+    def ratio(a, b):
+        return f"{a / b:.2f}x" if a is not None and b else ""
+
+    lines = [
+        machine_line(results),
+        "",
+        "| engine | precision | isolated | threads | load cold s | load cached s | latency p50 ms "
+        "| latency after ms | texts/s | peak RSS MB | JS heap MB | latency vs transformers.js "
+        "| texts/s vs transformers.js |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        peer = None
+        if r["engine"] == "xlmr-sentiment":
+            peer = next((p for p in rows if p["engine"] == "transformers.js" and p["precision"] == r["precision"]
+                         and p["isolated"] == r["isolated"]), None)
+        cells = [
+            r["engine"], r["precision"], "yes" if r["isolated"] else "no", str(r["threads"]),
+            fixed(r.get("load_cold_s"), 2), fixed(r.get("load_cached_s"), 2), fixed(r.get("latency_p50_ms"), 1),
+            fixed(r.get("latency_after_ms"), 1), fixed(r.get("texts_per_s"), 2), fixed(r.get("peak_rss_mb"), 0),
+            fixed(r.get("js_heap_mb"), 1),
+            ratio(r.get("latency_p50_ms"), peer and peer.get("latency_p50_ms")),
+            ratio(r.get("texts_per_s"), peer and peer.get("texts_per_s")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Ratios are ours over transformers.js at the same precision and isolation: latency below 1 "
+        "is faster, texts/s above 1 is faster.",
+    ]
+    quality = [r for r in rows if "agreement_with_f32" in r]
+    if quality:
+        lines += ["", "| engine | isolated | int8 top label agrees with f32 | largest probability change |", "|---|---|---:|---:|"]
+        for r in quality:
+            lines.append(f"| {r['engine']} | {'yes' if r['isolated'] else 'no'} | {r['agreement_with_f32'] * 100:.1f}% "
+                         f"| {fixed(r.get('max_prob_change'), 4)} |")
+    return "\n".join(lines)
+
+
+def tables(results):
+    if results.get("kind") == "browser":
+        return browser_tables(results)
+    rows = results["rows"]
+    lines = [
+        machine_line(results),
         "",
         "| engine | precision | threads | latency p50 ms | p99 ms | texts/s | 128 tokens ms "
         "| 512 tokens ms | load s | peak RSS MB | latency vs ORT | texts/s vs ORT | 128 vs ORT "
@@ -202,9 +289,10 @@ def write_markdown(results, json_path):
     md_path = os.path.splitext(json_path)[0] + ".md"
     versions_line = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items() if v)
     name = os.path.basename(json_path)
+    browser = results.get("kind") == "browser"
     text = (
-        f"# Native benchmark: `{name}`\n\n"
-        f"Written by `bench/report.py` from `{name}` (run `bench/native.sh`); do not edit by hand. "
+        f"# {'Browser' if browser else 'Native'} benchmark: `{name}`\n\n"
+        f"Written by `bench/report.py` from `{name}` (run `bench/{'browser' if browser else 'native'}.sh`); do not edit by hand. "
         "The model is a random network with the real model's shapes (`bench/full_size_model.py`): "
         "speed and memory are the real model's, its labels are meaningless.\n\n"
         f"{'Quick run (fewer repeats). ' if results.get('quick') else ''}Versions: {versions_line}.\n\n"
@@ -223,6 +311,7 @@ def main():
     parser.add_argument("--ours-version", help="`xlmr-sentiment --version`")
     parser.add_argument("--load-before", help="/proc/loadavg's three averages before the runs")
     parser.add_argument("--busy-before", type=int, help="percent of CPU time busy just before the runs")
+    parser.add_argument("--browser-rows", help="bench/browser.mjs's rows (a JSON list)")
     parser.add_argument("--print", metavar="FILE", dest="print_file", help="print an existing results file")
     parser.add_argument("--markdown", metavar="FILE", help="(re)write FILE's Markdown tables beside it")
     args = parser.parse_args()
@@ -235,8 +324,8 @@ def main():
         with open(args.print_file, encoding="utf-8") as f:
             print(tables(json.load(f)))
         return
-    if not (args.rows and args.out):
-        parser.error("--rows and --out are required (or --print FILE)")
+    if not ((args.rows or args.browser_rows) and args.out):
+        parser.error("--rows or --browser-rows, and --out, are required (or --print FILE)")
     results = {
         "machine": {
             **cpu_info(),
@@ -249,8 +338,14 @@ def main():
         "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
         "quick": args.quick,
         "versions": versions(args.ours_version or None),
-        "rows": read_rows(args.rows),
     }
+    if args.browser_rows:
+        results["kind"] = "browser"
+        results["rows"] = read_browser_rows(args.browser_rows)
+        results["versions"] = browser_versions(results["rows"])
+    else:
+        results["rows"] = read_rows(args.rows)
+    results = {"kind": results.pop("kind", "native"), **results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
