@@ -120,7 +120,8 @@ impl Classifier {
     }
 
     /// `text` ready for the model under `options`: preprocessed, tokenized, truncated to the
-    /// token limit (with the count before truncation), and with its language checked when
+    /// token limit (with the count before truncation; refused instead without
+    /// [`ClassifyOptions::truncate`]), and with its language checked when
     /// [`ClassifyOptions::language`] asks for it (on the raw text, before preprocessing).
     pub fn encode(&self, text: &str, options: &ClassifyOptions) -> Result<Encoded> {
         let limit = self.token_limit(options)?;
@@ -129,6 +130,12 @@ impl Classifier {
         } else {
             self.tokenizer.encode(text, limit)
         }?;
+        if encoded.truncated && !options.truncate {
+            return Err(Error::TextTooLong {
+                tokens: encoded.untruncated_tokens,
+                limit,
+            });
+        }
         if options.language {
             encoded.language = Some(self.check_language(text));
         }

@@ -31,6 +31,23 @@ pub enum ScoreFunction {
     None,
 }
 
+impl std::str::FromStr for ScoreFunction {
+    type Err = crate::Error;
+
+    /// The pipeline's `function_to_apply` names, `softmax`, `sigmoid` and `none`, in any case
+    /// (the pipeline looks them up upper-cased in `ClassificationFunction`).
+    fn from_str(name: &str) -> crate::Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "softmax" => Ok(Self::Softmax),
+            "sigmoid" => Ok(Self::Sigmoid),
+            "none" => Ok(Self::None),
+            _ => Err(crate::Error::InvalidOption(format!(
+                "function_to_apply must be \"softmax\", \"sigmoid\" or \"none\", not {name:?}"
+            ))),
+        }
+    }
+}
+
 /// The raw fields of `config.json` that this crate reads, with Hugging Face names.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawConfig {
@@ -360,6 +377,23 @@ mod tests {
     fn max_input_tokens_of_xlmr_is_512() {
         let c = parse(r#"{"max_position_embeddings":514,"pad_token_id":1}"#).unwrap();
         assert_eq!(c.max_input_tokens(), 512);
+    }
+
+    #[test]
+    fn score_functions_parse_by_their_pipeline_names() {
+        for f in [
+            ScoreFunction::Softmax,
+            ScoreFunction::Sigmoid,
+            ScoreFunction::None,
+        ] {
+            let name = serde_json::to_value(f).unwrap();
+            assert_eq!(name.as_str().unwrap().parse::<ScoreFunction>().unwrap(), f);
+        }
+        assert_eq!(
+            "SIGMOID".parse::<ScoreFunction>().unwrap(),
+            ScoreFunction::Sigmoid
+        );
+        assert!("relu".parse::<ScoreFunction>().is_err());
     }
 
     #[test]

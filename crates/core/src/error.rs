@@ -82,6 +82,17 @@ pub enum Error {
     #[error("invalid options: {0}")]
     MalformedOptions(String),
 
+    /// A text has more tokens than the limit and the options ask not to truncate it.
+    #[error(
+        "the text has {tokens} tokens, more than the limit of {limit} (<s> and </s> included)"
+    )]
+    TextTooLong {
+        /// Its token count before truncation, `<s>` and `</s>` included.
+        tokens: usize,
+        /// The token limit in force.
+        limit: usize,
+    },
+
     /// The tokenizer failed on an input text.
     #[error("tokenization failed: {0}")]
     Tokenization(String),

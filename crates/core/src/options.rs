@@ -12,6 +12,10 @@ pub struct ClassifyOptions {
     /// ([`crate::Config::max_input_tokens`], 512 for XLM-R). Longer texts are truncated and
     /// flagged.
     pub max_length: Option<usize>,
+    /// Cut a text longer than the token limit to its beginning (and flag it `truncated`), as
+    /// the pipeline's `truncation=True` does; when false such a text is refused with
+    /// [`crate::Error::TextTooLong`] instead. On by default.
+    pub truncate: bool,
     /// Most texts per forward pass.
     pub batch_size: usize,
     /// Most tokens per forward pass, the sum of its texts' token counts (batches are packed,
@@ -37,6 +41,7 @@ impl Default for ClassifyOptions {
         Self {
             preprocess: true,
             max_length: None,
+            truncate: true,
             batch_size: Self::DEFAULT_BATCH_SIZE,
             max_batch_tokens: Self::DEFAULT_MAX_BATCH_TOKENS,
             function: None,

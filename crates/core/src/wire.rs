@@ -177,6 +177,32 @@ impl<'a> PipelineAnswer<'a> {
     }
 }
 
+impl<'a> PipelineAnswer<'a> {
+    /// The answer of transformers' own (Python) pipeline, which differs from transformers.js
+    /// only where `top_k` is given: with `top_k` absent (`None` here) a string gets a list of
+    /// its best entry and a list of texts one best entry per text; with `top_k` given (`All`
+    /// for the pipeline's `top_k=None`) a string gets its flat list and a list of texts one list
+    /// per text, even for `top_k=1` (`TextClassificationPipeline.__call__`, `_legacy`).
+    pub fn transformers(
+        predictions: &'a [Prediction],
+        single: bool,
+        top_k: Option<TopK>,
+        case: Case,
+    ) -> Self {
+        match top_k {
+            None => Self::new(predictions, single, TopK::Best(1), case),
+            Some(k) => {
+                let mut lists = predictions.iter().map(|p| label_entries(p, k, case));
+                if single {
+                    Self::One(lists.next().unwrap_or_default())
+                } else {
+                    Self::Lists(lists.collect())
+                }
+            }
+        }
+    }
+}
+
 /// A text's full result for JavaScript (the npm package's `Prediction`): label, score, every
 /// label's score in the model's order, the truncation flag, the token count, and with the
 /// `language` option `language` and `languageSupported`.
@@ -372,6 +398,28 @@ mod tests {
         assert_eq!(lists[1].as_array().unwrap().len(), 3);
         let snake = to_value(label_entries(&ps[1], TopK::Best(1), Case::Snake)).unwrap();
         assert_eq!(snake[0]["language_supported"], false);
+    }
+
+    #[test]
+    fn transformers_answer_gives_lists_whenever_top_k_is_given() {
+        let ps = [prediction(None), prediction(None)];
+        let answer = |single, k| {
+            to_value(PipelineAnswer::transformers(&ps, single, k, Case::Snake)).unwrap()
+        };
+        let best = json!({"label": "positive", "score": 0.5});
+        assert_eq!(answer(true, None), json!([best]));
+        assert_eq!(answer(false, None), json!([best, best]));
+        assert_eq!(answer(false, Some(TopK::Best(1))), json!([[best], [best]]));
+        assert_eq!(answer(true, Some(TopK::Best(1))), json!([best]));
+        let all = answer(true, Some(TopK::All));
+        assert_eq!(
+            all.as_array().unwrap().len(),
+            3,
+            "a flat list of every label"
+        );
+        assert_eq!(all[0], best);
+        let lists = answer(false, Some(TopK::All));
+        assert_eq!(lists[1].as_array().unwrap().len(), 3);
     }
 
     #[test]

@@ -223,3 +223,26 @@ fn shorter_max_length_truncates_and_keeps_the_end_token() {
     assert!(p.truncated);
     assert_eq!(p.tokens, 5);
 }
+
+#[test]
+fn without_truncate_an_over_long_text_is_refused_alone() {
+    let classifier = load("tiny-sentiment", "model.safetensors");
+    let options = ClassifyOptions {
+        max_length: Some(5),
+        truncate: false,
+        ..ClassifyOptions::default()
+    };
+    let long = "I absolutely love this new phone, the battery lasts forever!";
+    let full = classifier
+        .encode(long, &ClassifyOptions::default())
+        .unwrap();
+    let outcomes = classifier.classify_each(&[long, "ok"], &options).unwrap();
+    match &outcomes[0] {
+        Err(xlmr_sentiment_core::Error::TextTooLong { tokens, limit }) => {
+            assert_eq!((*tokens, *limit), (full.ids.len(), 5));
+        }
+        other => panic!("expected TextTooLong, got {other:?}"),
+    }
+    let short = outcomes[1].as_ref().expect("the short text is classified");
+    assert!(!short.truncated);
+}

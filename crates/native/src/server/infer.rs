@@ -50,6 +50,7 @@ pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiErr
     let classifier = state.classifier.clone();
     let options = ClassifyOptions {
         language: work.language,
+        truncate: work.truncate,
         ..state.options.clone()
     };
     let started = Instant::now();
@@ -64,22 +65,17 @@ pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiErr
                 } else {
                     "the input".into()
                 };
-                let encoded = classifier
-                    .encode(text, &options)
-                    .map_err(|e| ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}")))?;
-                if encoded.truncated && !work.truncate {
-                    return Err(ApiError::new(
+                classifier.encode(text, &options).map_err(|e| match e {
+                    xlmr_sentiment_core::Error::TextTooLong { tokens, limit } => ApiError::new(
                         ErrorType::Validation,
                         format!(
-                            "{which} has {} tokens, more than the limit of {} (<s> and </s> \
-                             included): shorten it, or pass \"truncate\": true to classify its \
-                             beginning",
-                            encoded.untruncated_tokens,
-                            encoded.ids.len()
+                            "{which} has {tokens} tokens, more than the limit of {limit} (<s> and \
+                             </s> included): shorten it, or pass \"truncate\": true to classify \
+                             its beginning"
                         ),
-                    ));
-                }
-                Ok(encoded)
+                    ),
+                    e => ApiError::new(ErrorType::Tokenizer, format!("{which}: {e}")),
+                })
             })
             .collect()
     })
