@@ -69,15 +69,16 @@ for precision in f32 f16 q8_0 q4; do
         --out "target/bundles/tiny-sentiment-$precision.gguf" > /dev/null
 done
 
-step "npm package build: core + wasm crate for wasm32 (simd128, relaxed-SIMD and threaded builds), wasm-bindgen, wasm-opt, tsc"
-www/xlmr-sentiment/build.sh
+step "npm package build and tarball: npm pack, whose prepack runs build.sh (core + wasm crate for wasm32: simd128, relaxed-SIMD and threaded builds; wasm-bindgen, wasm-opt, tsc)"
+rm -rf target/npm && mkdir -p target/npm
+(cd www/xlmr-sentiment && npm pack --pack-destination ../../target/npm)
 # The package's types against the wasm-bindgen declarations the build just wrote.
 www/xlmr-sentiment/node_modules/.bin/tsc --noEmit -p www/xlmr-sentiment/tsconfig.json
 
-step "npm package tests: Node, and the worker form in headless Chromium (threaded when cross-origin isolated)"
+step "npm package tests: the tarball's contents, Node, and the worker form in headless Chromium (threaded when cross-origin isolated)"
 (cd www/xlmr-sentiment && node --test test/)
 
-step "npm package in a Vite app: the packed tarball installed, bundled by vite build, both forms in Chromium"
+step "npm package in a Vite app: the tarball installed, vite build and vite dev, the README's example and both forms in Chromium"
 (cd tests/vite-consumer && node --test)
 
 step "the demo page in Chromium: typed texts against the golden outputs, no request off the origin, screenshots"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package: the wasm crate (release: simd128, relaxed SIMD, and relaxed SIMD with
 # threads), wasm-bindgen glue, wasm-opt, then
-# the TypeScript. Needs the wasm32 target, the nightly below with rust-src (threaded build),
+# the TypeScript, and the licenses copied in beside the README for the tarball. `npm pack` and
+# `npm publish` run it (the `prepack` script). Needs the wasm32 target, the nightly below with rust-src (threaded build),
 # wasm-bindgen-cli at the exact version of the wasm-bindgen crate in Cargo.lock, and `npm ci` done
 # here (tests/run.sh sees to all of them).
 set -euo pipefail
@@ -80,7 +81,9 @@ if ! grep -q relaxed_dot_i8x16_i7x16 <("$here/node_modules/.bin/wasm-dis" --enab
 fi
 rm -rf "$here/dist"
 "$here/node_modules/.bin/tsc" -p "$here/tsconfig.json"
+# npm puts LICENSE* of the package folder into every tarball; the texts live once, at the root.
+cp "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$here/"
 for wasm in "$here"/wasm/*.wasm; do
     printf '%s: %s bytes raw, %s bytes gzipped\n' "$(basename "$wasm")" "$(wc -c < "$wasm")" \
-        "$(gzip -9 -c "$wasm" | wc -c)"
+        "$(gzip -9 -c "$wasm" | wc -c)" >&2
 done
