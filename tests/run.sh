@@ -62,12 +62,28 @@ cargo test --workspace --locked
 step "the wasm int8 kernels (simd128 and relaxed SIMD builds) against exact sums, in Node and Chromium"
 tests/wasm-kernels/run.sh
 
-step "fixture bundles for the npm tests: xlmr-sentiment pack at every precision"
+step "fixture bundles for the npm and Python tests: xlmr-sentiment pack at every precision"
 mkdir -p target/bundles
 for precision in f32 f16 q8_0 q4; do
     target/debug/xlmr-sentiment pack tests/fixtures/models/tiny-sentiment --precision "$precision" \
         --out "target/bundles/tiny-sentiment-$precision.gguf" > /dev/null
 done
+
+step "Python package: the wheel (maturin, abi3), then pytest: parity, pipeline shapes, bad input, Ray Data, Spark"
+# Spark needs a Java runtime (17+ for PySpark 4); only a Debian machine without one gets it.
+if ! command -v java > /dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless
+fi
+venv=target/python-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r crates/python/requirements-test.txt
+rm -rf target/wheels
+"$venv/bin/maturin" build --release --locked -m crates/python/Cargo.toml --out target/wheels -i "$venv/bin/python"
+"$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/*.whl
+# From another folder, so `import xlmr_sentiment` is the installed wheel, not the sources.
+(cd target && python-venv/bin/python -m pytest -q -p no:cacheprovider ../crates/python/tests)
 
 step "npm package build and tarball: npm pack, whose prepack runs build.sh (core + wasm crate for wasm32: simd128, relaxed-SIMD and threaded builds; wasm-bindgen, wasm-opt, tsc)"
 rm -rf target/npm && mkdir -p target/npm
