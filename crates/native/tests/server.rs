@@ -35,12 +35,25 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let mut child = common::binary()
+        let mut command = common::binary();
+        command
             .arg("serve")
             .arg("--model")
             .arg(model())
             .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        Self::spawn(command)
+    }
+
+    /// `serve` with no flags at all: every setting from the environment.
+    fn start_from_env(variables: &[(&str, &std::ffi::OsStr)]) -> Server {
+        let mut command = common::binary();
+        command.arg("serve").envs(variables.iter().copied());
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -589,4 +602,165 @@ fn language_fields_only_on_the_hugging_face_endpoint_when_asked() {
     assert_eq!(status, 200);
     let info: Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["trained_languages"], json!(["en", "fr"]));
+}
+
+#[test]
+fn every_setting_can_come_from_the_environment() {
+    let model = model();
+    let server = Server::start_from_env(&[
+        ("MODEL", model.as_os_str()),
+        ("ADDR", "127.0.0.1:0".as_ref()),
+        ("API_KEY", "from-env".as_ref()),
+        ("MAX_CLIENT_BATCH_SIZE", "2".as_ref()),
+        ("AUTO_TRUNCATE", "true".as_ref()),
+    ]);
+    let (status, _) = server.post("/predict", r#"{"inputs": "hi"}"#);
+    assert_eq!(status, 401, "API_KEY is enforced");
+    let (status, _) = server.post_with("/predict", r#"{"inputs": "hi"}"#, Some("from-env"));
+    assert_eq!(status, 200);
+    assert_error(
+        server.post_with(
+            "/predict",
+            r#"{"inputs": ["a", "b", "c"]}"#,
+            Some("from-env"),
+        ),
+        422,
+        "Validation",
+        "",
+    );
+    let (status, info) = server.post_with("/predict", &long_text_body(None), Some("from-env"));
+    assert_eq!(status, 200, "AUTO_TRUNCATE: {info}");
+    // The environment is only serve's: a MODEL left in a shell does not feed classify.
+    let output = common::binary()
+        .args(["classify", "text"])
+        .env("MODEL", &model)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--model"));
+}
+
+/// A /predict body whose text is longer than the fixture model's 512 tokens.
+fn long_text_body(truncate: Option<bool>) -> String {
+    let text = "word ".repeat(2_000);
+    match truncate {
+        None => json!({ "inputs": text }).to_string(),
+        Some(t) => json!({ "inputs": text, "truncate": t }).to_string(),
+    }
+}
+
+#[test]
+fn auto_truncate_is_the_default_a_request_can_override() {
+    let server = Server::start(&["--auto-truncate"]);
+    let (status, answer) = server.post("/predict", &long_text_body(None));
+    assert_eq!(status, 200, "{answer}");
+    assert_error(
+        server.post("/predict", &long_text_body(Some(false))),
+        422,
+        "Validation",
+        "more than the limit",
+    );
+    let plain = Server::start(&[]);
+    assert_error(
+        plain.post("/predict", &long_text_body(None)),
+        422,
+        "Validation",
+        "more than the limit",
+    );
+}
+
+#[test]
+fn api_key_from_a_file_and_info_without_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let server = Server::start(&["--api-key-file", file.to_str().unwrap()]);
+    assert_eq!(
+        server
+            .post_with("/predict", r#"{"inputs": "hi"}"#, Some("s3cret"))
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .post_with("/predict", r#"{"inputs": "hi"}"#, Some("s3cret2"))
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .post_with("/predict", r#"{"inputs": "hi"}"#, Some("s3cre"))
+            .0,
+        401
+    );
+    let (status, info) = agent()
+        .get(&server.url("/info"))
+        .header("Authorization", "Bearer s3cret")
+        .call()
+        .map(|mut r| (r.status().as_u16(), r.body_mut().read_to_string().unwrap()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !info.contains("model_path") && !info.contains(model().to_str().unwrap()),
+        "{info}"
+    );
+    let log = server.stderr.lock().unwrap().clone();
+    assert!(!log.contains("s3cret"), "the key is never logged: {log}");
+    // An empty file is refused at start.
+    std::fs::write(&file, "").unwrap();
+    let output = common::binary()
+        .args(["serve", "--model"])
+        .arg(model())
+        .args(["--api-key-file", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the file is empty"));
+}
+
+#[test]
+fn cors_only_when_asked() {
+    let preflight = |server: &Server| {
+        agent()
+            .options(&server.url("/predict"))
+            .header("Origin", "https://app.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .call()
+            .unwrap()
+    };
+    let server = Server::start(&[
+        "--cors-allow-origin",
+        "https://app.example.com",
+        "--api-key",
+        "k",
+    ]);
+    let response = preflight(&server);
+    assert_eq!(response.status().as_u16(), 200, "a preflight needs no key");
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .unwrap(),
+        "https://app.example.com"
+    );
+    let answer = agent()
+        .post(&server.url("/predict"))
+        .header("Origin", "https://app.example.com")
+        .header("Authorization", "Bearer k")
+        .header("Content-Type", "application/json")
+        .send(r#"{"inputs": "hi"}"#)
+        .unwrap();
+    assert_eq!(
+        answer.headers().get("access-control-allow-origin").unwrap(),
+        "https://app.example.com"
+    );
+    let closed = Server::start(&[]);
+    assert!(preflight(&closed)
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 }

@@ -103,9 +103,21 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0: a free port; the address is printed on stderr).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub(crate) addr: std::net::SocketAddr,
-    /// Require `Authorization: Bearer KEY` on every route but GET /health.
-    #[arg(long, value_name = "KEY")]
+    /// Require `Authorization: Bearer KEY` on every route but GET /health (compared in constant
+    /// time, never logged).
+    #[arg(long, value_name = "KEY", conflicts_with = "api_key_file")]
     pub(crate) api_key: Option<String>,
+    /// Read the API key from this file (a mounted secret), trailing newline removed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) api_key_file: Option<PathBuf>,
+    /// Answer browsers' CORS requests from this origin (such as https://app.example.com, or *);
+    /// off by default.
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) cors_allow_origin: Option<String>,
+    /// Truncate over-long texts unless a request says `"truncate": false` (without it they are
+    /// refused unless a request says `"truncate": true`).
+    #[arg(long)]
+    pub(crate) auto_truncate: bool,
     /// Largest request body in bytes (413 above).
     #[arg(long, value_name = "BYTES", default_value_t = 2_000_000)]
     pub(crate) payload_limit: usize,
@@ -194,6 +206,26 @@ pub(crate) struct VerifyArgs {
 }
 
 /// The model folder and how texts are classified: shared by `classify` and `eval`.
+/// The command line, with every flag of `serve` also read from the environment variable of its
+/// name in capitals (`--max-batch-tokens` from `MAX_BATCH_TOKENS`), as containers configure a
+/// service; `--help` shows each variable. Other commands read no variables: a `MODEL` left in a
+/// shell must not pick `classify`'s model.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommand("serve", |serve| {
+        let flags: Vec<(String, String)> = serve
+            .get_arguments()
+            .filter_map(|a| Some((a.get_id().to_string(), a.get_long()?.to_string())))
+            .filter(|(_, long)| !matches!(long.as_str(), "help" | "threads"))
+            .collect();
+        flags.into_iter().fold(serve, |serve, (id, long)| {
+            let variable = long.to_ascii_uppercase().replace('-', "_");
+            // --help names the variable but never prints its value (API_KEY is a secret).
+            serve.mut_arg(id, |a| a.env(variable).hide_env_values(true))
+        })
+    })
+}
+
 #[derive(clap::Args)]
 pub(crate) struct ModelArgs {
     /// Hugging Face model folder (config.json, tokenizer.json or sentencepiece.bpe.model, and
@@ -205,7 +237,7 @@ pub(crate) struct ModelArgs {
     pub(crate) no_preprocess: bool,
     /// Token limit per text, <s> and </s> included (default and maximum: the model's, 512 for
     /// XLM-R). classify and eval truncate longer texts (marked "truncated": true); serve refuses
-    /// them unless the request asks "truncate": true.
+    /// them unless the request asks "truncate": true (or with --auto-truncate).
     #[arg(long, value_name = "N")]
     pub(crate) max_length: Option<usize>,
     /// Load the model even if its files differ from the folder's manifest (see `verify`).

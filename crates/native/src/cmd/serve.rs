@@ -13,9 +13,31 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .model
         .load(ClassifyOptions::DEFAULT_BATCH_SIZE as u32)?;
     let info = xlmr_sentiment::server::model_info(&args.model.dir, &classifier)?;
+    let api_key = match &args.api_key_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--api-key-file {}", file.display()))?;
+            let key = text.trim_end_matches(['\n', '\r']).to_string();
+            anyhow::ensure!(
+                !key.is_empty(),
+                "--api-key-file {}: the file is empty",
+                file.display()
+            );
+            Some(key)
+        }
+        None => args.api_key,
+    };
+    if let Some(origin) = &args.cors_allow_origin {
+        anyhow::ensure!(
+            origin == "*" || axum::http::HeaderValue::from_str(origin).is_ok(),
+            "--cors-allow-origin {origin:?} is not an origin (such as https://app.example.com) or *"
+        );
+    }
     let config = xlmr_sentiment::server::ServeConfig {
         addr: args.addr,
-        api_key: args.api_key,
+        api_key,
+        cors_allow_origin: args.cors_allow_origin,
+        auto_truncate: args.auto_truncate,
         payload_limit: args.payload_limit,
         max_batch_tokens: args.max_batch_tokens as usize,
         max_client_batch_size: args.max_client_batch_size as usize,

@@ -108,11 +108,15 @@ pub struct PredictRequest {
 }
 
 impl PredictRequest {
-    /// Parses the request body.
-    pub fn parse(body: Result<Bytes, BytesRejection>) -> Result<Self, ApiError> {
+    /// Parses the request body; `truncate` is `auto_truncate` when the request does not say
+    /// (TEI's `--auto-truncate`).
+    pub fn parse(
+        body: Result<Bytes, BytesRejection>,
+        auto_truncate: bool,
+    ) -> Result<Self, ApiError> {
         let request = parse_body(body)?;
         let (texts, batch) = tei_inputs(request.get("inputs"))?;
-        let truncate = field::<bool>(&request, "truncate")?.unwrap_or(false);
+        let truncate = field::<bool>(&request, "truncate")?.unwrap_or(auto_truncate);
         match field::<String>(&request, "truncation_direction")?.as_deref() {
             None | Some("right") | Some("Right") => {}
             Some("left") | Some("Left") => {
@@ -173,23 +177,10 @@ impl HfRequest {
                 "`top_k` must be at least 1",
             ));
         }
-        let function = match field::<String>(&parameters, "function_to_apply")?.as_deref() {
-            None => None,
-            Some(f) => Some(match f.to_ascii_lowercase().as_str() {
-                "softmax" => ScoreFunction::Softmax,
-                "sigmoid" => ScoreFunction::Sigmoid,
-                "none" => ScoreFunction::None,
-                _ => {
-                    return Err(ApiError::new(
-                        ErrorType::Validation,
-                        format!(
-                            "function_to_apply must be \"sigmoid\", \"softmax\" or \"none\", \
-                         not {f:?}"
-                        ),
-                    ))
-                }
-            }),
-        };
+        let function = field::<String>(&parameters, "function_to_apply")?
+            .map(|f| f.parse::<ScoreFunction>())
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorType::Validation, e.to_string()))?;
         let truncate = field::<bool>(&parameters, "truncation")?.unwrap_or(true);
         let language = field::<bool>(&parameters, "language")?.unwrap_or(false);
         Ok(Self {

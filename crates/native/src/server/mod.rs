@@ -36,6 +36,11 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     /// Required `Authorization: Bearer` key for every route but `/health`.
     pub api_key: Option<String>,
+    /// The origin browsers may call from (`Access-Control-Allow-Origin`), `*` for any; none
+    /// when `None`.
+    pub cors_allow_origin: Option<String>,
+    /// Truncate over-long `/predict` texts unless the request says `"truncate": false`.
+    pub auto_truncate: bool,
     /// Largest request body in bytes (413 above).
     pub payload_limit: usize,
     /// Most tokens (sum of the texts' lengths) per model batch.
@@ -123,7 +128,6 @@ pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<Value>
         .collect();
     Ok(json!({
         "model_id": model_id,
-        "model_path": path.display().to_string(),
         "revision": revision,
         "model_sha": revision,
         "labels": classifier.labels(),

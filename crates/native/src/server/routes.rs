@@ -24,6 +24,7 @@ use super::api::{ApiError, ErrorType, HfRequest, PredictRequest};
 use super::infer::{self, Work};
 use super::metrics::Route;
 use super::AppState;
+use subtle::ConstantTimeEq;
 
 /// The router with every route, the body limit and the API key check.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -34,10 +35,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/info", get(info))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
-    open.merge(protected)
+    let router = open
+        .merge(protected)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.config.payload_limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(state.config.payload_limit));
+    // Outermost, so a preflight (OPTIONS, no API key) is answered before the key check.
+    let router = match cors(state.config.cors_allow_origin.as_deref()) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// `--cors-allow-origin`: browsers on that origin (or any, for `*`) may call the API, sending
+/// `Authorization` and `Content-Type`. A value that is not a valid header was refused at start.
+fn cors(origin: Option<&str>) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origin = origin?;
+    let allow = if origin == "*" {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::exact(header::HeaderValue::from_str(origin).ok()?)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
 }
 
 async fn not_found() -> Response {
@@ -56,7 +81,9 @@ async fn require_key(State(state): State<Arc<AppState>>, request: Request, next:
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(key.as_str()) {
+        // Constant time: how long the comparison takes says nothing about the key.
+        let matches = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(key.as_bytes())));
+        if !matches {
             let message = if given.is_none() {
                 "missing API key: send `Authorization: Bearer <key>`"
             } else {
@@ -130,7 +157,7 @@ async fn predict(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let handle = async {
-        let request = PredictRequest::parse(body)?;
+        let request = PredictRequest::parse(body, state.config.auto_truncate)?;
         let predictions = infer::run(
             &state,
             Work {
