@@ -367,7 +367,7 @@ fn errors_have_their_status_and_body() {
 }
 
 #[test]
-fn api_key_is_enforced_except_on_health() {
+fn api_key_is_enforced_except_on_health_and_ready() {
     let server = Server::start(&["--api-key", "s3cret"]);
     let body = r#"{"inputs": "hello"}"#;
     assert_error(
@@ -389,6 +389,7 @@ fn api_key_is_enforced_except_on_health() {
     assert_eq!(status, 200);
     assert_eq!(server.get("/info").0, 401);
     assert_eq!(server.get("/health").0, 200);
+    assert_eq!(server.get("/ready").0, 200, "probes need no key");
 }
 
 #[test]

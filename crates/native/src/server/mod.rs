@@ -18,7 +18,7 @@ pub mod routes;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -69,6 +69,9 @@ pub struct AppState {
     pub info: Value,
     /// Whether the model thread runs.
     pub alive: Arc<AtomicBool>,
+    /// Whether to take traffic (`/ready`): set once the warm-up batch has run, cleared when a
+    /// shutdown signal starts the drain.
+    pub ready: Arc<AtomicBool>,
 }
 
 /// What `/info` says about the model: where it came from and the SHA-256 of its weights (from
@@ -171,8 +174,14 @@ pub fn serve(
         object.insert("preprocess".into(), json!(options.preprocess));
         object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
     }
+    // One batch before taking traffic, so the first request does not pay for first-touch page
+    // faults of the weights and the kernels' buffers; `/ready` answers 200 only after it.
+    classifier
+        .classify(&["warm-up"], &options)
+        .context("the warm-up batch failed")?;
     let classifier = Arc::new(classifier);
     let metrics = Arc::new(metrics::Metrics::default());
+    let ready = Arc::new(AtomicBool::new(true));
     let alive = Arc::new(AtomicBool::new(false));
     let (queue, model_thread) = queue::spawn(
         classifier.clone(),
@@ -198,6 +207,7 @@ pub fn serve(
         metrics,
         info,
         alive,
+        ready: ready.clone(),
     });
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(state.config.addr)
@@ -207,7 +217,7 @@ pub fn serve(
         eprintln!("listening on http://{local}");
         let app = routes::router(state);
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown_signal(ready))
             .await
             .context("server error")
     })?;
@@ -218,8 +228,8 @@ pub fn serve(
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C (SIGINT), after clearing `ready`.
+async fn shutdown_signal(ready: Arc<AtomicBool>) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -238,5 +248,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+    ready.store(false, Ordering::SeqCst);
     eprintln!("shutting down: no new connections; finishing the requests in flight");
 }

@@ -28,7 +28,9 @@ use subtle::ConstantTimeEq;
 
 /// The router with every route, the body limit and the API key check.
 pub fn router(state: Arc<AppState>) -> Router {
-    let open = Router::new().route("/health", get(health));
+    let open = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready));
     let protected = Router::new()
         .route("/predict", post(predict))
         .route("/", post(hf_inference))
@@ -73,7 +75,7 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// With `--api-key`, every route but `/health` needs `Authorization: Bearer KEY`.
+/// With `--api-key`, every route but `/health` and `/ready` needs `Authorization: Bearer KEY`.
 async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if let Some(key) = &state.config.api_key {
         let given = request
@@ -100,6 +102,20 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         StatusCode::OK.into_response()
     } else {
         ApiError::new(ErrorType::Unhealthy, "the model thread has stopped").into_response()
+    }
+}
+
+/// Readiness: 200 once the model is loaded and warmed up and while the model thread runs; 503
+/// while draining after a shutdown signal (or with the model thread gone).
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::SeqCst) && state.alive.load(Ordering::SeqCst) {
+        StatusCode::OK.into_response()
+    } else {
+        ApiError::new(
+            ErrorType::Unhealthy,
+            "not ready: draining or the model thread has stopped",
+        )
+        .into_response()
     }
 }
 
