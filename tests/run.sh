@@ -85,6 +85,27 @@ rm -rf target/wheels
 # From another folder, so `import xlmr_sentiment` is the installed wheel, not the sources.
 (cd target && python-venv/bin/python -m pytest -q -p no:cacheprovider ../crates/python/tests)
 
+step "deploy: the Kubernetes manifests (schemas, policy scan), the images built and run with buildah"
+# buildah builds and runs the images without a container engine; Debian's static busybox goes
+# into the model image; musl-tools builds the static binary's C (ring, mimalloc).
+missing=()
+command -v buildah > /dev/null || missing+=(buildah)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+command -v musl-gcc > /dev/null || missing+=(musl-tools)
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+deploy_venv=target/deploy-venv
+[ -x "$deploy_venv/bin/python" ] || python3 -m venv "$deploy_venv"
+"$deploy_venv/bin/pip" install -q --disable-pip-version-check -r deploy/requirements-test.txt
+"$deploy_venv/bin/kubernetes-validate" --strict --kubernetes-version 1.33 deploy/k8s/namespace.yaml \
+    deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/hpa.yaml deploy/k8s/pdb.yaml \
+    deploy/k8s/networkpolicy.yaml
+"$deploy_venv/bin/checkov" --config-file deploy/k8s/.checkov.yaml -d deploy/k8s
+python3 tests/deploy/image_test.py
+
 step "npm package build and tarball: npm pack, whose prepack runs build.sh (core + wasm crate for wasm32: simd128, relaxed-SIMD and threaded builds; wasm-bindgen, wasm-opt, tsc)"
 rm -rf target/npm && mkdir -p target/npm
 (cd www/xlmr-sentiment && npm pack --pack-destination ../../target/npm)

@@ -5,6 +5,12 @@
 
 mod cmd;
 
+/// The static (musl) build of the container image links mimalloc: musl's allocator is slow
+/// under threads (deploy/README.md has the figures).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
