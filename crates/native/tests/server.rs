@@ -765,3 +765,54 @@ fn cors_only_when_asked() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+#[test]
+fn one_log_line_per_request_without_the_texts() {
+    let secret_text = "my private message 4711";
+    let body = json!({ "inputs": secret_text }).to_string();
+    let server = Server::start(&["--json-logs"]);
+    assert_eq!(server.post("/predict", &body).0, 200);
+    assert_eq!(
+        server.post("/predict", r#"{"inputs": ""}"#).0,
+        400,
+        "an empty text is 400 Empty"
+    );
+    // The log is written after the answer: give the server a moment.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.stderr.lock().unwrap().clone();
+    assert!(!log.contains(secret_text), "texts are not logged: {log}");
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "request")
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let ok = &lines[0];
+    assert_eq!(ok["route"], "/predict");
+    assert_eq!(ok["method"], "POST");
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["texts"], 1);
+    assert!(ok["tokens"].as_u64().unwrap() > 2, "{ok}");
+    for field in ["queue_ms", "inference_ms", "duration_ms"] {
+        assert!(ok[field].as_f64().unwrap() >= 0.0, "{field}: {ok}");
+    }
+    assert!(ok["inference_ms"].as_f64().unwrap() > 0.0, "{ok}");
+    assert_eq!(lines[1]["status"], 400);
+
+    let server = Server::start(&["--log-texts"]);
+    assert_eq!(server.post("/predict", &body).0, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.stderr.lock().unwrap().clone();
+    let line = log
+        .lines()
+        .find(|l| l.contains("request"))
+        .expect("a request line");
+    assert!(
+        line.contains(secret_text),
+        "--log-texts puts the texts in: {line}"
+    );
+    assert!(
+        line.contains("status=200") && line.contains("route=\"/predict\""),
+        "{line}"
+    );
+}

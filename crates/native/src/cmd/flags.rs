@@ -118,6 +118,12 @@ pub(crate) struct ServeArgs {
     /// refused unless a request says `"truncate": true`).
     #[arg(long)]
     pub(crate) auto_truncate: bool,
+    /// Write the logs (one line per request on stderr) as JSON lines.
+    #[arg(long)]
+    pub(crate) json_logs: bool,
+    /// Put each request's texts in its log line. Off by default: texts are the private data.
+    #[arg(long)]
+    pub(crate) log_texts: bool,
     /// Largest request body in bytes (413 above).
     #[arg(long, value_name = "BYTES", default_value_t = 2_000_000)]
     pub(crate) payload_limit: usize,

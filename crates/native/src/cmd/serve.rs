@@ -9,6 +9,16 @@ use xlmr_sentiment_core::ClassifyOptions;
 use super::flags::{BenchArgs, ServeArgs};
 
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // The request log on stderr: plain lines, or JSON lines with --json-logs.
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false);
+    if args.json_logs {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
     let (classifier, options) = args
         .model
         .load(ClassifyOptions::DEFAULT_BATCH_SIZE as u32)?;
@@ -38,6 +48,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api_key,
         cors_allow_origin: args.cors_allow_origin,
         auto_truncate: args.auto_truncate,
+        log_texts: args.log_texts,
         payload_limit: args.payload_limit,
         max_batch_tokens: args.max_batch_tokens as usize,
         max_client_batch_size: args.max_client_batch_size as usize,

@@ -2,7 +2,7 @@
 //! inference: it validates a request's texts, tokenizes them off the runtime, enqueues one entry
 //! per text and awaits the model thread's answer to each.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use xlmr_sentiment_core::{ClassifyOptions, Encoded, Prediction, ScoreFunction};
@@ -23,9 +23,23 @@ pub struct Work {
     pub language: bool,
 }
 
+/// What a request cost, for its log line: tokens over its texts, the longest wait of one of its
+/// texts in the queue, and the longest forward pass one of them was part of.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cost {
+    /// Texts in the request.
+    pub texts: usize,
+    /// Tokens the model saw, `<s>` and `</s>` included.
+    pub tokens: usize,
+    /// Longest queue wait of its texts.
+    pub queue: Duration,
+    /// Longest forward pass of its texts' batches.
+    pub inference: Duration,
+}
+
 /// Checks the batch size and empty texts, tokenizes off the runtime, queues the job and waits
 /// for the model thread's answer.
-pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiError> {
+pub async fn run(state: &AppState, work: Work) -> Result<(Vec<Prediction>, Cost), ApiError> {
     let limit = state.config.max_client_batch_size;
     if work.texts.len() > limit {
         return Err(ApiError::new(
@@ -116,9 +130,18 @@ pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiErr
         });
     }
     let mut predictions = Vec::with_capacity(answers.len());
+    let mut cost = Cost {
+        texts: answers.len(),
+        ..Cost::default()
+    };
     for answer in answers {
         match answer.await {
-            Ok(Ok(prediction)) => predictions.push(prediction),
+            Ok(Ok(answer)) => {
+                cost.tokens += answer.prediction.tokens;
+                cost.queue = cost.queue.max(answer.queued);
+                cost.inference = cost.inference.max(answer.inference);
+                predictions.push(answer.prediction);
+            }
             Ok(Err(message)) => return Err(ApiError::new(ErrorType::Backend, message)),
             Err(_) => {
                 return Err(ApiError::new(
@@ -128,5 +151,5 @@ pub async fn run(state: &AppState, work: Work) -> Result<Vec<Prediction>, ApiErr
             }
         }
     }
-    Ok(predictions)
+    Ok((predictions, cost))
 }

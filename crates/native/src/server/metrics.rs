@@ -17,6 +17,14 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route as the request log names it.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Predict => "/predict",
+            Route::HfInference => "/",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Route::Predict => "predict",

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub cors_allow_origin: Option<String>,
     /// Truncate over-long `/predict` texts unless the request says `"truncate": false`.
     pub auto_truncate: bool,
+    /// Put each request's texts in its log line (off: they are the private data).
+    pub log_texts: bool,
     /// Largest request body in bytes (413 above).
     pub payload_limit: usize,
     /// Most tokens (sum of the texts' lengths) per model batch.

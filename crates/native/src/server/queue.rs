@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use xlmr_sentiment_core::{Classifier, Encoded, Prediction, ScoreFunction};
@@ -28,7 +28,22 @@ pub struct Entry {
     /// Whether this is its request's first text: the queue wait is measured once per request.
     pub first_of_request: bool,
     /// Where the prediction or the model's error goes.
-    pub reply: oneshot::Sender<Result<Prediction, String>>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// The model thread's answer to one entry: its prediction with the time it waited and the time
+/// of its batch's forward pass (for the request log), or the model's error.
+pub type Reply = Result<Answer, String>;
+
+/// A prediction and what it cost.
+#[derive(Debug)]
+pub struct Answer {
+    /// The text's prediction.
+    pub prediction: Prediction,
+    /// From entering the queue to the start of its batch.
+    pub queued: Duration,
+    /// Its batch's forward pass.
+    pub inference: Duration,
 }
 
 /// The sending side: a bounded channel of one request's entries each, so a request is queued
@@ -157,13 +172,23 @@ impl Batcher {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.classifier.classify_batch(&sequences, function)
         }));
-        self.metrics.batch(batch.len(), tokens, start.elapsed());
+        let inference = start.elapsed();
+        self.metrics.batch(batch.len(), tokens, inference);
         match result {
             // The handlers encoded every text, so a refused one is the server's fault and
             // fails its request alone.
             Ok(Ok(outcomes)) => {
                 for (entry, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = entry.reply.send(outcome.map_err(|e| e.to_string()));
+                    let queued = start.saturating_duration_since(entry.enqueued);
+                    let _ = entry.reply.send(
+                        outcome
+                            .map(|prediction| Answer {
+                                prediction,
+                                queued,
+                                inference,
+                            })
+                            .map_err(|e| e.to_string()),
+                    );
                 }
             }
             Ok(Err(error)) => {
@@ -210,10 +235,7 @@ mod tests {
         batcher: &Batcher,
         texts: &[&str],
         function: ScoreFunction,
-    ) -> (
-        Vec<Entry>,
-        Vec<oneshot::Receiver<Result<Prediction, String>>>,
-    ) {
+    ) -> (Vec<Entry>, Vec<oneshot::Receiver<Reply>>) {
         texts
             .iter()
             .map(|text| {
@@ -280,7 +302,12 @@ mod tests {
         let batch = batcher.next_batch();
         assert_eq!(batch.len(), 1);
         batcher.run_batch(batch);
-        let prediction = softmax_answers.remove(0).blocking_recv().unwrap().unwrap();
+        let prediction = softmax_answers
+            .remove(0)
+            .blocking_recv()
+            .unwrap()
+            .unwrap()
+            .prediction;
         let sum: f32 = prediction.scores.iter().map(|s| s.score).sum();
         assert!((sum - 1.0).abs() < 1e-5, "softmax scores sum to 1: {sum}");
         let batch = batcher.next_batch();

@@ -133,10 +133,37 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// Counts the request, takes a concurrency permit (or answers 429 at once), runs `handle`, and
 /// counts the outcome.
+/// A handled request: the answer, what it cost, and its texts when `--log-texts` asks for them.
+struct Handled {
+    value: Value,
+    cost: infer::Cost,
+    texts: Option<Vec<String>>,
+}
+
+/// One log line per request: route, status, texts, tokens, queue and inference time, never the
+/// texts themselves (the private data) unless `--log-texts`.
+fn log_request(route: Route, status: StatusCode, started: Instant, handled: Option<&Handled>) {
+    let cost = handled.map(|h| h.cost).unwrap_or_default();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let texts = handled.and_then(|h| h.texts.as_ref());
+    tracing::info!(
+        method = "POST",
+        route = route.path(),
+        status = status.as_u16(),
+        texts = cost.texts,
+        tokens = cost.tokens,
+        queue_ms = ms(cost.queue),
+        inference_ms = ms(cost.inference),
+        duration_ms = ms(started.elapsed()),
+        input = texts.map(|t| serde_json::to_string(t).unwrap_or_default()),
+        "request"
+    );
+}
+
 async fn counted(
     state: &AppState,
     route: Route,
-    handle: impl std::future::Future<Output = Result<Value, ApiError>>,
+    handle: impl std::future::Future<Output = Result<Handled, ApiError>>,
 ) -> Response {
     state.metrics.request(route);
     let started = Instant::now();
@@ -156,13 +183,16 @@ async fn counted(
         )),
     };
     match result {
-        Ok(value) => {
+        Ok(handled) => {
             state.metrics.success(route, started.elapsed());
-            Json(value).into_response()
+            log_request(route, StatusCode::OK, started, Some(&handled));
+            Json(handled.value).into_response()
         }
         Err(error) => {
             state.metrics.failure(route, error.kind.metric_label());
-            error.into_response()
+            let response = error.into_response();
+            log_request(route, response.status(), started, None);
+            response
         }
     }
 }
@@ -174,7 +204,8 @@ async fn predict(
 ) -> Response {
     let handle = async {
         let request = PredictRequest::parse(body, state.config.auto_truncate)?;
-        let predictions = infer::run(
+        let logged = state.config.log_texts.then(|| request.texts.clone());
+        let (predictions, cost) = infer::run(
             &state,
             Work {
                 texts: request.texts,
@@ -189,10 +220,15 @@ async fn predict(
             .iter()
             .map(|p| label_entries(p, TopK::All, Case::Snake))
             .collect();
-        Ok(if request.batch {
+        let value = if request.batch {
             json!(answers)
         } else {
             json!(answers[0])
+        };
+        Ok(Handled {
+            value,
+            cost,
+            texts: logged,
         })
     };
     counted(&state, Route::Predict, handle).await
@@ -206,7 +242,8 @@ async fn hf_inference(
 ) -> Response {
     let handle = async {
         let request = HfRequest::parse(body)?;
-        let predictions = infer::run(
+        let logged = state.config.log_texts.then(|| request.texts.clone());
+        let (predictions, cost) = infer::run(
             &state,
             Work {
                 texts: request.texts,
@@ -223,7 +260,11 @@ async fn hf_inference(
             .iter()
             .map(|p| label_entries(p, request.top_k, Case::Snake))
             .collect();
-        Ok(json!(answers))
+        Ok(Handled {
+            value: json!(answers),
+            cost,
+            texts: logged,
+        })
     };
     counted(&state, Route::HfInference, handle).await
 }
