@@ -37,12 +37,6 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => args.api_key,
     };
-    if let Some(origin) = &args.cors_allow_origin {
-        anyhow::ensure!(
-            origin == "*" || axum::http::HeaderValue::from_str(origin).is_ok(),
-            "--cors-allow-origin {origin:?} is not an origin (such as https://app.example.com) or *"
-        );
-    }
     let config = xlmr_sentiment::server::ServeConfig {
         addr: args.addr,
         api_key,

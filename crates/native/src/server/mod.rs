@@ -34,7 +34,7 @@ use crate::model_dir;
 pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port (printed at startup).
     pub addr: SocketAddr,
-    /// Required `Authorization: Bearer` key for every route but `/health`.
+    /// Required `Authorization: Bearer` key for every route but `/health` and `/ready`.
     pub api_key: Option<String>,
     /// The origin browsers may call from (`Access-Control-Allow-Origin`), `*` for any; none
     /// when `None`.
@@ -176,6 +176,7 @@ pub fn serve(
         object.insert("preprocess".into(), json!(options.preprocess));
         object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
     }
+    let cors = routes::cors(config.cors_allow_origin.as_deref())?;
     // One batch before taking traffic, so the first request does not pay for first-touch page
     // faults of the weights and the kernels' buffers; `/ready` answers 200 only after it.
     classifier
@@ -217,7 +218,7 @@ pub fn serve(
             .with_context(|| format!("cannot listen on {}", state.config.addr))?;
         let local = listener.local_addr()?;
         eprintln!("listening on http://{local}");
-        let app = routes::router(state);
+        let app = routes::router(state, cors);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal(ready))
             .await

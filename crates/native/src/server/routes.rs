@@ -27,7 +27,7 @@ use super::AppState;
 use subtle::ConstantTimeEq;
 
 /// The router with every route, the body limit and the API key check.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, cors: Option<tower_http::cors::CorsLayer>) -> Router {
     let open = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready));
@@ -42,7 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.config.payload_limit));
     // Outermost, so a preflight (OPTIONS, no API key) is answered before the key check.
-    let router = match cors(state.config.cors_allow_origin.as_deref()) {
+    let router = match cors {
         Some(layer) => router.layer(layer),
         None => router,
     };
@@ -50,21 +50,27 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `--cors-allow-origin`: browsers on that origin (or any, for `*`) may call the API, sending
-/// `Authorization` and `Content-Type`. A value that is not a valid header was refused at start.
-fn cors(origin: Option<&str>) -> Option<tower_http::cors::CorsLayer> {
+/// `Authorization` and `Content-Type`; a value that cannot be a header is refused at start.
+pub(crate) fn cors(origin: Option<&str>) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    let origin = origin?;
+    let Some(origin) = origin else {
+        return Ok(None);
+    };
     let allow = if origin == "*" {
         AllowOrigin::any()
     } else {
-        AllowOrigin::exact(header::HeaderValue::from_str(origin).ok()?)
+        AllowOrigin::exact(header::HeaderValue::from_str(origin).map_err(|_| {
+            anyhow::anyhow!(
+                "--cors-allow-origin {origin:?} is not an origin (such as https://app.example.com) or *"
+            )
+        })?)
     };
-    Some(
+    Ok(Some(
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
-    )
+    ))
 }
 
 async fn not_found() -> Response {
