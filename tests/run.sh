@@ -106,6 +106,12 @@ deploy_venv=target/deploy-venv
 "$deploy_venv/bin/checkov" --config-file deploy/k8s/.checkov.yaml -d deploy/k8s
 python3 tests/deploy/image_test.py
 
+step "the server's API: /openapi.json equals docs/openapi.json, schemathesis against it, /docs offline in Chromium"
+api_venv=target/api-venv
+[ -x "$api_venv/bin/python" ] || python3 -m venv "$api_venv"
+"$api_venv/bin/pip" install -q --disable-pip-version-check -r tests/deploy/requirements-api.txt
+python3 tests/deploy/api_test.py "$api_venv/bin/python"
+
 step "npm package build and tarball: npm pack, whose prepack runs build.sh (core + wasm crate for wasm32: simd128, relaxed-SIMD and threaded builds; wasm-bindgen, wasm-opt, tsc)"
 rm -rf target/npm && mkdir -p target/npm
 (cd www/xlmr-sentiment && npm pack --pack-destination ../../target/npm)

@@ -816,3 +816,87 @@ fn one_log_line_per_request_without_the_texts() {
         "{line}"
     );
 }
+
+#[test]
+fn openapi_document_and_docs_page_are_served_without_a_key() {
+    let server = Server::start(&["--api-key", "secret"]);
+    let (status, served) = server.get("/openapi.json");
+    assert_eq!(status, 200);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&served).unwrap(),
+        committed,
+        "/openapi.json is not docs/openapi.json"
+    );
+    // Every route the router has is in the document.
+    for route in ["/predict", "/", "/info", "/health", "/ready", "/metrics"] {
+        assert!(
+            committed["paths"][route].is_object(),
+            "{route} is not documented"
+        );
+    }
+    let (status, page) = server.get("/docs/");
+    assert_eq!(status, 200);
+    assert!(page.contains("swagger-ui"), "{page}");
+    // Its scripts come from the server itself.
+    let (status, script) = server.get("/docs/swagger-ui-bundle.js");
+    assert_eq!(status, 200);
+    assert!(script.len() > 100_000);
+    let (status, init) = server.get("/docs/swagger-initializer.js");
+    assert_eq!(status, 200);
+    assert!(init.contains("/openapi.json"), "{init}");
+    // The API itself still needs the key.
+    assert_eq!(server.post("/predict", r#"{"inputs": "x"}"#).0, 401);
+}
+
+#[test]
+fn bodies_must_be_objects_and_type_errors_name_the_field() {
+    let server = Server::start(&[]);
+    // serde would read a struct from a list of its fields' values: refused.
+    assert_error(
+        server.post("/predict", r#"["I love it"]"#),
+        422,
+        "Validation",
+        "the body must be a JSON object",
+    );
+    assert_error(
+        server.post("/", r#"{"inputs": "x", "parameters": [1, null]}"#),
+        422,
+        "Validation",
+        "`parameters` must be a JSON object",
+    );
+    assert_error(
+        server.post("/", r#"{"inputs": "x", "parameters": {"top_k": "two"}}"#),
+        422,
+        "Validation",
+        "`parameters.top_k`",
+    );
+    assert_error(
+        server.post("/predict", r#"{"inputs": "x", "raw_scores": 1}"#),
+        422,
+        "Validation",
+        "`raw_scores`",
+    );
+    assert_error(
+        server.post(
+            "/predict",
+            r#"{"inputs": "x", "truncation_direction": "up"}"#,
+        ),
+        422,
+        "Validation",
+        "`truncation_direction`",
+    );
+    assert_error(
+        server.post("/predict", r#"{"inputs": "x"} trailing"#),
+        422,
+        "Validation",
+        "JSON",
+    );
+    assert_error(
+        server.post("/predict", r#"{"inputs": null}"#),
+        422,
+        "Validation",
+        "missing",
+    );
+}

@@ -7,11 +7,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoResponses, ToSchema};
 use xlmr_sentiment_core::{ScoreFunction, TopK};
 
 /// What went wrong, as TEI names it; each kind has its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub enum ErrorType {
     /// A request the API cannot take (422; 413 for an oversized body).
     Validation,
@@ -30,18 +34,6 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            ErrorType::Validation => "Validation",
-            ErrorType::Tokenizer => "Tokenizer",
-            ErrorType::Backend => "Backend",
-            ErrorType::Overloaded => "Overloaded",
-            ErrorType::Empty => "Empty",
-            ErrorType::Unhealthy => "Unhealthy",
-            ErrorType::Unauthorized => "Unauthorized",
-        }
-    }
-
     pub(crate) fn metric_label(self) -> &'static str {
         match self {
             ErrorType::Validation => "validation",
@@ -84,17 +76,232 @@ impl ApiError {
     }
 }
 
+/// Every error's body, as TEI's `ErrorResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// What went wrong, for a program.
+    pub error_type: ErrorType,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.message, "error_type": self.kind.name()})),
-        )
-            .into_response()
+        let body = ErrorResponse {
+            error: self.message,
+            error_type: self.kind,
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
-/// `POST /predict`: TEI's `PredictRequest`.
+/// The error answers of the classification routes, as the OpenAPI document lists them.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Only described: handlers answer with `ApiError`.
+pub(crate) enum ClassifyErrors {
+    /// No text, or an empty text (`Empty`).
+    #[response(status = 400)]
+    Empty(ErrorResponse),
+    /// `--api-key` is set and the request lacks it (`Unauthorized`).
+    #[response(status = 401)]
+    Unauthorized(ErrorResponse),
+    /// The body is over `--payload-limit` (`Validation`).
+    #[response(status = 413)]
+    TooLarge(ErrorResponse),
+    /// A body the API cannot take: not JSON, a field of the wrong type, a sentence pair, more
+    /// texts than `max_client_batch_size`, a text over `max_input_length` tokens without
+    /// truncation (`Validation`), or a text the tokenizer cannot take (`Tokenizer`).
+    #[response(status = 422)]
+    Invalid(ErrorResponse),
+    /// The model failed on a batch (`Backend`).
+    #[response(status = 424)]
+    Backend(ErrorResponse),
+    /// `max_concurrent_requests` requests are being served: retry later (`Overloaded`).
+    #[response(status = 429)]
+    Overloaded(ErrorResponse),
+    /// The model thread has stopped (`Unhealthy`).
+    #[response(status = 503)]
+    Unhealthy(ErrorResponse),
+}
+
+/// One label and its score (TEI's `Prediction`); the core's `LabelEntry` writes it.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Only described: the core's wire types serialize the answers.
+pub(crate) struct Prediction {
+    /// The label, as the model's `id2label` names it.
+    label: String,
+    /// Its probability (or logit, with `raw_scores` / `function_to_apply: none`).
+    score: f32,
+}
+
+/// `POST /predict`'s answer: every label, highest first; for a batch, one such list per text,
+/// in order.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only described.
+pub(crate) enum PredictResponse {
+    /// One text's labels.
+    Single(Vec<Prediction>),
+    /// A batch: each text's labels.
+    Batch(Vec<Vec<Prediction>>),
+}
+
+/// One label of `POST /`'s answer: the label and score, and the text's language when
+/// `parameters.language` asks for it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only described.
+pub(crate) struct HfPrediction {
+    /// The label, as the model's `id2label` names it.
+    label: String,
+    /// Its score under `function_to_apply`.
+    score: f32,
+    /// With `parameters.language`: the text's language (ISO 639-1), null when detection is
+    /// not reliable.
+    language: Option<String>,
+    /// With `parameters.language`: whether the model was trained on that language, null when
+    /// either is unknown.
+    language_supported: Option<bool>,
+}
+
+/// `POST /`'s answer: one list of labels per text (highest first, `top_k` of them), inside an
+/// outer list even for a single text.
+#[derive(ToSchema)]
+#[schema(value_type = Vec<Vec<HfPrediction>>)]
+#[allow(dead_code)] // Only described.
+pub(crate) struct HfResponse(Vec<Vec<HfPrediction>>);
+
+/// `GET /info`: the model (never its path on the server) and the server's limits.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Info {
+    /// The model.
+    #[serde(flatten)]
+    pub model: ModelInfo,
+    /// Most tokens per text, `<s>` and `</s>` included.
+    pub max_input_length: usize,
+    /// Most tokens per model batch.
+    pub max_batch_tokens: usize,
+    /// Most texts per request.
+    pub max_client_batch_size: usize,
+    /// Most requests served at once (429 above).
+    pub max_concurrent_requests: usize,
+    /// Whether the card's tweet preprocessing runs before tokenization.
+    pub preprocess: bool,
+    /// The server's version.
+    pub version: String,
+}
+
+/// What `GET /info` says about the model: where it came from, never where it is.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelInfo {
+    /// The model's Hub id (from its manifest or bundle), else its file or folder name.
+    pub model_id: String,
+    /// The model's revision (a commit), when known.
+    pub revision: Option<String>,
+    /// The same as `revision`, under TEI's name.
+    pub model_sha: Option<String>,
+    /// The labels, in the model's id order.
+    pub labels: Vec<String>,
+    /// TEI's model type: a classifier and its labels.
+    pub model_type: ModelType,
+    /// SHA-256 of the weights file (hex).
+    pub weights_sha256: String,
+    /// `f32`, or a bundle's precision (`q8_0`, `q4_0`, ...).
+    pub precision: String,
+    /// The languages the model was trained on (ISO 639-1), null when unknown.
+    pub trained_languages: Option<Vec<String>>,
+}
+
+/// TEI's `model_type`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelType {
+    /// The classifier's labels.
+    pub classifier: ClassifierInfo,
+}
+
+/// TEI's classifier model type.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClassifierInfo {
+    /// Label by id (`"0"`, `"1"`, ...).
+    pub id2label: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /predict`'s body: TEI's `PredictRequest`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PredictRequest, example = json!({"inputs": [["I love this!"], ["Worst service ever."]]}))]
+pub(crate) struct PredictBody {
+    /// One text, or a batch: a list of one-text lists (TEI's form), or a list of strings
+    /// other than exactly two (TEI reads two strings as one sentence pair, which this model
+    /// does not take). At most `max_client_batch_size` texts (see `GET /info`); an empty text
+    /// is refused (400).
+    #[schema(value_type = PredictInputs)]
+    inputs: Value,
+    /// Cut texts over `max_input_length` tokens (see `GET /info`) instead of refusing them
+    /// (422). Unset: the server's `--auto-truncate`.
+    #[serde(default)]
+    truncate: Option<bool>,
+    /// Which end to cut: only `right` (keep the beginning) is supported; `left` is refused.
+    #[serde(default)]
+    truncation_direction: Option<TruncationDirection>,
+    /// Logits instead of probabilities.
+    #[serde(default)]
+    raw_scores: Option<bool>,
+}
+
+/// TEI's `truncation_direction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub(crate) enum TruncationDirection {
+    /// Keep the beginning of the text.
+    #[serde(rename = "right", alias = "Right")]
+    Right,
+    /// Keep the end of the text (refused: not supported).
+    #[serde(rename = "left", alias = "Left")]
+    Left,
+}
+
+/// `inputs` of `POST /predict`, as the OpenAPI document describes it; the parser,
+/// [`tei_inputs`], follows TEI's sequences (and also takes a batch mixing both forms).
+pub(crate) struct PredictInputs;
+
+impl utoipa::PartialSchema for PredictInputs {
+    fn schema() -> RefOr<Schema> {
+        let one_text = || {
+            ArrayBuilder::new()
+                .items(text())
+                .min_items(Some(1))
+                .max_items(Some(1))
+        };
+        OneOfBuilder::new()
+            .item(text().description(Some("One text")))
+            .item(one_text().description(Some("One text, in a list")))
+            .item(
+                ArrayBuilder::new()
+                    .items(one_text())
+                    .min_items(Some(1))
+                    .description(Some("A batch: a list of one-text lists (TEI's form)")),
+            )
+            .item(
+                ArrayBuilder::new()
+                    .items(text())
+                    .min_items(Some(3))
+                    .description(Some(
+                        "A batch of three texts or more as plain strings (two strings are a \
+                         sentence pair in TEI, which this model does not take)",
+                    )),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for PredictInputs {}
+
+/// A text: a non-empty string (an empty one is refused with 400).
+fn text() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+}
+
+/// `POST /predict`: TEI's `PredictRequest`, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictRequest {
     /// The texts, in order.
@@ -114,36 +321,92 @@ impl PredictRequest {
         body: Result<Bytes, BytesRejection>,
         auto_truncate: bool,
     ) -> Result<Self, ApiError> {
-        let request = parse_body(body)?;
-        let (texts, batch) = tei_inputs(request.get("inputs"))?;
-        let truncate = field::<bool>(&request, "truncate")?.unwrap_or(auto_truncate);
-        match field::<String>(&request, "truncation_direction")?.as_deref() {
-            None | Some("right") | Some("Right") => {}
-            Some("left") | Some("Left") => {
-                return Err(ApiError::new(
-                    ErrorType::Validation,
-                    "truncation_direction \"left\" is not supported: only \"right\" (keep the \
+        let body: PredictBody = parse_body(body)?;
+        let (texts, batch) = tei_inputs(&body.inputs)?;
+        if body.truncation_direction == Some(TruncationDirection::Left) {
+            return Err(ApiError::new(
+                ErrorType::Validation,
+                "truncation_direction \"left\" is not supported: only \"right\" (keep the \
                  beginning of the text)",
-                ))
-            }
-            Some(other) => {
-                return Err(ApiError::new(
-                    ErrorType::Validation,
-                    format!("truncation_direction must be \"right\" or \"left\", not {other:?}"),
-                ))
-            }
+            ));
         }
-        let raw = field::<bool>(&request, "raw_scores")?.unwrap_or(false);
         Ok(Self {
             texts,
             batch,
-            truncate,
-            raw_scores: raw,
+            truncate: body.truncate.unwrap_or(auto_truncate),
+            raw_scores: body.raw_scores.unwrap_or(false),
         })
     }
 }
 
-/// `POST /`: the Hugging Face inference API's text-classification request.
+/// `POST /`'s body: the Hugging Face inference API's text-classification request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = HfRequest, example = json!({"inputs": ["I love this!", "Worst service ever."], "parameters": {"top_k": 1}}))]
+pub(crate) struct HfBody {
+    /// One text, or a list of texts (a batch; at most `max_client_batch_size`, see
+    /// `GET /info`). An empty text is refused (400).
+    #[schema(value_type = HfInputs)]
+    inputs: Value,
+    /// The pipeline's parameters (an object: read by [`object`], since serde would also take a
+    /// list of its values).
+    #[serde(default)]
+    #[schema(value_type = Option<HfParameters>)]
+    parameters: Option<Value>,
+}
+
+/// `inputs` of `POST /`, as the OpenAPI document describes it.
+pub(crate) struct HfInputs;
+
+impl utoipa::PartialSchema for HfInputs {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(text().description(Some("One text")))
+            .item(
+                ArrayBuilder::new()
+                    .items(text())
+                    .min_items(Some(1))
+                    .description(Some("A batch of texts")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for HfInputs {}
+
+/// `parameters` of `POST /`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct HfParameters {
+    /// Labels per text, highest first; every label when unset.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    top_k: Option<usize>,
+    /// `softmax`, `sigmoid` or `none` (logits), as in transformers' pipeline (any case);
+    /// unset: the model's default (softmax for a single-label model).
+    #[serde(default)]
+    #[schema(value_type = Option<FunctionToApply>)]
+    function_to_apply: Option<String>,
+    /// Cut over-long texts to the model's limit (the default) instead of refusing them (422).
+    #[serde(default)]
+    truncation: Option<bool>,
+    /// Add each text's detected `language` and `language_supported` to its entries.
+    #[serde(default)]
+    language: Option<bool>,
+}
+
+/// transformers' `function_to_apply`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only described: parsed by the core's `ScoreFunction::from_str`.
+pub(crate) enum FunctionToApply {
+    /// Probabilities over the labels.
+    Softmax,
+    /// Each label's own probability.
+    Sigmoid,
+    /// The logits.
+    None,
+}
+
+/// `POST /`: the Hugging Face inference API's text-classification request, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HfRequest {
     /// The texts, in order.
@@ -161,40 +424,38 @@ pub struct HfRequest {
 impl HfRequest {
     /// Parses the request body.
     pub fn parse(body: Result<Bytes, BytesRejection>) -> Result<Self, ApiError> {
-        let request = parse_body(body)?;
-        let (texts, _) = hf_inputs(request.get("inputs"))?;
-        let parameters = request.get("parameters").cloned().unwrap_or(Value::Null);
-        if !(parameters.is_object() || parameters.is_null()) {
-            return Err(ApiError::new(
-                ErrorType::Validation,
-                "`parameters` must be an object",
-            ));
-        }
-        let top_k = field::<usize>(&parameters, "top_k")?;
-        if top_k == Some(0) {
+        let body: HfBody = parse_body(body)?;
+        let (texts, _) = hf_inputs(&body.inputs)?;
+        let parameters: HfParameters = match body.parameters {
+            None | Some(Value::Null) => HfParameters::default(),
+            Some(value) => object(value, "parameters")?,
+        };
+        if parameters.top_k == Some(0) {
             return Err(ApiError::new(
                 ErrorType::Validation,
                 "`top_k` must be at least 1",
             ));
         }
-        let function = field::<String>(&parameters, "function_to_apply")?
+        let function = parameters
+            .function_to_apply
             .map(|f| f.parse::<ScoreFunction>())
             .transpose()
             .map_err(|e| ApiError::new(ErrorType::Validation, e.to_string()))?;
-        let truncate = field::<bool>(&parameters, "truncation")?.unwrap_or(true);
-        let language = field::<bool>(&parameters, "language")?.unwrap_or(false);
         Ok(Self {
             texts,
-            top_k: top_k.map_or(TopK::All, TopK::Best),
+            top_k: parameters.top_k.map_or(TopK::All, TopK::Best),
             function,
-            truncate,
-            language,
+            truncate: parameters.truncation.unwrap_or(true),
+            language: parameters.language.unwrap_or(false),
         })
     }
 }
 
-/// The body as JSON, or the error for a body that is too large, unreadable or not JSON.
-fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+/// The body as `T`, or the error for a body that is too large, unreadable, not a JSON object, or
+/// with a field of the wrong type (named by its path).
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
         let status = rejection.status();
         let kind = ErrorType::Validation;
@@ -210,21 +471,37 @@ fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
             ApiError::new(kind, format!("cannot read the request body: {rejection}"))
         }
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(ErrorType::Validation, format!("invalid JSON body: {e}")))
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(ErrorType::Validation, format!("invalid JSON body: {e}")))?;
+    object(value, "")
 }
 
-/// An optional field of type `T`, or a Validation error naming it.
-fn field<T: serde::de::DeserializeOwned>(
-    object: &Value,
-    name: &str,
-) -> Result<Option<T>, ApiError> {
-    match object.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| ApiError::new(ErrorType::Validation, format!("`{name}`: {e}"))),
+/// A JSON object as `T`; `at` names it in errors (empty for the body itself). Anything but an
+/// object is refused: serde's derived structs would also take a list of the fields' values.
+fn object<T: serde::de::DeserializeOwned>(value: Value, at: &str) -> Result<T, ApiError> {
+    let what = if at.is_empty() {
+        "the body".to_string()
+    } else {
+        format!("`{at}`")
+    };
+    if !value.is_object() {
+        return Err(ApiError::new(
+            ErrorType::Validation,
+            format!("{what} must be a JSON object"),
+        ));
     }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match (at, path.as_str()) {
+            (_, ".") => what,
+            ("", path) => format!("`{path}`"),
+            (at, path) => format!("`{at}.{path}`"),
+        };
+        ApiError::new(
+            ErrorType::Validation,
+            format!("{field}: {}", e.into_inner()),
+        )
+    })
 }
 
 const PAIR_MESSAGE: &str = "is a sentence pair in the text-embeddings-inference API \
@@ -235,7 +512,7 @@ const PAIR_MESSAGE: &str = "is a sentence pair in the text-embeddings-inference 
 
 /// TEI's `inputs`: a text, `[text]`, `[a, b]` (a pair), or a list of those (a batch).
 /// Returns the texts and whether the request was a batch.
-fn tei_inputs(inputs: Option<&Value>) -> Result<(Vec<String>, bool), ApiError> {
+fn tei_inputs(inputs: &Value) -> Result<(Vec<String>, bool), ApiError> {
     let invalid = |what: &str| {
         ApiError::new(
             ErrorType::Validation,
@@ -258,12 +535,12 @@ fn tei_inputs(inputs: Option<&Value>) -> Result<(Vec<String>, bool), ApiError> {
         }
     };
     match inputs {
-        None => Err(invalid("is missing")),
-        Some(Value::String(s)) => Ok((vec![s.clone()], false)),
-        Some(Value::Array(items)) if items.is_empty() => {
+        Value::Null => Err(invalid("is missing")),
+        Value::String(s) => Ok((vec![s.clone()], false)),
+        Value::Array(items) if items.is_empty() => {
             Err(ApiError::new(ErrorType::Empty, "`inputs` cannot be empty"))
         }
-        Some(Value::Array(items)) => {
+        Value::Array(items) => {
             let all_strings = items.iter().all(Value::is_string);
             if all_strings && items.len() <= 2 {
                 // `["a"]` is one text; `["a", "b"]` one pair (TEI's `Sequence`).
@@ -277,12 +554,12 @@ fn tei_inputs(inputs: Option<&Value>) -> Result<(Vec<String>, bool), ApiError> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((texts, true))
         }
-        Some(_) => Err(invalid("has the wrong type")),
+        _ => Err(invalid("has the wrong type")),
     }
 }
 
 /// The Hugging Face inference API's `inputs`: a text, or a list of texts (a batch).
-fn hf_inputs(inputs: Option<&Value>) -> Result<(Vec<String>, bool), ApiError> {
+fn hf_inputs(inputs: &Value) -> Result<(Vec<String>, bool), ApiError> {
     let invalid = || {
         ApiError::new(
             ErrorType::Validation,
@@ -290,11 +567,11 @@ fn hf_inputs(inputs: Option<&Value>) -> Result<(Vec<String>, bool), ApiError> {
         )
     };
     match inputs {
-        Some(Value::String(s)) => Ok((vec![s.clone()], false)),
-        Some(Value::Array(items)) if items.is_empty() => {
+        Value::String(s) => Ok((vec![s.clone()], false)),
+        Value::Array(items) if items.is_empty() => {
             Err(ApiError::new(ErrorType::Empty, "`inputs` cannot be empty"))
         }
-        Some(Value::Array(items)) => items
+        Value::Array(items) => items
             .iter()
             .map(|v| v.as_str().map(str::to_string).ok_or_else(invalid))
             .collect::<Result<Vec<_>, _>>()
@@ -306,9 +583,10 @@ fn hf_inputs(inputs: Option<&Value>) -> Result<(Vec<String>, bool), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn texts(v: Value) -> Result<(Vec<String>, bool), ErrorType> {
-        tei_inputs(Some(&v)).map_err(|e| e.kind)
+        tei_inputs(&v).map_err(|e| e.kind)
     }
 
     #[test]

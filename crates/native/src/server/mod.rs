@@ -13,6 +13,7 @@
 pub mod api;
 pub mod infer;
 pub mod metrics;
+pub mod openapi;
 pub mod queue;
 pub mod routes;
 
@@ -22,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use xlmr_sentiment_core::{Classifier, ClassifyOptions};
 
@@ -68,7 +68,7 @@ pub struct AppState {
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
     /// The `/info` answer.
-    pub info: Value,
+    pub info: api::Info,
     /// Whether the model thread runs.
     pub alive: Arc<AtomicBool>,
     /// Whether to take traffic (`/ready`): set once the warm-up batch has run, cleared when a
@@ -78,7 +78,7 @@ pub struct AppState {
 
 /// What `/info` says about the model: where it came from and the SHA-256 of its weights (from
 /// the folder's manifest or the bundle's `.sha256` when present, else computed now, once).
-pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<Value> {
+pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<api::ModelInfo> {
     let fallback_id = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -125,24 +125,25 @@ pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<Value>
             "f32".to_string(),
         )
     };
-    let id2label: serde_json::Map<String, Value> = classifier
+    let id2label = classifier
         .labels()
         .iter()
         .enumerate()
-        .map(|(i, l)| (i.to_string(), Value::String(l.clone())))
+        .map(|(i, l)| (i.to_string(), l.clone()))
         .collect();
-    Ok(json!({
-        "model_id": model_id,
-        "revision": revision,
-        "model_sha": revision,
-        "labels": classifier.labels(),
-        "model_type": {"classifier": {"id2label": id2label}},
-        "max_input_length": classifier.max_input_tokens(),
-        "weights_sha256": sha256,
-        "precision": precision,
+    Ok(api::ModelInfo {
+        model_id,
+        model_sha: revision.clone(),
+        revision,
+        labels: classifier.labels().to_vec(),
+        model_type: api::ModelType {
+            classifier: api::ClassifierInfo { id2label },
+        },
+        weights_sha256: sha256,
+        precision,
         // ISO 639-1 codes, or null when unknown (for the HF endpoint's `parameters.language`).
-        "trained_languages": classifier.trained_languages().map(|l| l.codes()),
-    }))
+        trained_languages: classifier.trained_languages().map(|l| l.codes().to_vec()),
+    })
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then stops accepting connections, finishes the
@@ -150,7 +151,7 @@ pub fn model_info(path: &Path, classifier: &Classifier) -> anyhow::Result<Value>
 pub fn serve(
     classifier: Classifier,
     options: ClassifyOptions,
-    mut info: Value,
+    model: api::ModelInfo,
     config: ServeConfig,
 ) -> anyhow::Result<()> {
     // The batcher forms the batches (bounded by tokens); the core checks the limit's value.
@@ -159,23 +160,17 @@ pub fn serve(
         ..options
     };
     classifier.check_options(&options)?;
-    let max_length = options
-        .max_length
-        .unwrap_or_else(|| classifier.max_input_tokens());
-    if let Some(object) = info.as_object_mut() {
-        object.insert("max_input_length".into(), json!(max_length));
-        object.insert("max_batch_tokens".into(), json!(config.max_batch_tokens));
-        object.insert(
-            "max_client_batch_size".into(),
-            json!(config.max_client_batch_size),
-        );
-        object.insert(
-            "max_concurrent_requests".into(),
-            json!(config.max_concurrent_requests),
-        );
-        object.insert("preprocess".into(), json!(options.preprocess));
-        object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-    }
+    let info = api::Info {
+        model,
+        max_input_length: options
+            .max_length
+            .unwrap_or_else(|| classifier.max_input_tokens()),
+        max_batch_tokens: config.max_batch_tokens,
+        max_client_batch_size: config.max_client_batch_size,
+        max_concurrent_requests: config.max_concurrent_requests,
+        preprocess: options.preprocess,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     let cors = routes::cors(config.cors_allow_origin.as_deref())?;
     // One batch before taking traffic, so the first request does not pay for first-touch page
     // faults of the weights and the kernels' buffers; `/ready` answers 200 only after it.

@@ -20,7 +20,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use xlmr_sentiment_core::{label_entries, Case, ScoreFunction, TopK};
 
-use super::api::{ApiError, ErrorType, HfRequest, PredictRequest};
+use super::api::{
+    ApiError, ClassifyErrors, ErrorResponse, ErrorType, HfBody, HfRequest, HfResponse, Info,
+    PredictBody, PredictRequest, PredictResponse,
+};
 use super::infer::{self, Work};
 use super::metrics::Route;
 use super::AppState;
@@ -30,7 +33,8 @@ use subtle::ConstantTimeEq;
 pub fn router(state: Arc<AppState>, cors: Option<tower_http::cors::CorsLayer>) -> Router {
     let open = Router::new()
         .route("/health", get(health))
-        .route("/ready", get(ready));
+        .route("/ready", get(ready))
+        .merge(super::openapi::routes());
     let protected = Router::new()
         .route("/predict", post(predict))
         .route("/", post(hf_inference))
@@ -76,7 +80,7 @@ pub(crate) fn cors(origin: Option<&str>) -> anyhow::Result<Option<tower_http::co
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({"error": "no such route: see GET /info, POST /predict, POST /", "error_type": "Validation"})),
+        Json(json!({"error": "no such route: the API is described at GET /openapi.json and GET /docs", "error_type": "Validation"})),
     )
         .into_response()
 }
@@ -103,7 +107,17 @@ async fn require_key(State(state): State<Arc<AppState>>, request: Request, next:
     next.run(request).await
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    description = "Liveness: 200 while the model thread runs. No API key needed.",
+    responses(
+        (status = 200, description = "Alive"),
+        (status = 503, description = "The model thread has stopped (`Unhealthy`)", body = ErrorResponse)
+    )
+)]
+pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Response {
     if state.alive.load(Ordering::SeqCst) && !state.queue.is_closed() {
         StatusCode::OK.into_response()
     } else {
@@ -113,7 +127,18 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 
 /// Readiness: 200 once the model is loaded and warmed up and while the model thread runs; 503
 /// while draining after a shutdown signal (or with the model thread gone).
-async fn ready(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    description = "Readiness: 200 once the model is loaded and its warm-up batch has run; 503 \
+        while draining after SIGTERM. No API key needed.",
+    responses(
+        (status = 200, description = "Ready for traffic"),
+        (status = 503, description = "Draining, or the model thread has stopped (`Unhealthy`)", body = ErrorResponse)
+    )
+)]
+pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::SeqCst) && state.alive.load(Ordering::SeqCst) {
         StatusCode::OK.into_response()
     } else {
@@ -125,11 +150,34 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn info(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/info",
+    tag = "model",
+    description = "The model (its id, revision, labels, weights hash and precision, never its \
+        path) and the server's limits.",
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The model and the limits", body = Info),
+        (status = 401, description = "`--api-key` is set and the request lacks it (`Unauthorized`)", body = ErrorResponse)
+    )
+)]
+pub(crate) async fn info(State(state): State<Arc<AppState>>) -> Response {
     Json(state.info.clone()).into_response()
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "Prometheus metrics (text exposition format 0.0.4), with TEI's names.",
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
+        (status = 401, description = "`--api-key` is set and the request lacks it (`Unauthorized`)", body = ErrorResponse)
+    )
+)]
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
@@ -204,7 +252,20 @@ async fn counted(
 }
 
 /// `POST /predict` (TEI): every label, highest first; a list of those for a batch.
-async fn predict(
+#[utoipa::path(
+    post,
+    path = "/predict",
+    tag = "classification",
+    description = "text-embeddings-inference's `/predict`: every label of each text, highest \
+        first. One text gives one list; a batch gives one list per text, in order.",
+    security((), ("api_key" = [])),
+    request_body = PredictBody,
+    responses(
+        (status = 200, description = "Each text's labels", body = PredictResponse),
+        ClassifyErrors
+    )
+)]
+pub(crate) async fn predict(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -242,7 +303,21 @@ async fn predict(
 
 /// `POST /` (Hugging Face inference API): one list of `{label, score}` per text, highest first,
 /// inside an outer list even for a single text.
-async fn hf_inference(
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "classification",
+    description = "The Hugging Face inference API's text-classification task: one list of \
+        labels per text, highest first (`parameters.top_k` of them), inside an outer list even \
+        for one text.",
+    security((), ("api_key" = [])),
+    request_body = HfBody,
+    responses(
+        (status = 200, description = "Each text's labels", body = HfResponse),
+        ClassifyErrors
+    )
+)]
+pub(crate) async fn hf_inference(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
