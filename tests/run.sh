@@ -58,6 +58,8 @@ cargo clippy -p xlmr-sentiment-wasm --target wasm32-unknown-unknown --locked -- 
 
 step "Rust tests (unit, parity with transformers, errors, CLI)"
 cargo test --workspace --locked
+# The figures of the server's 10x overload test (crates/native/tests/server.rs).
+echo "serve at 10x its capacity: $(tr -s ' \n' ' ' < target/tmp/server-overload.json)"
 
 step "the wasm int8 kernels (simd128 and relaxed SIMD builds) against exact sums, in Node and Chromium"
 tests/wasm-kernels/run.sh

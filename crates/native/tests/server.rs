@@ -817,6 +817,197 @@ fn one_log_line_per_request_without_the_texts() {
     );
 }
 
+/// A metric's value in `/metrics` (0 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The server process's resident memory, from /proc.
+#[cfg(target_os = "linux")]
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// An open-loop load: `total` requests sent at `rate` per second (from `senders` threads, so a
+/// slow answer does not slow the arrivals); returns the statuses and bodies, the seconds from the
+/// first send to the last, and the seconds until the last answer.
+fn open_loop(
+    server: &Server,
+    body: &str,
+    total: usize,
+    rate: f64,
+    senders: usize,
+) -> (Vec<(u16, Value)>, f64, f64) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..senders)
+        .map(|_| {
+            let (next, url, body) = (next.clone(), server.url("/predict"), body.to_string());
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut answers = Vec::new();
+                let mut last_sent = started;
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= total {
+                        return (answers, last_sent);
+                    }
+                    let due = started + Duration::from_secs_f64(n as f64 / rate);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    last_sent = Instant::now();
+                    let result = agent
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .send(&body);
+                    answers.push(answer(result));
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    let mut last_sent = started;
+    for handle in handles {
+        let (some, sent) = handle.join().unwrap();
+        answers.extend(some);
+        last_sent = last_sent.max(sent);
+    }
+    let sending = (last_sent - started).as_secs_f64();
+    (answers, sending, started.elapsed().as_secs_f64())
+}
+
+/// Ten times the load the server can take: its capacity measured first (as many clients as
+/// `--max-concurrent-requests`, back to back), then requests arriving at 10x that rate, twice.
+/// Every request gets exactly one answer, a 200 with the golden scores or an immediate 429; the
+/// server's own counters agree; `/ready` answers 200 throughout; memory does not grow from one
+/// round to the next. The figures go to stderr and to `target/tmp/server-overload.json`.
+#[cfg(target_os = "linux")]
+#[test]
+fn ten_times_overload_gives_only_200s_and_429s_and_memory_stays_flat() {
+    let server = Server::start(&["--max-concurrent-requests", "4"]);
+    let pid = server.child.id();
+    let labels = labels();
+    let (body, want) = heavy_batch();
+    let check = |answers: &[(u16, Value)]| -> (usize, usize) {
+        let (mut ok, mut refused) = (0, 0);
+        for (status, answer) in answers {
+            match status {
+                200 => {
+                    ok += 1;
+                    let answers = answer.as_array().unwrap();
+                    assert_eq!(answers.len(), want.len());
+                    for (a, w) in answers.iter().zip(&want) {
+                        assert_scores(a, w, &labels);
+                    }
+                }
+                429 => {
+                    refused += 1;
+                    assert_eq!(answer["error_type"], "Overloaded", "{answer}");
+                }
+                other => panic!("unexpected status {other}: {answer}"),
+            }
+        }
+        (ok, refused)
+    };
+
+    // Capacity: 4 clients back to back, 10 requests each; all served.
+    let capacity_requests = 40;
+    let (answers, _, seconds) = open_loop(&server, &body, capacity_requests, f64::INFINITY, 4);
+    assert_eq!(check(&answers), (capacity_requests, 0));
+    let capacity = capacity_requests as f64 / seconds;
+    let rss_warm = rss_mb(pid);
+
+    // /ready, polled through both rounds.
+    let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let poller = {
+        let (polling, url) = (polling.clone(), server.url("/ready"));
+        std::thread::spawn(move || {
+            let agent = agent();
+            let mut statuses = Vec::new();
+            while polling.load(std::sync::atomic::Ordering::Relaxed) {
+                statuses.push(agent.get(&url).call().expect("/ready").status().as_u16());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            statuses
+        })
+    };
+    // Two rounds of 3 s at 10x the capacity; 64 senders keep the arrivals on time.
+    let rate = 10.0 * capacity;
+    let total = ((3.0 * rate) as usize).max(200);
+    let mut rounds = Vec::new();
+    for _ in 0..2 {
+        let (answers, sending, seconds) = open_loop(&server, &body, total, rate, 64);
+        assert_eq!(answers.len(), total, "a request got no answer");
+        let (ok, refused) = check(&answers);
+        assert!(ok > 0 && refused > 0, "{ok} served, {refused} refused");
+        rounds.push(json!({
+            "requests": total, "offered_per_s": total as f64 / sending, "served": ok,
+            "served_per_s": ok as f64 / seconds, "refused_429": refused,
+            "rss_mb_after": rss_mb(pid),
+        }));
+    }
+    polling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let ready = poller.join().unwrap();
+    assert!(
+        !ready.is_empty() && ready.iter().all(|&s| s == 200),
+        "/ready: {ready:?}"
+    );
+
+    // The server counted each request once: every 200 a success, every 429 an overload.
+    let (_, metrics) = server.get("/metrics");
+    let served: usize = rounds
+        .iter()
+        .map(|r| r["served"].as_u64().unwrap() as usize)
+        .sum();
+    let refused: usize = rounds
+        .iter()
+        .map(|r| r["refused_429"].as_u64().unwrap() as usize)
+        .sum();
+    let sent = capacity_requests + 2 * total;
+    assert_eq!(
+        metric(&metrics, "te_request_count{method=\"predict\"}"),
+        sent as f64
+    );
+    assert_eq!(
+        metric(&metrics, "te_request_success{method=\"predict\"}"),
+        (capacity_requests + served) as f64
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "te_request_failure{method=\"predict\",err=\"overloaded\"}"
+        ),
+        refused as f64
+    );
+    // Flat: the second round ends where the first did (allocator slack aside).
+    let (first, second) = (
+        rounds[0]["rss_mb_after"].as_f64().unwrap(),
+        rounds[1]["rss_mb_after"].as_f64().unwrap(),
+    );
+    assert!(
+        second <= first * 1.1 + 8.0,
+        "memory grew: {rss_warm:.1} MB warm, {first:.1} after round 1, {second:.1} after round 2"
+    );
+    let figures = json!({
+        "model": "tiny-sentiment (fixture)", "max_concurrent_requests": 4,
+        "request": "32 texts of 512 tokens (truncated)", "capacity_per_s": capacity,
+        "target_rate_per_s": rate, "rss_mb_warm": rss_warm, "rounds": rounds,
+        "ready_polls": ready.len(),
+    });
+    eprintln!("overload figures: {figures}");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-overload.json");
+    std::fs::write(out, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+}
+
 #[test]
 fn openapi_document_and_docs_page_are_served_without_a_key() {
     let server = Server::start(&["--api-key", "secret"]);
