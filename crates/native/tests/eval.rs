@@ -479,3 +479,189 @@ fn the_report_names_the_weights_hash_precision_kernels_and_version() {
         "{text}"
     );
 }
+
+const DATASET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/datasets/tweet_sentiment_multilingual"
+);
+
+/// The figures tests/fixtures/card_dataset.py computed with transformers and scikit-learn for
+/// `protocol` (`card`, `preprocess`, `max_length_512`).
+fn card_expected(protocol: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{DATASET}/expected.json")).unwrap();
+    let expected: Value = serde_json::from_str(&text).unwrap();
+    expected["models"]["tiny-sentiment"][protocol].clone()
+}
+
+/// A report's rows, accuracy and macro-F1 equal the expected overall figures.
+fn assert_card_overall(report: &Value, overall: &Value) {
+    assert_eq!(report["rows"], overall["rows"]);
+    close(
+        &report["accuracy"],
+        overall["accuracy"].as_f64().unwrap(),
+        "accuracy",
+    );
+    close(
+        &report["macro_f1"],
+        overall["f1_macro"].as_f64().unwrap(),
+        "macro-F1",
+    );
+}
+
+/// A report's overall and per-language figures equal the expected ones of `protocol`.
+fn assert_card_figures(report: &Value, protocol: &str) {
+    let want = card_expected(protocol);
+    assert_card_overall(report, &want["overall"]);
+    let languages = report["languages"].as_array().unwrap();
+    let per_language = want["per_language"].as_object().unwrap();
+    assert_eq!(languages.len(), per_language.len(), "{protocol}");
+    for got in languages {
+        let name = got["language"].as_str().unwrap();
+        let want = &per_language[name];
+        assert_eq!(got["rows"], want["rows"], "{protocol} {name}");
+        close(&got["accuracy"], want["accuracy"].as_f64().unwrap(), name);
+        close(&got["macro_f1"], want["f1_macro"].as_f64().unwrap(), name);
+    }
+}
+
+/// The card's protocol and its two variations, on the dataset folder in the Hub's layout: equal
+/// to transformers + scikit-learn, overall and per language (each config a language).
+#[test]
+fn dataset_folder_equals_transformers_and_scikit_learn() {
+    for (protocol, flags) in [
+        ("card", &["--no-preprocess", "--max-length", "128"][..]),
+        ("preprocess", &["--max-length", "128"][..]),
+        (
+            "max_length_512",
+            &["--no-preprocess", "--max-length", "512"][..],
+        ),
+    ] {
+        let mut args = flags.to_vec();
+        args.push("--json");
+        let report = success_json(&eval(DATASET, &args));
+        assert_eq!(report["format"], "dataset");
+        assert_card_figures(&report, protocol);
+    }
+}
+
+/// Copies the fixture dataset's `split` files into `dir` as `<config>/<name(config)>`.
+fn copy_layout(dir: &Path, split: &str, name: impl Fn(&str) -> String) {
+    for entry in std::fs::read_dir(DATASET).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let config = entry.file_name().to_str().unwrap().to_string();
+        std::fs::create_dir_all(dir.join(&config)).unwrap();
+        std::fs::copy(
+            entry.path().join(split).join("0000.parquet"),
+            dir.join(&config).join(name(&config)),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn the_other_parquet_layout_and_a_single_file() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_layout(dir.path(), "test", |_| {
+        "tweet_sentiment_multilingual-test.parquet".into()
+    });
+    std::fs::copy(
+        format!("{DATASET}/english/validation/0000.parquet"),
+        dir.path()
+            .join("english/tweet_sentiment_multilingual-validation.parquet"),
+    )
+    .unwrap();
+    let data = dir.path().to_str().unwrap();
+    let flags = ["--no-preprocess", "--max-length", "128", "--json"];
+    assert_card_figures(&success_json(&eval(data, &flags)), "card");
+    // Another split is another set of files.
+    let mut validation = flags.to_vec();
+    validation.extend(["--split", "validation"]);
+    // Only english has a validation file here: the other configs lack the split.
+    let output = eval(data, &validation);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has no `validation` split"), "{stderr}");
+
+    // One Parquet file: integer labels named by its metadata; `all` has no language column.
+    let all = format!("{DATASET}/all/test/0000.parquet");
+    let report = success_json(&eval(&all, &flags));
+    assert_eq!(report["format"], "parquet");
+    assert_card_overall(&report, &card_expected("card")["overall"]);
+}
+
+#[test]
+fn a_folder_with_only_all_and_one_in_jsonl() {
+    // Only `all`: read alone, no per-language figures from configs.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("all/test")).unwrap();
+    std::fs::copy(
+        format!("{DATASET}/all/test/0000.parquet"),
+        dir.path().join("all/test/0000.parquet"),
+    )
+    .unwrap();
+    let flags = ["--no-preprocess", "--max-length", "128", "--json"];
+    let report = success_json(&eval(dir.path().to_str().unwrap(), &flags));
+    assert_eq!(report["rows"], 96);
+
+    // JSONL with the same columns, one file per config: `<config>/test.jsonl`.
+    let dir = tempfile::tempdir().unwrap();
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{MODEL}/golden.json")).unwrap())
+            .unwrap();
+    let texts: Vec<&str> = golden["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(6)
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    for (config, chunk) in [("english", &texts[..3]), ("french", &texts[3..])] {
+        std::fs::create_dir_all(dir.path().join(config)).unwrap();
+        let lines: String = chunk
+            .iter()
+            .map(|t| json!({"text": t, "label": "neutral"}).to_string() + "\n")
+            .collect();
+        std::fs::write(dir.path().join(config).join("test.jsonl"), lines).unwrap();
+    }
+    let report = success_json(&eval(dir.path().to_str().unwrap(), &flags));
+    assert_eq!(report["rows"], 6);
+    let languages: Vec<&str> = report["languages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["language"].as_str().unwrap())
+        .collect();
+    assert_eq!(languages, ["english", "french"]);
+}
+
+#[test]
+fn dataset_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let fails = |data: &str, extra: &[&str], message: &str| {
+        let output = eval(data, extra);
+        assert_eq!(output.status.code(), Some(2), "{message}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "want {message:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    fails(data, &[], "not a dataset folder");
+    std::fs::create_dir_all(dir.path().join("english/train")).unwrap();
+    std::fs::write(dir.path().join("english/train/0000.parquet"), b"x").unwrap();
+    fails(data, &[], "has no `test` split (it has: train)");
+    std::fs::create_dir_all(dir.path().join("english/test")).unwrap();
+    std::fs::write(dir.path().join("english/test/0000.parquet"), b"not parquet").unwrap();
+    fails(data, &[], "not a readable Parquet file");
+    // A column named by a flag that the file lacks: its columns are listed.
+    let parquet = std::fs::read(format!("{DATASET}/english/test/0000.parquet")).unwrap();
+    let renamed = dir.path().join("renamed.parquet");
+    std::fs::write(&renamed, &parquet).unwrap();
+    fails(
+        renamed.to_str().unwrap(),
+        &["--text-field", "words"],
+        "no `words` column (columns: text, label)",
+    );
+}

@@ -15,6 +15,7 @@ pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let defaults = Fields::default();
     let config = EvalConfig {
         data: args.data,
+        split: args.split,
         format: args
             .format
             .map(|f| Format::from_name(&f))

@@ -345,11 +345,15 @@ pub(crate) struct EvalArgs {
     /// Texts per forward pass.
     #[arg(long, value_name = "N", default_value_t = ClassifyOptions::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) batch_size: u32,
-    /// Labelled data: CSV with a header row, or one JSON object per line ("-" for standard
-    /// input, with --format).
-    #[arg(long, value_name = "FILE")]
+    /// Labelled data: CSV with a header row, one JSON object per line ("-" for standard input,
+    /// with --format), Parquet, or a dataset folder in the Hub's layout (one folder per config).
+    #[arg(long, value_name = "FILE|DIR")]
     pub(crate) data: PathBuf,
-    /// Data format [default: from the extension: .csv, .jsonl or .ndjson].
+    /// A dataset folder's split.
+    #[arg(long, value_name = "NAME", default_value = "test")]
+    pub(crate) split: String,
+    /// Data format [default: a folder is a dataset, else from the extension: .csv, .jsonl,
+    /// .ndjson or .parquet].
     #[arg(long, value_name = "FORMAT", value_parser = names::<Format>())]
     pub(crate) format: Option<String>,
     /// Column (CSV) or field (JSON) holding the text.

@@ -1,7 +1,8 @@
 //! Labelled data for `eval`: CSV (with a header row) or JSON lines, read by [`crate::records`]
-//! as a stream of rows, each with a text, a gold label and optionally a language.
+//! as a stream of rows; Parquet files; and dataset folders in the Hub's layout (one folder per
+//! config, see [`dataset_parts`]). Each row has a text, a gold label and optionally a language.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -17,6 +18,11 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Apache Parquet (as the Hub's dataset conversion writes): integer labels are named by the
+    /// file's `huggingface` metadata (a `ClassLabel`), never guessed.
+    Parquet,
+    /// A dataset folder: one folder per config holding its splits ([`dataset_parts`]).
+    Dataset,
 }
 
 /// `--format` and the JSON report name a format; `.csv`, `.jsonl` and `.ndjson` (any case)
@@ -26,9 +32,11 @@ impl FileFormat for Format {
         ("csv", Self::Csv),
         ("jsonl", Self::Jsonl),
         ("ndjson", Self::Jsonl),
+        ("parquet", Self::Parquet),
+        ("dataset", Self::Dataset),
     ];
     const OF: &'static str = "data";
-    const CHOICES: &'static str = "csv or jsonl";
+    const CHOICES: &'static str = "csv, jsonl, parquet or dataset";
 }
 
 /// Which columns (CSV) or object fields (JSON lines) hold what.
@@ -85,11 +93,13 @@ pub struct BadRow {
 pub type Rows = Box<dyn Iterator<Item = Result<Result<Row, BadRow>, Error>>>;
 
 /// Opens `path` (`-` for standard input) as `format` and returns its rows lazily, so a file of
-/// any size streams through in constant memory.
-pub fn open(path: &Path, format: Format, fields: &Fields) -> Result<Rows, Error> {
+/// any size streams through in constant memory. A dataset folder gives the rows of `split`.
+pub fn open(path: &Path, format: Format, fields: &Fields, split: &str) -> Result<Rows, Error> {
     let layout = match format {
         Format::Csv => Layout::Csv,
         Format::Jsonl => Layout::Jsonl,
+        Format::Parquet => return parquet_rows(path, fields, None),
+        Format::Dataset => return dataset_rows(path, fields, split),
     };
     let records = Records::open(path, layout)?;
     let columns = match format {
@@ -104,7 +114,7 @@ pub fn open(path: &Path, format: Format, fields: &Fields) -> Result<Rows, Error>
                 language,
             })
         }
-        Format::Jsonl => None,
+        Format::Jsonl | Format::Parquet | Format::Dataset => None,
     };
     Ok(Box::new(DataRows {
         records,
@@ -160,6 +170,318 @@ impl Iterator for DataRows {
     }
 }
 
+/// One config of a dataset folder: its files for a split, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetPart {
+    /// The config's name (`english`, `all`, ...): the rows' language when it is not `all`.
+    pub config: String,
+    /// Its files for the split, in order (shards `0000`, `0001`, ...).
+    pub files: Vec<PathBuf>,
+}
+
+/// The configs of a dataset folder and their files for `split`, in either layout the Hub's
+/// Parquet conversion has used (`<config>/<split>/*.parquet`, or `<config>/*-<split>.parquet`),
+/// or as `<config>/<split>.jsonl` or `.csv` with the same columns. When the folder has per-language
+/// configs beside `all`, those are read (each row's language is its config) and `all` is not,
+/// since it holds the same rows; a folder with only `all` gives it alone.
+pub fn dataset_parts(dir: &Path, split: &str) -> Result<Vec<DatasetPart>, Error> {
+    let io = |e: std::io::Error| Error::Io {
+        path: dir.to_path_buf(),
+        error: e,
+    };
+    let bad = |what: String| Error::BadData {
+        path: dir.to_path_buf(),
+        what,
+    };
+    let mut configs: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_type().map_err(io)?.is_dir() {
+            if let Some(name) = entry.file_name().to_str() {
+                if !name.starts_with('.') {
+                    configs.push((name.to_string(), entry.path()));
+                }
+            }
+        }
+    }
+    configs.sort();
+    let mut parts = Vec::new();
+    let mut layouts_seen = Vec::new();
+    for (config, folder) in &configs {
+        let files = split_files(folder, split).map_err(io)?;
+        if files.is_empty() {
+            let found = split_names(folder).map_err(io)?;
+            if !found.is_empty() {
+                return Err(bad(format!(
+                    "config `{config}` has no `{split}` split (it has: {})",
+                    found.join(", ")
+                )));
+            }
+            layouts_seen.push(config.clone());
+            continue;
+        }
+        parts.push(DatasetPart {
+            config: config.clone(),
+            files,
+        });
+    }
+    if parts.is_empty() {
+        return Err(bad(if configs.is_empty() {
+            "not a dataset folder: no config folders (such as all/ or english/) inside".into()
+        } else {
+            format!(
+                "no config holds a `{split}` split in a known layout (<config>/{split}/*.parquet, \
+                 <config>/*-{split}.parquet, or <config>/{split}.jsonl or .csv); configs: {}",
+                layouts_seen.join(", ")
+            )
+        }));
+    }
+    if parts.len() > 1 {
+        parts.retain(|p| p.config != "all");
+    }
+    Ok(parts)
+}
+
+/// A config folder's files for `split`, in any of the known layouts.
+fn split_files(folder: &Path, split: &str) -> std::io::Result<Vec<PathBuf>> {
+    let shards = folder.join(split);
+    let mut files = Vec::new();
+    if shards.is_dir() {
+        for entry in std::fs::read_dir(&shards)? {
+            let path = entry?.path();
+            if has_extension(&path, "parquet") {
+                files.push(path);
+            }
+        }
+    } else {
+        for entry in std::fs::read_dir(folder)? {
+            let path = entry?.path();
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let parquet = has_extension(&path, "parquet")
+                && (stem == split || stem.ends_with(&format!("-{split}")));
+            let text = stem == split
+                && ["jsonl", "ndjson", "csv"]
+                    .iter()
+                    .any(|e| has_extension(&path, e));
+            if path.is_file() && (parquet || text) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The splits a config folder holds, for the error that names them.
+fn split_names(folder: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        let name = if path.is_dir() {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+        } else {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .map(|s| s.rsplit('-').next().unwrap_or(s).to_string())
+        };
+        names.extend(name);
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+fn has_extension(path: &Path, extension: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+}
+
+/// Every row of a dataset folder's `split`, config by config, each with its config as language
+/// (unless the folder has only `all`, whose rows keep their own language field, if any).
+fn dataset_rows(dir: &Path, fields: &Fields, split: &str) -> Result<Rows, Error> {
+    let parts = dataset_parts(dir, split)?;
+    let mut opened: Vec<Rows> = Vec::new();
+    for part in parts {
+        let language = (part.config != "all").then(|| part.config.clone());
+        for file in &part.files {
+            let rows = if has_extension(file, "parquet") {
+                parquet_rows(file, fields, language.clone())?
+            } else {
+                let format = Format::from_extension(file).unwrap_or(Format::Jsonl);
+                let rows = open(file, format, fields, split)?;
+                let language = language.clone();
+                Box::new(rows.map(move |row| {
+                    row.map(|row| {
+                        row.map(|mut row| {
+                            if language.is_some() {
+                                row.language.clone_from(&language);
+                            }
+                            row
+                        })
+                    })
+                })) as Rows
+            };
+            opened.push(rows);
+        }
+    }
+    Ok(Box::new(opened.into_iter().flatten()))
+}
+
+/// The rows of a Parquet file; `language`, when given, is every row's language (a dataset
+/// config's name). Integer labels become the names in the file's `huggingface` metadata.
+fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Result<Rows, Error> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let bad = |what: String| Error::BadData {
+        path: path.to_path_buf(),
+        what,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        error: e,
+    })?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let metadata = reader.metadata().file_metadata();
+    let columns: Vec<String> = metadata
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    for (name, required) in [
+        (&fields.text, true),
+        (&fields.label, true),
+        (
+            &fields.language,
+            fields.language_required && language.is_none(),
+        ),
+    ] {
+        if required && !columns.contains(name) {
+            return Err(bad(format!(
+                "no `{name}` column (columns: {})",
+                columns.join(", ")
+            )));
+        }
+    }
+    let label_names = class_label_names(metadata.key_value_metadata(), &fields.label)
+        .map_err(|e| bad(format!("its `huggingface` metadata: {e}")))?;
+    let iter = parquet::record::reader::RowIter::from_file_into(Box::new(reader));
+    let fields = fields.clone();
+    let path = path.to_path_buf();
+    let mut number = 0u64;
+    Ok(Box::new(iter.map(move |row| {
+        number += 1;
+        let row = row.map_err(|e| Error::BadData {
+            path: path.clone(),
+            what: format!("row {number}: {e}"),
+        })?;
+        Ok(parquet_row(&row, &fields, label_names.as_deref())
+            .map(|(text, label, own_language)| Row {
+                line: number,
+                text,
+                label,
+                language: language.clone().or(own_language),
+            })
+            .map_err(|reason| BadRow {
+                line: number,
+                reason,
+            }))
+    })))
+}
+
+/// The label names of `label`'s `ClassLabel` in a Parquet file's `huggingface` metadata (as the
+/// `datasets` library writes it), if it has one.
+fn class_label_names(
+    metadata: Option<&Vec<parquet::file::metadata::KeyValue>>,
+    label: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let Some(text) = metadata
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == "huggingface")
+        .and_then(|kv| kv.value.as_deref())
+    else {
+        return Ok(None);
+    };
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let feature = value
+        .pointer("/info/features")
+        .or_else(|| value.pointer("/features"))
+        .and_then(|f| f.get(label));
+    match feature {
+        Some(f) if f.get("_type").and_then(Value::as_str) == Some("ClassLabel") => f
+            .get("names")
+            .and_then(Value::as_array)
+            .and_then(|names| {
+                names
+                    .iter()
+                    .map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
+            .map(Some)
+            .ok_or_else(|| format!("the ClassLabel of `{label}` has no list of names")),
+        _ => Ok(None),
+    }
+}
+
+fn parquet_row(
+    row: &parquet::record::Row,
+    f: &Fields,
+    label_names: Option<&[String]>,
+) -> Result<RowFields, String> {
+    use parquet::record::Field;
+    let get = |name: &str| {
+        row.get_column_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .filter(|v| !matches!(v, Field::Null))
+    };
+    let text = match get(&f.text) {
+        Some(Field::Str(s)) => s.clone(),
+        Some(_) => return Err(format!("`{}` is not a string", f.text)),
+        None => return Err(format!("no `{}` value", f.text)),
+    };
+    let id = |n: i64| -> Result<String, String> {
+        match label_names {
+            Some(names) => usize::try_from(n)
+                .ok()
+                .and_then(|i| names.get(i))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "label id {n} is not one of the file's {} label names ({})",
+                        names.len(),
+                        names.join(", ")
+                    )
+                }),
+            // Taken as written: label matching then explains that labels are names.
+            None => Ok(n.to_string()),
+        }
+    };
+    let label = match get(&f.label) {
+        Some(Field::Str(s)) => s.trim().to_owned(),
+        Some(Field::Long(n)) => id(*n)?,
+        Some(Field::Int(n)) => id(i64::from(*n))?,
+        Some(Field::Short(n)) => id(i64::from(*n))?,
+        Some(Field::Byte(n)) => id(i64::from(*n))?,
+        Some(_) => return Err(format!("`{}` is not a string or an integer", f.label)),
+        None => String::new(),
+    };
+    if label.is_empty() {
+        return Err(format!("no `{}` value", f.label));
+    }
+    let language = match get(&f.language) {
+        Some(Field::Str(s)) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Some(_) => return Err(format!("`{}` is not a string", f.language)),
+        None => None,
+    };
+    Ok((text, label, language))
+}
+
 fn json_row(object: &Map<String, Value>, f: &Fields) -> Result<RowFields, String> {
     let field = |name: &str| object.get(name).filter(|v| !v.is_null());
     let text = match field(&f.text) {
@@ -213,7 +535,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
         std::fs::write(&path, data).unwrap();
-        open(&path, format, fields)
+        open(&path, format, fields, "test")
             .unwrap()
             .map(Result::unwrap)
             .collect()
@@ -254,8 +576,12 @@ mod tests {
         assert_eq!(Format::from_name("JSONL"), Ok(Format::Jsonl));
         assert!(Format::from_name("tsv").is_err());
         assert_eq!(
-            [Format::Csv, Format::Jsonl].map(Format::name),
-            ["csv", "jsonl"]
+            Format::from_extension(Path::new("0000.parquet")),
+            Some(Format::Parquet)
+        );
+        assert_eq!(
+            [Format::Csv, Format::Jsonl, Format::Parquet].map(Format::name),
+            ["csv", "jsonl", "parquet"]
         );
     }
 
@@ -295,7 +621,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.csv");
         std::fs::write(&path, "stars,review\ngood,Bien\n").unwrap();
-        let err = open(&path, Format::Csv, &fields).err().unwrap().to_string();
+        let err = open(&path, Format::Csv, &fields, "test")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("no `lang` column") && err.contains("stars, review"),
             "{err}"
@@ -305,7 +634,7 @@ mod tests {
             ..fields
         };
         assert_eq!(
-            open(&path, Format::Csv, &optional).unwrap().count(),
+            open(&path, Format::Csv, &optional, "test").unwrap().count(),
             1,
             "the default language column may be absent"
         );

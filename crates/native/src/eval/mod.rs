@@ -38,6 +38,8 @@ pub struct EvalConfig {
     pub options: ClassifyOptions,
     /// Count and report bad rows instead of stopping at the first.
     pub skip_bad_rows: bool,
+    /// The split a dataset folder is read for (`test`, `validation`, ...).
+    pub split: String,
 }
 
 /// The outcome of an evaluation.
@@ -123,10 +125,11 @@ pub fn evaluate(classifier: &Classifier, config: &EvalConfig) -> Result<Evaluati
     let path = &config.data;
     let format = match config.format {
         Some(format) => format,
+        None if path.is_dir() => Format::Dataset,
         None => Format::from_extension(path).ok_or_else(|| Error::BadData {
             path: path.clone(),
-            what: "cannot tell the format from the file name (.csv, .jsonl or .ndjson); \
-                   give --format csv or --format jsonl"
+            what: "cannot tell the format from the file name (.csv, .jsonl, .ndjson or \
+                   .parquet); give --format"
                 .into(),
         })?,
     };
@@ -151,7 +154,7 @@ pub fn evaluate(classifier: &Classifier, config: &EvalConfig) -> Result<Evaluati
     };
     let chunk = CHUNK.max(config.options.batch_size);
     let mut pending: Vec<(Row, usize)> = Vec::with_capacity(chunk);
-    for row in data::open(path, format, &config.fields)? {
+    for row in data::open(path, format, &config.fields, &config.split)? {
         let row = match row? {
             Ok(row) => row,
             Err(bad) => {
