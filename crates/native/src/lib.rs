@@ -17,6 +17,7 @@ pub mod output;
 pub mod pack;
 pub mod provenance;
 pub(crate) mod records;
+pub mod reproduce;
 pub mod server;
 
 use std::path::PathBuf;

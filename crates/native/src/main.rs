@@ -78,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => cmd::serve::bench(args),
         Command::Classify(args) => cmd::classify::classify(args),
         Command::Eval(args) => cmd::eval::eval(args),
+        Command::Reproduce(args) => cmd::reproduce::reproduce(args),
         Command::Fetch(args) => cmd::model::fetch(args),
         Command::Verify(args) => cmd::model::verify(args),
         Command::Pack(args) => cmd::model::pack(args),

@@ -665,3 +665,189 @@ fn dataset_errors_are_one_clear_line() {
         "no `words` column (columns: text, label)",
     );
 }
+
+fn sha256_hex(path: &str) -> String {
+    format!("{:x}", sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// `reproduce` on the fixture dataset, the f32 folder beside its q8_0 bundle: the folder's
+/// figures under each protocol equal transformers + scikit-learn; the bundle agrees with it and
+/// says how much; every result is traced; --out writes the same JSON and a Markdown table.
+#[test]
+fn reproduce_equals_transformers_and_traces_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("tiny-q8_0.gguf");
+    let bundle = bundle.to_str().unwrap();
+    let packed = run(&["pack", MODEL, "--precision", "q8_0", "--out", bundle]);
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let out = dir.path().join("report.json");
+    let out = out.to_str().unwrap();
+    let args = [
+        "reproduce",
+        "--model",
+        MODEL,
+        "--model",
+        bundle,
+        "--dataset",
+        DATASET,
+        "--json",
+        "--out",
+        out,
+    ];
+    let report = success_json(&run(&args));
+    assert_eq!(report["card"]["f1_macro"], 0.692628774202147);
+    let results = report["results"].as_array().unwrap();
+    let shape: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["precision"].as_str().unwrap(),
+                r["protocol"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("f32", "card"),
+            ("f32", "preprocess"),
+            ("f32", "max_length_512"),
+            ("q8_0", "card"),
+            ("q8_0", "preprocess"),
+            ("q8_0", "max_length_512"),
+        ]
+    );
+    for result in &results[..3] {
+        let protocol = result["protocol"].as_str().unwrap();
+        let want = card_expected(protocol);
+        let overall = &want["overall"];
+        for figure in ["f1_micro", "f1_macro", "accuracy"] {
+            close(
+                &result["overall"][figure],
+                overall[figure].as_f64().unwrap(),
+                figure,
+            );
+        }
+        assert_eq!(result["overall"]["rows"], overall["rows"]);
+        for (language, want) in want["per_language"].as_object().unwrap() {
+            let got = &result["per_language"][language];
+            assert_eq!(got["rows"], want["rows"], "{protocol} {language}");
+            close(
+                &got["accuracy"],
+                want["accuracy"].as_f64().unwrap(),
+                language,
+            );
+            close(
+                &got["f1_macro"],
+                want["f1_macro"].as_f64().unwrap(),
+                language,
+            );
+        }
+        // Beside the card: the difference and its verdict (a random model is far from it).
+        let card_accuracy = 0.6931034482758621;
+        let accuracy = result["overall"]["accuracy"].as_f64().unwrap();
+        close(
+            &result["vs_card"]["accuracy"]["absolute"],
+            accuracy - card_accuracy,
+            "diff",
+        );
+        assert_eq!(result["vs_card"]["verdict"], "outside");
+        assert!(
+            result["agreement"].is_null(),
+            "the f32 folder is the reference"
+        );
+        let trace = &result["trace"];
+        assert_eq!(
+            trace["weights_sha256"],
+            sha256_hex(&format!("{MODEL}/model.safetensors"))
+        );
+        assert_eq!(
+            trace["tokenizer_sha256"],
+            sha256_hex(&format!("{MODEL}/tokenizer.json"))
+        );
+        assert_eq!(trace["precision"], "f32");
+        assert!(trace["kernels"].as_str().unwrap().contains("attention"));
+        assert!(!trace["cpu"].as_str().unwrap().is_empty());
+        assert_eq!(trace["date"].as_str().unwrap().len(), 20);
+        assert_eq!(trace["split"], "test");
+    }
+    for result in &results[3..] {
+        let agreement = &result["agreement"];
+        assert_eq!(agreement["reference"], MODEL);
+        let share = agreement["top_label_agreement"].as_f64().unwrap();
+        assert!(share > 0.9 && share <= 1.0, "{agreement}");
+        let protocol = result["protocol"].as_str().unwrap();
+        let reference = results[..3]
+            .iter()
+            .find(|r| r["protocol"] == protocol)
+            .unwrap();
+        let change_here = result["overall"]["accuracy"].as_f64().unwrap()
+            - reference["overall"]["accuracy"].as_f64().unwrap();
+        close(
+            &agreement["accuracy_change"],
+            change_here,
+            "accuracy change",
+        );
+        assert_eq!(result["trace"]["weights_sha256"], sha256_hex(bundle));
+        assert!(result["trace"]["tokenizer_sha256"].is_null());
+    }
+    // --out: the same JSON, and the Markdown beside it.
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    assert_eq!(written, report);
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        markdown.contains("| model | precision | protocol |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| english | 12 |"), "{markdown}");
+}
+
+#[test]
+fn reproduce_errors_are_one_clear_line() {
+    let fails = |args: &[&str], message: &str| {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{message}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "want {message:?} in {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    };
+    // A model whose labels are not the dataset's.
+    let multilabel = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/models/tiny-multilabel"
+    );
+    fails(
+        &["reproduce", "--model", multilabel, "--dataset", DATASET],
+        "negative",
+    );
+    // A label outside the model's, and a missing split.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("english")).unwrap();
+    std::fs::write(
+        dir.path().join("english/test.jsonl"),
+        "{\"text\": \"hi\", \"label\": \"joy\"}\n",
+    )
+    .unwrap();
+    let data = dir.path().to_str().unwrap();
+    fails(&["reproduce", "--model", MODEL, "--dataset", data], "joy");
+    fails(
+        &[
+            "reproduce",
+            "--model",
+            MODEL,
+            "--dataset",
+            data,
+            "--split",
+            "validation",
+        ],
+        "`validation`",
+    );
+    fails(
+        &["reproduce", "--model", MODEL, "--dataset", "/nonexistent"],
+        "/nonexistent",
+    );
+}

@@ -62,6 +62,15 @@ pub(crate) enum Command {
     /// the confusion matrix (rows gold, columns predicted) and texts per second of
     /// classification (model loading and file reading excluded).
     Eval(EvalArgs),
+    /// Reproduce the model card's benchmark on this machine.
+    ///
+    /// Scores each model (a folder and its bundles, side by side) on a dataset folder's test
+    /// split (cardiffnlp/tweet_sentiment_multilingual's layout) under the card's protocol (the
+    /// raw text, 128 tokens, the top label), beside the card's F1 micro, F1 macro and accuracy,
+    /// with the difference and a verdict (within 1%, within 2%, outside); per language; under
+    /// two protocol changes (the tweet preprocessing on, 512 tokens); and, per precision, the
+    /// agreement of top labels with the f32 model. Prints a Markdown report, or --json.
+    Reproduce(ReproduceArgs),
     /// Download a model from the Hugging Face Hub at a pinned commit, hash-checked.
     ///
     /// Checks every file against the Hub's content hash and writes a manifest (sizes, SHA-256)
@@ -373,6 +382,29 @@ pub(crate) struct EvalArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ReproduceArgs {
+    /// A model folder or bundle; repeat for several (the first f32 one is the reference for
+    /// agreement).
+    #[arg(long = "model", value_name = "DIR|FILE", required = true)]
+    pub(crate) models: Vec<PathBuf>,
+    /// The dataset folder: one folder per config (`all`, `english`, ...), each with its splits.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dataset: PathBuf,
+    /// The split to score.
+    #[arg(long, value_name = "NAME", default_value = "test")]
+    pub(crate) split: String,
+    /// Load models even if their files differ from their manifest (see `verify`).
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+    /// Print one JSON object instead of the Markdown report.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the report to FILE (JSON) and to FILE with the extension .md (Markdown).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 /// The values a `--format` option takes: every name of the format enum, as `from_name` reads

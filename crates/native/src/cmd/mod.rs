@@ -4,4 +4,5 @@ pub(crate) mod classify;
 pub(crate) mod eval;
 pub(crate) mod flags;
 pub(crate) mod model;
+pub(crate) mod reproduce;
 pub(crate) mod serve;

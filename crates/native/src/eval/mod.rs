@@ -192,7 +192,8 @@ pub fn evaluate(classifier: &Classifier, config: &EvalConfig) -> Result<Evaluati
     Ok(evaluation)
 }
 
-fn unknown_label(path: &Path, row: &Row, labels: &[String]) -> Error {
+/// The error for a gold label that is none of the model's.
+pub(crate) fn unknown_label(path: &Path, row: &Row, labels: &[String]) -> Error {
     // Hugging Face datasets often store label ids; say so rather than guess a mapping, which
     // could be off by one (star ratings from 1) without any error.
     let hint = if row.label.chars().all(|c| c.is_ascii_digit()) {
