@@ -30,6 +30,25 @@ pub const DEFAULT_REVISION: &str = "82107f4ccba672c9ab1eee538e727e462cad21de";
 /// UMSAB tweet sentiment benchmark): recorded in the manifest of a default fetch.
 pub const DEFAULT_LANGUAGES: [&str; 8] = ["ar", "de", "en", "es", "fr", "hi", "it", "pt"];
 
+/// The dataset fetched by `fetch --dataset` when none is named: the model card's benchmark data.
+pub const DEFAULT_DATASET_ID: &str = "cardiffnlp/tweet_sentiment_multilingual";
+
+/// The revision of a dataset fetched by default: the Hub's Parquet conversion of it (a branch:
+/// the manifest records the commit it pointed to; pass that commit as `--revision` to pin it).
+pub const PARQUET_REVISION: &str = "refs/convert/parquet";
+
+/// What a fetch downloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoKind {
+    /// A model repository: the files a classifier needs ([`choose_files`]).
+    Model,
+    /// A dataset repository: the data files of these splits ([`choose_dataset_files`]).
+    Dataset {
+        /// Splits to fetch, such as `test` and `validation`.
+        splits: Vec<String>,
+    },
+}
+
 /// The cache folder inside the target folder, removed after a complete fetch.
 pub const DOWNLOAD_CACHE: &str = ".download";
 
@@ -51,6 +70,8 @@ pub struct FetchSettings {
     pub offline: bool,
     /// Draw progress bars (on a terminal).
     pub progress: bool,
+    /// A model or a dataset.
+    pub kind: RepoKind,
 }
 
 impl FetchSettings {
@@ -78,7 +99,30 @@ impl FetchSettings {
                 matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
             }),
             progress: false,
+            kind: RepoKind::Model,
         }
+    }
+
+    /// Settings for the dataset `dataset_id` (default [`DEFAULT_DATASET_ID`]) at `revision`
+    /// (default [`PARQUET_REVISION`]), its `splits`, into `dir` (default `datasets/<name>`).
+    pub fn dataset_from_env(
+        dataset_id: Option<&str>,
+        revision: Option<&str>,
+        dir: Option<&Path>,
+        splits: Vec<String>,
+    ) -> Self {
+        let id = dataset_id.unwrap_or(DEFAULT_DATASET_ID);
+        let name = id.rsplit('/').next().unwrap_or(id);
+        let dir = dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| Path::new("datasets").join(name));
+        let mut settings = Self::from_env(
+            Some(id),
+            Some(revision.unwrap_or(PARQUET_REVISION)),
+            Some(&dir),
+        );
+        settings.kind = RepoKind::Dataset { splits };
+        settings
     }
 
     /// Whether the revision names one commit (40 hex digits) rather than a moving branch.
@@ -129,6 +173,62 @@ pub fn choose_files(listing: &[String]) -> Result<Vec<String>, String> {
             .ok_or("the repository has no model.safetensors or pytorch_model.bin")?,
     );
     Ok(files)
+}
+
+/// Picks a dataset repository's data files for `splits`, in the layouts the Hub's Parquet
+/// conversion has used (`<config>/<split>/*.parquet`, `<config>/*-<split>.parquet`) or as
+/// `<config>/<split>.jsonl` / `.csv`; like `eval`'s reader, the `all` config is left out when
+/// per-language configs are there (it holds the same rows).
+pub fn choose_dataset_files(listing: &[String], splits: &[String]) -> Result<Vec<String>, String> {
+    let mut chosen = Vec::new();
+    for split in splits {
+        let matches = |name: &str| -> Option<String> {
+            let parts: Vec<&str> = name.split('/').collect();
+            let ok = match parts.as_slice() {
+                [_, s, file] => *s == split && file.ends_with(".parquet"),
+                [_, file] => {
+                    let stem = file.rsplit_once('.').map_or(*file, |(stem, _)| stem);
+                    let parquet = file.ends_with(".parquet")
+                        && (stem == split || stem.ends_with(&format!("-{split}")));
+                    let text = stem == split
+                        && [".jsonl", ".ndjson", ".csv"]
+                            .iter()
+                            .any(|e| file.ends_with(e));
+                    parquet || text
+                }
+                _ => false,
+            };
+            ok.then(|| parts[0].to_string())
+        };
+        let files: Vec<(&String, String)> = listing
+            .iter()
+            .filter_map(|name| matches(name).map(|config| (name, config)))
+            .collect();
+        if files.is_empty() {
+            return Err(format!(
+                "no `{split}` split in a known layout (<config>/{split}/*.parquet or \
+                 <config>/*-{split}.parquet)"
+            ));
+        }
+        let languages = files.iter().any(|(_, config)| config != "all");
+        chosen.extend(
+            files
+                .into_iter()
+                .filter(|(_, config)| !languages || config != "all")
+                .map(|(name, _)| name.clone()),
+        );
+    }
+    chosen.sort();
+    chosen.dedup();
+    Ok(chosen)
+}
+
+/// The files of `listing` that `kind` needs.
+fn choose(kind: &RepoKind, listing: &[String]) -> Result<Vec<String>, String> {
+    match kind {
+        RepoKind::Model => choose_files(listing),
+        RepoKind::Dataset { splits } => choose_dataset_files(listing, splits),
+    }
 }
 
 /// The content hash the Hub serves as a file's ETag: the SHA-256 of the content for files kept
@@ -236,11 +336,14 @@ pub fn fetch(settings: &FetchSettings) -> Result<FetchReport, Error> {
         )));
     }
     let listing: Vec<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
-    let files = choose_files(&listing)
+    let files = choose(&settings.kind, &listing)
         .map_err(|e| hub_error(format!("{} at {}: {e}", settings.model_id, info.sha)))?;
     let repo = repo(&api, settings, &info.sha);
 
     let mut manifest = Manifest::new(&settings.model_id, &info.sha);
+    if matches!(settings.kind, RepoKind::Dataset { .. }) {
+        manifest.repo_type = Some("dataset".into());
+    }
     if settings.model_id == DEFAULT_MODEL_ID && info.sha == DEFAULT_REVISION {
         manifest.languages = Some(DEFAULT_LANGUAGES.map(String::from).to_vec());
     }
@@ -285,7 +388,12 @@ fn already_complete(settings: &FetchSettings) -> Result<Option<FetchReport>, Err
         return Ok(None);
     }
     let names: Vec<String> = manifest.files.keys().cloned().collect();
-    if choose_files(&names).is_err() || !manifest.verify(&settings.dir)?.is_empty() {
+    let wanted = manifest.repo_type.as_deref() == kind_name(&settings.kind)
+        && choose(&settings.kind, &names).is_ok_and(|mut chosen| {
+            chosen.sort();
+            chosen == names
+        });
+    if !wanted || !manifest.verify(&settings.dir)?.is_empty() {
         return Ok(None);
     }
     let files = names
@@ -293,6 +401,14 @@ fn already_complete(settings: &FetchSettings) -> Result<Option<FetchReport>, Err
         .map(|name| (name, FileOutcome::AlreadyPresent))
         .collect();
     Ok(Some(FetchReport { manifest, files }))
+}
+
+/// The manifest's `repo_type` for `kind`.
+fn kind_name(kind: &RepoKind) -> Option<&'static str> {
+    match kind {
+        RepoKind::Model => None,
+        RepoKind::Dataset { .. } => Some("dataset"),
+    }
 }
 
 fn build_api(settings: &FetchSettings) -> Result<Api, Error> {
@@ -310,9 +426,13 @@ fn build_api(settings: &FetchSettings) -> Result<Api, Error> {
 }
 
 fn repo(api: &Api, settings: &FetchSettings, revision: &str) -> ApiRepo {
+    let repo_type = match settings.kind {
+        RepoKind::Model => RepoType::Model,
+        RepoKind::Dataset { .. } => RepoType::Dataset,
+    };
     api.repo(Repo::with_revision(
         settings.model_id.clone(),
-        RepoType::Model,
+        repo_type,
         revision.to_string(),
     ))
 }
@@ -341,6 +461,12 @@ fn fetch_file(
         ))
     })?;
     let target = dir.join(name);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|error| Error::Io {
+            path: parent.to_path_buf(),
+            error,
+        })?;
+    }
     if target.is_file()
         && std::fs::metadata(&target).is_ok_and(|m| m.len() == metadata.size() as u64)
         && digest.check(&target).is_ok()

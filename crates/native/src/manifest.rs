@@ -36,6 +36,10 @@ pub struct Manifest {
     /// guessed; `--languages` sets them for any model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<String>>,
+    /// `dataset` for a dataset folder (`fetch --dataset`, where `model_id` is the dataset's id);
+    /// absent for a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_type: Option<String>,
 }
 
 /// The size and SHA-256 of one file.
@@ -92,6 +96,7 @@ impl Manifest {
             revision: revision.to_string(),
             files: BTreeMap::new(),
             languages: None,
+            repo_type: None,
         }
     }
 
@@ -130,10 +135,22 @@ impl Manifest {
                 ),
             });
         }
-        if let Some(name) = manifest.files.keys().find(|name| !is_plain_file_name(name)) {
+        // A model's files sit in its folder; a dataset's under its config and split folders.
+        let dataset = manifest.repo_type.as_deref() == Some("dataset");
+        let bad = |name: &&String| {
+            if dataset {
+                !name.split('/').all(is_plain_file_name)
+            } else {
+                !is_plain_file_name(name)
+            }
+        };
+        if let Some(name) = manifest.files.keys().find(bad) {
             return Err(Error::InvalidManifest {
                 path,
-                reason: format!("`{name}` is not a plain file name"),
+                reason: format!(
+                    "`{name}` is not a plain file name{}",
+                    if dataset { " or a path of them" } else { "" }
+                ),
             });
         }
         Ok(Some(manifest))
@@ -310,6 +327,21 @@ mod tests {
                 sha256: "00".into(),
             },
         );
+        manifest.write(dir.path()).unwrap();
+        // Nor in a dataset's manifest, whose files may sit in folders.
+        let mut dataset = manifest.clone();
+        dataset.repo_type = Some("dataset".into());
+        dataset.write(dir.path()).unwrap();
+        assert!(matches!(
+            Manifest::read(dir.path()),
+            Err(Error::InvalidManifest { reason, .. }) if reason.contains("plain file name")
+        ));
+        let digest = dataset.files.remove("../etc/passwd").unwrap();
+        dataset
+            .files
+            .insert("english/test/0000.parquet".into(), digest);
+        dataset.write(dir.path()).unwrap();
+        assert!(Manifest::read(dir.path()).is_ok());
         manifest.write(dir.path()).unwrap();
         assert!(matches!(
             Manifest::read(dir.path()),

@@ -45,6 +45,8 @@ struct HubState {
     model_id: String,
     /// (path, Range header, Authorization header) of every request.
     log: Vec<(String, Option<String>, Option<String>)>,
+    /// Serve a dataset repository (`/api/datasets/...`, `/datasets/...`) listing `files`.
+    dataset: bool,
 }
 
 struct FakeHub {
@@ -117,9 +119,15 @@ fn serve(stream: TcpStream, state: &Mutex<HubState>) -> std::io::Result<()> {
     let model_id = guard.model_id.clone();
     let mut out = stream;
 
-    let info_prefix = format!("/api/models/{model_id}/revision/");
+    let (api, files) = if guard.dataset {
+        ("datasets", "datasets/")
+    } else {
+        ("models", "")
+    };
+    let info_prefix = format!("/api/{api}/{model_id}/revision/");
     if let Some(revision) = path.strip_prefix(&info_prefix) {
-        if revision != "main" && revision != commit && revision != COMMIT {
+        let branches = ["main", "refs%2Fconvert%2Fparquet"];
+        if !branches.contains(&revision) && revision != commit && revision != COMMIT {
             return respond(
                 &mut out,
                 "404 Not Found",
@@ -127,21 +135,26 @@ fn serve(stream: TcpStream, state: &Mutex<HubState>) -> std::io::Result<()> {
                 b"{\"error\":\"Revision not found\"}",
             );
         }
-        let siblings: Vec<Value> = [
+        let mut listing: Vec<String> = [
             "README.md",
             "config.json",
             "tokenizer.json",
             "model.safetensors",
             "pytorch_model.bin",
         ]
-        .iter()
-        .map(|f| json!({ "rfilename": f }))
-        .collect();
+        .map(String::from)
+        .to_vec();
+        if guard.dataset {
+            listing = guard.files.keys().cloned().collect();
+            listing.push("README.md".into());
+            listing.sort();
+        }
+        let siblings: Vec<Value> = listing.iter().map(|f| json!({ "rfilename": f })).collect();
         let body = json!({ "id": model_id, "sha": commit, "siblings": siblings }).to_string();
         return respond(&mut out, "200 OK", &[], body.as_bytes());
     }
 
-    let file_prefix = format!("/{model_id}/resolve/");
+    let file_prefix = format!("/{files}{model_id}/resolve/");
     let Some(rest) = path.strip_prefix(&file_prefix) else {
         return respond(&mut out, "404 Not Found", &[], b"not found");
     };
@@ -157,7 +170,7 @@ fn serve(stream: TcpStream, state: &Mutex<HubState>) -> std::io::Result<()> {
         h.update(&original);
         hex(&h.finalize())
     };
-    let lfs = name != "config.json";
+    let lfs = name != "config.json" && !name.ends_with(".jsonl");
     let mut served = original.clone();
     if guard.tamper.as_deref() == Some(name) {
         let last = served.len() - 1;
@@ -579,4 +592,162 @@ fn a_changed_file_is_refused_at_load_unless_overridden() {
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
     let verify = run(command(&hub, home.path(), &["verify", model]));
     assert!(text(&verify.stdout).contains("tokenizer.json: DIFFERS: the file is missing"));
+}
+
+const DATASET_ID: &str = "tests/tweet_sentiment_multilingual";
+
+/// A fake Hub serving the fixture dataset's files (both splits of every config, `all` too) as a
+/// dataset repository.
+fn dataset_hub() -> FakeHub {
+    let hub = FakeHub::start();
+    let root = fixture_dir().join("../../datasets/tweet_sentiment_multilingual");
+    hub.with(|s| {
+        s.dataset = true;
+        s.model_id = DATASET_ID.into();
+        s.files.clear();
+        for config in std::fs::read_dir(&root).unwrap() {
+            let config = config.unwrap();
+            if !config.file_type().unwrap().is_dir() {
+                continue;
+            }
+            let name = config.file_name().into_string().unwrap();
+            for split in ["test", "validation"] {
+                let file = format!("{name}/{split}/0000.parquet");
+                s.files
+                    .insert(file.clone(), std::fs::read(root.join(&file)).unwrap());
+            }
+        }
+    });
+    hub
+}
+
+#[test]
+fn a_dataset_is_fetched_pinned_hashed_resumed_and_then_offline() {
+    let hub = dataset_hub();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
+    let dir_arg = dir.to_str().unwrap();
+    let args = ["fetch", "--dataset", DATASET_ID, "--dir", dir_arg];
+    // An interrupted download of one file: the second run resumes it.
+    hub.with(|s| s.stall = Some(("english/test/0000.parquet".into(), 600)));
+    let mut child = command(&hub, home.path(), &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the stalled download", || hub.with(|s| s.stalled_sent) > 0);
+    wait_for("a partial file", || !part_files(&dir).is_empty());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    hub.with(|s| s.stall = None);
+    let output = run(command(&hub, home.path(), &args));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("refs/convert/parquet"),
+        "the branch is named: {stderr}"
+    );
+    let resumed = hub.requests().iter().any(|(path, range, _)| {
+        path.ends_with("english/test/0000.parquet")
+            && range
+                .as_deref()
+                .is_some_and(|r| r.starts_with("bytes=600-"))
+    });
+    assert!(
+        resumed,
+        "no range request resumed the file: {:?}",
+        hub.requests()
+    );
+
+    // The test split of every language config, not `all` (the same rows), nor validation.
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest["model_id"], DATASET_ID);
+    assert_eq!(
+        manifest["revision"], COMMIT,
+        "the branch resolved to its commit"
+    );
+    assert_eq!(manifest["repo_type"], "dataset");
+    let files: Vec<&String> = manifest["files"].as_object().unwrap().keys().collect();
+    assert_eq!(files.len(), 8, "{files:?}");
+    assert!(files
+        .iter()
+        .all(|f| f.ends_with("/test/0000.parquet") && !f.starts_with("all/")));
+    for name in &files {
+        let want = hub.with(|s| s.files[name.as_str()].clone());
+        assert_eq!(std::fs::read(dir.join(name)).unwrap(), want, "{name}");
+        assert_eq!(
+            manifest["files"][name]["sha256"],
+            hex(&Sha256::digest(&want))
+        );
+    }
+    assert!(!dir.join(".download").exists());
+
+    // Pinned and offline: the folder as it is, no request.
+    let before = hub.requests().len();
+    let pinned = [
+        "fetch",
+        "--dataset",
+        DATASET_ID,
+        "--revision",
+        COMMIT,
+        "--dir",
+        dir_arg,
+    ];
+    let mut offline = command(&hub, home.path(), &pinned);
+    offline.env("HF_HUB_OFFLINE", "1");
+    let output = run(offline);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(hub.requests().len(), before, "offline made a request");
+
+    // The fetched folder is what eval and reproduce read.
+    let model = fixture_dir();
+    let output = common::run(&[
+        "reproduce",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        dir_arg,
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["results"][0]["overall"]["rows"], 96);
+
+    // Another split on request; a tampered file never lands.
+    let with_validation = [&pinned[..], &["--split", "test", "--split", "validation"]].concat();
+    hub.with(|s| s.tamper = Some("french/validation/0000.parquet".into()));
+    let output = run(command(&hub, home.path(), &with_validation));
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("french/validation/0000.parquet"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.join("french/validation/0000.parquet").exists());
+    hub.with(|s| s.tamper = None);
+    let output = run(command(&hub, home.path(), &with_validation));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(dir.join("french/validation/0000.parquet").is_file());
+
+    // A split the dataset lacks: one clear line.
+    let output = run(command(
+        &hub,
+        home.path(),
+        &[
+            "fetch",
+            "--dataset",
+            DATASET_ID,
+            "--dir",
+            dir_arg,
+            "--split",
+            "train",
+        ],
+    ));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("no `train` split"),
+        "{}",
+        text(&output.stderr)
+    );
 }

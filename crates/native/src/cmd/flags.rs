@@ -208,9 +208,18 @@ pub(crate) struct FetchArgs {
     /// records) [default: the pinned commit for the default model, else main].
     #[arg(long, value_name = "SHA")]
     pub(crate) revision: Option<String>,
-    /// Folder to write [default: models/<name part of MODEL_ID>].
+    /// Folder to write [default: models/<name part of MODEL_ID>, datasets/<name> for
+    /// --dataset].
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+    /// Fetch a dataset's data files instead of a model: a dataset id [default:
+    /// cardiffnlp/tweet_sentiment_multilingual, the model card's benchmark data], at --revision
+    /// [default: its Parquet conversion, refs/convert/parquet].
+    #[arg(long, value_name = "DATASET_ID", num_args = 0..=1, default_missing_value = xlmr_sentiment::hub::DEFAULT_DATASET_ID, conflicts_with = "model_id")]
+    pub(crate) dataset: Option<String>,
+    /// With --dataset: a split to fetch; repeat for several [default: test].
+    #[arg(long = "split", value_name = "NAME", requires = "dataset")]
+    pub(crate) splits: Vec<String>,
 }
 
 #[derive(clap::Args)]

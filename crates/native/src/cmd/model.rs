@@ -10,11 +10,26 @@ use xlmr_sentiment::{hub, manifest, model_dir};
 use super::flags::{FetchArgs, PackArgs, VerifyArgs};
 
 pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    let mut settings = hub::FetchSettings::from_env(
-        args.model_id.as_deref(),
-        args.revision.as_deref(),
-        args.dir.as_deref(),
-    );
+    let mut settings = match &args.dataset {
+        None => hub::FetchSettings::from_env(
+            args.model_id.as_deref(),
+            args.revision.as_deref(),
+            args.dir.as_deref(),
+        ),
+        Some(id) => {
+            let splits = if args.splits.is_empty() {
+                vec!["test".to_string()]
+            } else {
+                args.splits.clone()
+            };
+            hub::FetchSettings::dataset_from_env(
+                Some(id),
+                args.revision.as_deref(),
+                args.dir.as_deref(),
+                splits,
+            )
+        }
+    };
     settings.progress = std::io::stderr().is_terminal();
     if !settings.is_pinned() {
         eprintln!(
