@@ -71,6 +71,15 @@ for precision in f32 f16 q8_0 q4; do
         --out "target/bundles/tiny-sentiment-$precision.gguf" > /dev/null
 done
 
+step "the HTML reports (reproduce --html, eval --html) in Chromium: tables, bars, confusion matrices, nothing fetched, screenshots"
+mkdir -p target/tmp
+target/debug/xlmr-sentiment reproduce --model tests/fixtures/models/tiny-sentiment \
+    --model target/bundles/tiny-sentiment-q8_0.gguf --dataset tests/fixtures/datasets/tweet_sentiment_multilingual \
+    --html target/tmp/reproduce.html > /dev/null
+target/debug/xlmr-sentiment eval --model tests/fixtures/models/tiny-sentiment \
+    --data tests/fixtures/datasets/tweet_sentiment_multilingual --html target/tmp/eval.html > /dev/null
+node tests/reports/screenshot.mjs target/tmp/reproduce.html target/tmp/eval.html
+
 step "Python package: the wheel (maturin, abi3), then pytest: parity, pipeline shapes, bad input, Ray Data, Spark"
 # Spark needs a Java runtime (17+ for PySpark 4); only a Debian machine without one gets it.
 if ! command -v java > /dev/null; then

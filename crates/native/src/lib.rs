@@ -8,6 +8,7 @@ pub mod batch;
 pub mod bench;
 pub mod eval;
 pub mod formats;
+pub mod html;
 pub mod hub;
 pub mod input;
 pub mod languages;

@@ -163,6 +163,10 @@ pub struct ReproduceResult {
     pub overall: Overall,
     /// Per language (dataset config), in the dataset's order.
     pub per_language: BTreeMap<String, LanguageFigures>,
+    /// The model's labels: the order of `confusion`'s rows and columns.
+    pub labels: Vec<String>,
+    /// `confusion[gold][predicted]`: texts, overall.
+    pub confusion: Vec<Vec<u64>>,
     /// Beside the card's figures.
     pub vs_card: VsCard,
     /// Against the f32 model (absent for the reference itself).
@@ -257,6 +261,7 @@ pub fn reproduce(models: &[Model], dataset: &Path, split: &str) -> Result<Report
                 tally.add(gold, predicted, row.language.as_deref());
             }
             let overall = overall(&tally.overall);
+            let confusion = tally.overall.rows();
             let per_language = tally
                 .languages()
                 .into_iter()
@@ -296,6 +301,8 @@ pub fn reproduce(models: &[Model], dataset: &Path, split: &str) -> Result<Report
                 vs_card: vs_card(&overall),
                 overall,
                 per_language,
+                labels: model.classifier.labels().to_vec(),
+                confusion,
                 agreement,
                 trace: trace.clone(),
             });
@@ -428,6 +435,14 @@ fn utc_now() -> String {
 }
 
 impl Report {
+    /// Each model's result under the card's protocol, in order.
+    fn card_protocol(&self) -> Vec<&ReproduceResult> {
+        self.results
+            .iter()
+            .filter(|r| r.protocol == PROTOCOLS[0].name)
+            .collect()
+    }
+
     /// The report as Markdown: the comparison with the card, per language, per precision.
     pub fn markdown(&self) -> String {
         let mut out = String::from("# The model card's benchmark, reproduced\n\n");
@@ -465,11 +480,7 @@ impl Report {
             );
         }
         out += "\n## Per language, the card's protocol (the card gives none)\n\n";
-        let cards: Vec<&ReproduceResult> = self
-            .results
-            .iter()
-            .filter(|r| r.protocol == "card")
-            .collect();
+        let cards = self.card_protocol();
         if let Some(first) = cards.first() {
             out += "| language | rows |";
             for r in &cards {
@@ -515,6 +526,118 @@ impl Report {
             );
         }
         out
+    }
+}
+
+impl Report {
+    /// The report as one self-contained HTML page: the comparison with the card, per-language
+    /// accuracy bars per model (the card's protocol), and each model's confusion matrix.
+    pub fn html(&self) -> String {
+        use crate::html::{bar, confusion, escape, page, table};
+        let card = &self.card;
+        let mut body = format!(
+            "<p>The card: F1 micro {:.4}, F1 macro {:.4}, accuracy {:.4} (its test split, 6,960 \
+             texts). Protocols: <b>card</b> (raw text, 128 tokens), <b>preprocess</b> (the \
+             card's tweet preprocessing on), <b>max_length_512</b> (512 tokens).</p>\n",
+            card.f1_micro, card.f1_macro, card.accuracy
+        );
+        body += "<h2>Beside the card</h2>\n";
+        let header = [
+            "model",
+            "precision",
+            "protocol",
+            "rows",
+            "F1 micro",
+            "F1 macro",
+            "accuracy",
+            "accuracy vs card",
+            "verdict",
+            "agreement with f32",
+        ]
+        .map(String::from);
+        let rows: Vec<Vec<String>> = self
+            .results
+            .iter()
+            .map(|r| {
+                let class = if r.vs_card.verdict == "outside" {
+                    "outside"
+                } else {
+                    "within"
+                };
+                vec![
+                    escape(&r.model),
+                    escape(&r.precision),
+                    r.protocol.to_string(),
+                    r.overall.rows.to_string(),
+                    format!("{:.4}", r.overall.f1_micro),
+                    format!("{:.4}", r.overall.f1_macro),
+                    format!("{:.4}", r.overall.accuracy),
+                    format!(
+                        "{:+.4} ({:+.2}%)",
+                        r.vs_card.accuracy.absolute,
+                        r.vs_card.accuracy.relative * 100.0
+                    ),
+                    format!("<span class=\"{class}\">{}</span>", r.vs_card.verdict),
+                    r.agreement.as_ref().map_or("(reference)".into(), |a| {
+                        format!("{:.2}%", a.top_label_agreement * 100.0)
+                    }),
+                ]
+            })
+            .collect();
+        body += &table("comparison", &header, &rows);
+        let cards = self.card_protocol();
+        if let Some(first) = cards.first() {
+            body += "<h2>Accuracy per language, the card's protocol</h2>\n\
+                     <p><small>The card gives no per-language figures.</small></p>\n";
+            let mut rows = Vec::new();
+            for language in first.per_language.keys() {
+                for (i, r) in cards.iter().enumerate() {
+                    let figures = &r.per_language[language];
+                    rows.push(vec![
+                        if i == 0 {
+                            escape(language)
+                        } else {
+                            String::new()
+                        },
+                        format!("{} ({})", escape(&r.model), escape(&r.precision)),
+                        figures.rows.to_string(),
+                        bar(figures.accuracy, i % 2 == 1),
+                        format!("{:.4}", figures.f1_macro),
+                    ]);
+                }
+            }
+            let header = ["language", "model", "rows", "accuracy", "macro-F1"].map(String::from);
+            body += &table("bars", &header, &rows);
+        }
+        body += "<h2>Confusion matrices, the card's protocol</h2>\n";
+        for r in &cards {
+            body += &format!("<h3>{} ({})</h3>\n", escape(&r.model), escape(&r.precision));
+            body += &confusion(&r.labels, &r.confusion);
+        }
+        body += "<h2>Trace</h2>\n<ul class=\"trace\">\n";
+        for r in &cards {
+            let t = &r.trace;
+            body += &format!(
+                "<li>{}: model id {}, revision {}, weights SHA-256 {}, tokenizer SHA-256 {}, \
+                 precision {}, kernels {}, xlmr-sentiment {}, CPU {}, {}; data {} ({})</li>\n",
+                escape(&r.model),
+                escape(t.provenance.model_id.as_deref().unwrap_or("not recorded")),
+                escape(t.provenance.revision.as_deref().unwrap_or("not recorded")),
+                t.provenance.weights_sha256,
+                t.tokenizer_sha256
+                    .as_deref()
+                    .unwrap_or("(inside the bundle)"),
+                escape(&t.provenance.precision),
+                escape(&t.provenance.kernels),
+                t.provenance.version,
+                escape(&t.cpu),
+                t.date,
+                escape(&t.dataset),
+                escape(&t.split)
+            );
+        }
+        body += "</ul>\n";
+        page("The model card's benchmark, reproduced", &body)
     }
 }
 

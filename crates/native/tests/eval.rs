@@ -686,6 +686,7 @@ fn reproduce_equals_transformers_and_traces_every_figure() {
     );
     let out = dir.path().join("report.json");
     let out = out.to_str().unwrap();
+    let html = dir.path().join("report.html");
     let args = [
         "reproduce",
         "--model",
@@ -697,6 +698,8 @@ fn reproduce_equals_transformers_and_traces_every_figure() {
         "--json",
         "--out",
         out,
+        "--html",
+        html.to_str().unwrap(),
     ];
     let report = success_json(&run(&args));
     assert_eq!(report["card"]["f1_macro"], 0.692628774202147);
@@ -804,6 +807,12 @@ fn reproduce_equals_transformers_and_traces_every_figure() {
         "{markdown}"
     );
     assert!(markdown.contains("| english | 12 |"), "{markdown}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("table class=\"comparison\"") && page.contains("class=\"confusion\""));
+    assert!(
+        !page.contains("http") && !page.contains("<script"),
+        "self-contained"
+    );
 }
 
 #[test]

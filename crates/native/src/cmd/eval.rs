@@ -1,6 +1,8 @@
 //! `eval`: accuracy and F1 of a model on a labelled data set.
 
 use std::io::{BufWriter, Write};
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use xlmr_sentiment::eval::data::{Fields, Format};
@@ -38,6 +40,13 @@ pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let unlisted = evaluation.skipped - evaluation.skipped_examples.len() as u64;
     if unlisted > 0 {
         eprintln!("skipped {unlisted} more bad row(s)");
+    }
+    if let Some(html) = &args.html {
+        std::fs::write(
+            html,
+            report::html(&evaluation, &args.model.dir, &provenance),
+        )
+        .with_context(|| html.display().to_string())?;
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     if args.json {

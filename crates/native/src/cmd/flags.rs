@@ -391,6 +391,9 @@ pub(crate) struct EvalArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also write the report as one self-contained HTML page (no script, nothing fetched).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -414,6 +417,9 @@ pub(crate) struct ReproduceArgs {
     /// Also write the report to FILE (JSON) and to FILE with the extension .md (Markdown).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page (no script, nothing fetched).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 /// The values a `--format` option takes: every name of the format enum, as `from_name` reads

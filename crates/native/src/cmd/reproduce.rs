@@ -30,6 +30,9 @@ pub(crate) fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         let md = out.with_extension("md");
         std::fs::write(&md, &markdown).with_context(|| md.display().to_string())?;
     }
+    if let Some(html) = &args.html {
+        std::fs::write(html, report.html()).with_context(|| html.display().to_string())?;
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         writeln!(stdout, "{json}")?;

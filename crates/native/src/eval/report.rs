@@ -225,3 +225,72 @@ fn count(n: u64, noun: &str) -> String {
 fn width<'a>(items: impl Iterator<Item = &'a str>) -> usize {
     items.map(|s| s.chars().count()).max().unwrap_or(0)
 }
+
+/// The report as one self-contained HTML page: the summary, per-label scores, per-language
+/// accuracy bars, the confusion matrix and the provenance.
+pub fn html(evaluation: &Evaluation, model: &Path, provenance: &Provenance) -> String {
+    use crate::html::{bar, confusion, escape, page, table};
+    let overall = evaluation.tally.overall.metrics();
+    let mut body = format!(
+        "<p>{} on {} ({}): <b>{}</b> rows, accuracy <b>{:.4}</b>, macro-F1 <b>{:.4}</b> (the \
+         unweighted mean of the F1 of all {} labels).</p>\n",
+        escape(&model.display().to_string()),
+        escape(&evaluation.data.display().to_string()),
+        evaluation.format.name(),
+        overall.rows,
+        overall.accuracy,
+        overall.macro_f1,
+        evaluation.labels.len()
+    );
+    body += "<h2>Per label</h2>\n";
+    let header = ["label", "precision", "recall", "F1", "support", "predicted"].map(String::from);
+    let rows: Vec<Vec<String>> = evaluation
+        .labels
+        .iter()
+        .zip(&overall.per_label)
+        .map(|(label, m)| {
+            vec![
+                escape(label),
+                format!("{:.4}", m.precision),
+                format!("{:.4}", m.recall),
+                bar(m.f1, false),
+                m.support.to_string(),
+                m.predicted.to_string(),
+            ]
+        })
+        .collect();
+    body += &table("bars", &header, &rows);
+    if evaluation.tally.has_languages() {
+        body += "<h2>Per language</h2>\n";
+        let rows: Vec<Vec<String>> = evaluation
+            .tally
+            .languages()
+            .into_iter()
+            .map(|(language, confusion)| {
+                let m = confusion.metrics();
+                vec![
+                    escape(language.unwrap_or("(none)")),
+                    m.rows.to_string(),
+                    bar(m.accuracy, false),
+                    format!("{:.4}", m.macro_f1),
+                ]
+            })
+            .collect();
+        let header = ["language", "rows", "accuracy", "macro-F1"].map(String::from);
+        body += &table("bars", &header, &rows);
+    }
+    body += "<h2>Confusion matrix</h2>\n";
+    body += &confusion(&evaluation.labels, &evaluation.tally.overall.rows());
+    body += &format!(
+        "<h2>Provenance</h2>\n<p class=\"trace\">model id {}, revision {}, weights {} SHA-256 \
+         {}, precision {}, kernels {}, xlmr-sentiment {}</p>\n",
+        escape(provenance.model_id.as_deref().unwrap_or("not recorded")),
+        escape(provenance.revision.as_deref().unwrap_or("not recorded")),
+        escape(&provenance.weights_file),
+        provenance.weights_sha256,
+        escape(&provenance.precision),
+        escape(&provenance.kernels),
+        provenance.version
+    );
+    page("Evaluation", &body)
+}
