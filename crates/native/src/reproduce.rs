@@ -30,6 +30,19 @@ pub const CARD: CardFigures = CardFigures {
     accuracy: 0.6931034482758621,
 };
 
+/// Per-language macro-F1 of XLM-T's own multilingual model in its paper (Barbieri et al., 2022):
+/// a different model, shown only as a sanity band, since the card gives no per-language figures.
+pub const XLMT_PAPER_MACRO_F1: [(&str, f64); 8] = [
+    ("arabic", 0.669),
+    ("english", 0.706),
+    ("french", 0.712),
+    ("german", 0.773),
+    ("hindi", 0.564),
+    ("italian", 0.691),
+    ("portuguese", 0.754),
+    ("spanish", 0.679),
+];
+
 /// The card's three figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CardFigures {
@@ -129,6 +142,17 @@ pub struct Agreement {
     pub accuracy_change: f64,
 }
 
+/// What a protocol change did, against the same model under the card's protocol.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProtocolChange {
+    /// Accuracy minus the card protocol's.
+    pub accuracy_change: f64,
+    /// F1 macro minus the card protocol's.
+    pub f1_macro_change: f64,
+    /// Texts whose top label differs from the card protocol's.
+    pub changed_predictions: u64,
+}
+
 /// What a result was computed with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trace {
@@ -171,6 +195,8 @@ pub struct ReproduceResult {
     pub vs_card: VsCard,
     /// Against the f32 model (absent for the reference itself).
     pub agreement: Option<Agreement>,
+    /// Against the same model under the card's protocol (absent for the card's protocol).
+    pub vs_card_protocol: Option<ProtocolChange>,
     /// What it was computed with.
     pub trace: Trace,
 }
@@ -293,6 +319,23 @@ pub fn reproduce(models: &[Model], dataset: &Path, split: &str) -> Result<Report
                     accuracy_change: overall.accuracy - reference_accuracy,
                 }
             });
+            let vs_card_protocol = (p > 0).then(|| {
+                let card = results
+                    .iter()
+                    .rev()
+                    .find(|r: &&ReproduceResult| r.protocol == PROTOCOLS[0].name)
+                    .map(|r| (r.overall.accuracy, r.overall.f1_macro))
+                    .unwrap_or_default();
+                ProtocolChange {
+                    accuracy_change: overall.accuracy - card.0,
+                    f1_macro_change: overall.f1_macro - card.1,
+                    changed_predictions: predictions[m][p]
+                        .iter()
+                        .zip(&predictions[m][0])
+                        .filter(|(a, b)| a != b)
+                        .count() as u64,
+                }
+            });
             results.push(ReproduceResult {
                 model: model.path.display().to_string(),
                 precision: trace.provenance.precision.clone(),
@@ -304,6 +347,7 @@ pub fn reproduce(models: &[Model], dataset: &Path, split: &str) -> Result<Report
                 labels: model.classifier.labels().to_vec(),
                 confusion,
                 agreement,
+                vs_card_protocol,
                 trace: trace.clone(),
             });
         }
@@ -312,6 +356,14 @@ pub fn reproduce(models: &[Model], dataset: &Path, split: &str) -> Result<Report
         card: CARD,
         results,
     })
+}
+
+/// The XLM-T paper's macro-F1 for a config, or a dash.
+fn xlmt_band(config: &str) -> String {
+    XLMT_PAPER_MACRO_F1
+        .iter()
+        .find(|(name, _)| *name == config)
+        .map_or("-".to_string(), |(_, f1)| format!("{f1:.3}"))
 }
 
 /// The top label of every row under `protocol`; a text the model cannot take is an error.
@@ -479,6 +531,23 @@ impl Report {
                 agreement
             );
         }
+        out += "\n## What each protocol change does (against the card's protocol, same model)\n\n\
+                | model | precision | protocol | accuracy change | F1 macro change | changed top labels |\n\
+                |---|---|---|---:|---:|---:|\n";
+        for r in &self.results {
+            if let Some(c) = &r.vs_card_protocol {
+                out += &format!(
+                    "| {} | {} | {} | {:+.4} | {:+.4} | {} of {} |\n",
+                    r.model,
+                    r.precision,
+                    r.protocol,
+                    c.accuracy_change,
+                    c.f1_macro_change,
+                    c.changed_predictions,
+                    r.overall.rows
+                );
+            }
+        }
         out += "\n## Per language, the card's protocol (the card gives none)\n\n";
         let cards = self.card_protocol();
         if let Some(first) = cards.first() {
@@ -486,16 +555,17 @@ impl Report {
             for r in &cards {
                 out += &format!(" {} ({}) accuracy | macro-F1 |", r.model, r.precision);
             }
+            out += " XLM-T paper macro-F1 (another model: a sanity band only) |";
             out += "\n|---|---:|";
             out += &"---:|---:|".repeat(cards.len());
-            out += "\n";
+            out += "---:|\n";
             for (language, figures) in &first.per_language {
                 out += &format!("| {language} | {} |", figures.rows);
                 for r in &cards {
                     let f = &r.per_language[language];
                     out += &format!(" {:.4} | {:.4} |", f.accuracy, f.f1_macro);
                 }
-                out += "\n";
+                out += &format!(" {} |\n", xlmt_band(language));
             }
         }
         out += "\n## Trace\n\n";
@@ -585,6 +655,32 @@ impl Report {
             })
             .collect();
         body += &table("comparison", &header, &rows);
+        body += "<h2>What each protocol change does</h2>\n";
+        let rows: Vec<Vec<String>> = self
+            .results
+            .iter()
+            .filter_map(|r| {
+                let c = r.vs_card_protocol.as_ref()?;
+                Some(vec![
+                    escape(&r.model),
+                    escape(&r.precision),
+                    r.protocol.to_string(),
+                    format!("{:+.4}", c.accuracy_change),
+                    format!("{:+.4}", c.f1_macro_change),
+                    format!("{} of {}", c.changed_predictions, r.overall.rows),
+                ])
+            })
+            .collect();
+        let header = [
+            "model",
+            "precision",
+            "protocol",
+            "accuracy change",
+            "F1 macro change",
+            "changed top labels",
+        ]
+        .map(String::from);
+        body += &table("changes", &header, &rows);
         let cards = self.card_protocol();
         if let Some(first) = cards.first() {
             body += "<h2>Accuracy per language, the card's protocol</h2>\n\
