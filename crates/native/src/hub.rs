@@ -175,48 +175,20 @@ pub fn choose_files(listing: &[String]) -> Result<Vec<String>, String> {
     Ok(files)
 }
 
-/// Picks a dataset repository's data files for `splits`, in the layouts the Hub's Parquet
-/// conversion has used (`<config>/<split>/*.parquet`, `<config>/*-<split>.parquet`) or as
-/// `<config>/<split>.jsonl` / `.csv`; like `eval`'s reader, the `all` config is left out when
-/// per-language configs are there (it holds the same rows).
+/// Picks a dataset repository's data files for `splits`, as `eval` reads them
+/// ([`crate::eval::data::split_files`]: either layout of the Hub's Parquet conversion, or
+/// JSONL/CSV; `all` left out beside per-language configs).
 pub fn choose_dataset_files(listing: &[String], splits: &[String]) -> Result<Vec<String>, String> {
     let mut chosen = Vec::new();
     for split in splits {
-        let matches = |name: &str| -> Option<String> {
-            let parts: Vec<&str> = name.split('/').collect();
-            let ok = match parts.as_slice() {
-                [_, s, file] => *s == split && file.ends_with(".parquet"),
-                [_, file] => {
-                    let stem = file.rsplit_once('.').map_or(*file, |(stem, _)| stem);
-                    let parquet = file.ends_with(".parquet")
-                        && (stem == split || stem.ends_with(&format!("-{split}")));
-                    let text = stem == split
-                        && [".jsonl", ".ndjson", ".csv"]
-                            .iter()
-                            .any(|e| file.ends_with(e));
-                    parquet || text
-                }
-                _ => false,
-            };
-            ok.then(|| parts[0].to_string())
-        };
-        let files: Vec<(&String, String)> = listing
-            .iter()
-            .filter_map(|name| matches(name).map(|config| (name, config)))
-            .collect();
+        let files = crate::eval::data::split_files(listing, split);
         if files.is_empty() {
             return Err(format!(
                 "no `{split}` split in a known layout (<config>/{split}/*.parquet or \
                  <config>/*-{split}.parquet)"
             ));
         }
-        let languages = files.iter().any(|(_, config)| config != "all");
-        chosen.extend(
-            files
-                .into_iter()
-                .filter(|(_, config)| !languages || config != "all")
-                .map(|(name, _)| name.clone()),
-        );
+        chosen.extend(files.into_iter().map(|(_, path)| path));
     }
     chosen.sort();
     chosen.dedup();

@@ -181,9 +181,7 @@ pub struct DatasetPart {
 
 /// The configs of a dataset folder and their files for `split`, in either layout the Hub's
 /// Parquet conversion has used (`<config>/<split>/*.parquet`, or `<config>/*-<split>.parquet`),
-/// or as `<config>/<split>.jsonl` or `.csv` with the same columns. When the folder has per-language
-/// configs beside `all`, those are read (each row's language is its config) and `all` is not,
-/// since it holds the same rows; a folder with only `all` gives it alone.
+/// or as `<config>/<split>.jsonl` or `.csv` with the same columns ([`split_files`]).
 pub fn dataset_parts(dir: &Path, split: &str) -> Result<Vec<DatasetPart>, Error> {
     let io = |e: std::io::Error| Error::Io {
         path: dir.to_path_buf(),
@@ -193,83 +191,111 @@ pub fn dataset_parts(dir: &Path, split: &str) -> Result<Vec<DatasetPart>, Error>
         path: dir.to_path_buf(),
         what,
     };
-    let mut configs: Vec<(String, PathBuf)> = Vec::new();
+    // Every file one or two levels under each config folder, as `/`-separated relative paths.
+    let mut configs: Vec<String> = Vec::new();
+    let mut paths: Vec<String> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        if entry.file_type().map_err(io)?.is_dir() {
-            if let Some(name) = entry.file_name().to_str() {
-                if !name.starts_with('.') {
-                    configs.push((name.to_string(), entry.path()));
-                }
-            }
-        }
-    }
-    configs.sort();
-    let mut parts = Vec::new();
-    let mut layouts_seen = Vec::new();
-    for (config, folder) in &configs {
-        let files = split_files(folder, split).map_err(io)?;
-        if files.is_empty() {
-            let found = split_names(folder).map_err(io)?;
-            if !found.is_empty() {
-                return Err(bad(format!(
-                    "config `{config}` has no `{split}` split (it has: {})",
-                    found.join(", ")
-                )));
-            }
-            layouts_seen.push(config.clone());
+        let Some(config) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !entry.file_type().map_err(io)?.is_dir() || config.starts_with('.') {
             continue;
         }
-        parts.push(DatasetPart {
-            config: config.clone(),
-            files,
-        });
+        for inner in std::fs::read_dir(entry.path()).map_err(io)? {
+            let inner = inner.map_err(io)?;
+            let Some(name) = inner.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if inner.file_type().map_err(io)?.is_dir() {
+                for file in std::fs::read_dir(inner.path()).map_err(io)? {
+                    if let Some(file) = file.map_err(io)?.file_name().to_str() {
+                        paths.push(format!("{config}/{name}/{file}"));
+                    }
+                }
+            } else {
+                paths.push(format!("{config}/{name}"));
+            }
+        }
+        configs.push(config);
     }
-    if parts.is_empty() {
-        return Err(bad(if configs.is_empty() {
-            "not a dataset folder: no config folders (such as all/ or english/) inside".into()
-        } else {
-            format!(
-                "no config holds a `{split}` split in a known layout (<config>/{split}/*.parquet, \
-                 <config>/*-{split}.parquet, or <config>/{split}.jsonl or .csv); configs: {}",
-                layouts_seen.join(", ")
-            )
-        }));
+    configs.sort();
+    if configs.is_empty() {
+        return Err(bad(
+            "not a dataset folder: no config folders (such as all/ or english/) inside".into(),
+        ));
     }
-    if parts.len() > 1 {
-        parts.retain(|p| p.config != "all");
+    let files = split_files(&paths, split);
+    for config in &configs {
+        if files.iter().any(|(c, _)| c == config) {
+            continue;
+        }
+        let found = split_names(&dir.join(config)).map_err(io)?;
+        // A config without this split is an error unless it is `all`, left out beside the
+        // per-language configs.
+        let all_beside_languages = config == "all" && !files.is_empty();
+        if !found.is_empty() && !all_beside_languages {
+            return Err(bad(format!(
+                "config `{config}` has no `{split}` split (it has: {})",
+                found.join(", ")
+            )));
+        }
+    }
+    if files.is_empty() {
+        return Err(bad(format!(
+            "no config holds a `{split}` split in a known layout (<config>/{split}/*.parquet, \
+             <config>/*-{split}.parquet, or <config>/{split}.jsonl or .csv); configs: {}",
+            configs.join(", ")
+        )));
+    }
+    let mut parts: Vec<DatasetPart> = Vec::new();
+    for (config, path) in files {
+        let path = dir.join(&path);
+        match parts.last_mut() {
+            Some(part) if part.config == config => part.files.push(path),
+            _ => parts.push(DatasetPart {
+                config,
+                files: vec![path],
+            }),
+        }
     }
     Ok(parts)
 }
 
-/// A config folder's files for `split`, in any of the known layouts.
-fn split_files(folder: &Path, split: &str) -> std::io::Result<Vec<PathBuf>> {
-    let shards = folder.join(split);
-    let mut files = Vec::new();
-    if shards.is_dir() {
-        for entry in std::fs::read_dir(&shards)? {
-            let path = entry?.path();
-            if has_extension(&path, "parquet") {
-                files.push(path);
-            }
-        }
-    } else {
-        for entry in std::fs::read_dir(folder)? {
-            let path = entry?.path();
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-            let parquet = has_extension(&path, "parquet")
-                && (stem == split || stem.ends_with(&format!("-{split}")));
-            let text = stem == split
-                && ["jsonl", "ndjson", "csv"]
-                    .iter()
-                    .any(|e| has_extension(&path, e));
-            if path.is_file() && (parquet || text) {
-                files.push(path);
-            }
-        }
+/// The data files of `split` among `paths` (`/`-separated, relative to a dataset folder: a
+/// folder's files, or a Hub repository's listing), as (config, path), sorted: in the layouts
+/// `<config>/<split>/*.parquet` (shards), `<config>/*-<split>.parquet`, `<config>/<split>.parquet`,
+/// or `<config>/<split>.jsonl|.ndjson|.csv`. When per-language configs are there, `all` is left
+/// out, since it holds the same rows; a dataset with only `all` keeps it. `eval`, `reproduce`
+/// and `fetch --dataset` all choose files with this.
+pub fn split_files(paths: &[String], split: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = paths
+        .iter()
+        .filter_map(|path| {
+            let parts: Vec<&str> = path.split('/').collect();
+            let ok = match parts.as_slice() {
+                [_, s, file] => *s == split && has_extension(Path::new(file), "parquet"),
+                [_, file] => {
+                    let file = Path::new(file);
+                    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                    let parquet = has_extension(file, "parquet")
+                        && (stem == split || stem.ends_with(&format!("-{split}")));
+                    let text = stem == split
+                        && ["jsonl", "ndjson", "csv"]
+                            .iter()
+                            .any(|e| has_extension(file, e));
+                    parquet || text
+                }
+                _ => false,
+            };
+            ok.then(|| (parts[0].to_string(), path.clone()))
+        })
+        .collect();
+    if files.iter().any(|(config, _)| config != "all") {
+        files.retain(|(config, _)| config != "all");
     }
     files.sort();
-    Ok(files)
+    files
 }
 
 /// The splits a config folder holds, for the error that names them.
