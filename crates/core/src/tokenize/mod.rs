@@ -26,9 +26,17 @@ fn check_normalizers(value: &serde_json::Value) -> Result<()> {
     match value {
         serde_json::Value::Object(map) => {
             if map.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
-                if let Some(encoded) = map.get("precompiled_charsmap").and_then(|c| c.as_str()) {
-                    charsmap::check_base64(encoded).map_err(Error::InvalidTokenizer)?;
-                }
+                // tokenizers panics on a Precompiled normalizer it cannot read
+                // (`normalizers/mod.rs`, `.expect("Precompiled")`), so its one field is required.
+                let encoded = map
+                    .get("precompiled_charsmap")
+                    .and_then(|c| c.as_str())
+                    .ok_or_else(|| {
+                        Error::InvalidTokenizer(
+                            "a Precompiled normalizer needs a `precompiled_charsmap` string".into(),
+                        )
+                    })?;
+                charsmap::check_base64(encoded).map_err(Error::InvalidTokenizer)?;
             }
             map.values().try_for_each(check_normalizers)
         }
@@ -40,10 +48,21 @@ fn check_normalizers(value: &serde_json::Value) -> Result<()> {
 /// The parts of `tokenizer.json` read before `tokenizers` sees the file: the normalizer (its
 /// charsmap is checked), the model's type (which loader to use) and the added tokens with their
 /// ids (checked afterwards). The (large) vocabulary is skipped without being stored.
+///
+/// The pre-tokenizer, post-processor and decoder are read as JSON values only so that their
+/// text is checked (valid UTF-8, valid escapes): tokenizers panics on a decoder that is not
+/// valid JSON (`decoders/mod.rs`, `.expect("Helper")`; found by the `tokenizer_json` fuzz
+/// target).
 #[derive(serde::Deserialize)]
 struct Head {
     #[serde(default)]
     normalizer: Option<serde_json::Value>,
+    #[serde(default, rename = "pre_tokenizer")]
+    _pre_tokenizer: Option<serde_json::Value>,
+    #[serde(default, rename = "post_processor")]
+    _post_processor: Option<serde_json::Value>,
+    #[serde(default, rename = "decoder")]
+    _decoder: Option<serde_json::Value>,
     #[serde(default)]
     model: Option<ModelHead>,
     #[serde(default)]

@@ -3,6 +3,7 @@
 //! the config implies.
 
 pub mod gguf;
+mod pickle_bound;
 mod pytorch;
 mod safetensors;
 mod source;

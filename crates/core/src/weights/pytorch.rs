@@ -7,6 +7,8 @@
 
 use std::io::BufReader;
 
+use super::pickle_bound::check_pickle;
+
 use candle_core::pickle::{Object, Stack};
 use candle_core::Tensor;
 use zip::{CompressionMethod, ZipArchive};
@@ -42,7 +44,20 @@ pub(super) fn read(source: &dyn WeightsSource) -> Result<Vec<(String, Tensor)>> 
         let entry = archive
             .by_name(&pickle_name)
             .map_err(|e| corrupt(format!("cannot open {pickle_name}: {e}")))?;
-        let mut reader = std::io::BufReader::new(entry);
+        // Read whole (a state dict's pickle is kilobytes beside the weights), up to a bound on
+        // what an archive of this size can hold, so a deflate bomb cannot inflate it.
+        let limit = source.len().saturating_mul(4).saturating_add(1 << 20);
+        let mut pickle = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(entry, limit + 1), &mut pickle)
+            .map_err(|e| corrupt(format!("cannot read {pickle_name}: {e}")))?;
+        if pickle.len() as u64 > limit {
+            return Err(corrupt(format!(
+                "{pickle_name} inflates to more than {limit} bytes: not a state dict"
+            )));
+        }
+        check_pickle(&pickle)
+            .map_err(|e| corrupt(format!("cannot unpickle {pickle_name}: {e}")))?;
+        let mut reader = std::io::Cursor::new(pickle);
         let mut stack = Stack::empty();
         stack
             .read_loop(&mut reader)

@@ -1,0 +1,101 @@
+//! Inputs the fuzz targets (`fuzz/`) found that once panicked or allocated gigabytes, kept as
+//! regression tests: each is now refused with a typed error. The inputs are in
+//! `tests/fixtures/fuzz/`, named after the target that found them.
+
+mod common;
+
+use xlmr_sentiment_core::{Classifier, Error, ModelFiles, TextTokenizer};
+
+fn finding(name: &str) -> Vec<u8> {
+    let path = common::model_dir("tiny-sentiment")
+        .join("../../fuzz")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn model_file(name: &str) -> Vec<u8> {
+    common::read("tiny-sentiment", name)
+}
+
+#[test]
+fn a_decoder_that_is_not_valid_utf8_is_refused_not_a_panic() {
+    // tokenizers' decoder reader panicked (`.expect("Helper")`) on it.
+    match TextTokenizer::from_json(&finding("tokenizer_json-decoder-invalid-utf8.json")) {
+        Err(Error::InvalidTokenizer(reason)) => assert!(reason.contains("line 1"), "{reason}"),
+        other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
+    }
+    // The same with a lone surrogate escaped in the decoder of the real fixture.
+    let json = String::from_utf8(model_file("tokenizer.json")).unwrap();
+    let at = json.find("\"decoder\"").unwrap();
+    let broken = format!(
+        "{}\"decoder\": \"\\ud800\", \"x\":{}",
+        &json[..at],
+        &json[at + 10..]
+    );
+    assert!(matches!(
+        TextTokenizer::from_json(broken.as_bytes()),
+        Err(Error::InvalidTokenizer(_))
+    ));
+}
+
+#[test]
+fn a_precompiled_normalizer_without_its_charsmap_is_refused_not_a_panic() {
+    let json: serde_json::Value = serde_json::from_slice(&model_file("tokenizer.json")).unwrap();
+    for replacement in [
+        serde_json::json!(null),
+        serde_json::json!(12),
+        serde_json::json!([]),
+    ] {
+        let mut broken = json.clone();
+        let normalizers = broken["normalizer"]["normalizers"].as_array_mut().unwrap();
+        let precompiled = normalizers
+            .iter_mut()
+            .find(|n| n["type"] == "Precompiled")
+            .unwrap();
+        precompiled["precompiled_charsmap"] = replacement.clone();
+        let bytes = serde_json::to_vec(&broken).unwrap();
+        match TextTokenizer::from_json(&bytes) {
+            Err(Error::InvalidTokenizer(reason)) => {
+                assert!(reason.contains("precompiled_charsmap"), "{reason}")
+            }
+            other => panic!("{replacement}: got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn a_pickle_string_longer_than_the_file_is_refused_before_it_is_allocated() {
+    // The finding: the fixture's archive with data.pkl's first string length mutated to 2.4 GB.
+    // candle's unpickler allocated it before reading; now the archive's checksum, read first,
+    // refuses it.
+    let load = |weights: &[u8]| {
+        Classifier::load(ModelFiles {
+            config: &model_file("config.json"),
+            tokenizer: &model_file("tokenizer.json"),
+            weights,
+        })
+    };
+    match load(&finding("pytorch_bin-pickle-string-past-end.bin")) {
+        Err(Error::CorruptWeights { format, reason }) => {
+            assert_eq!(format, "pytorch");
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+        other => panic!("expected CorruptWeights, got {:?}", other.map(|_| ())),
+    }
+    // The same string in an archive whose checksum is right: refused by the walk over the
+    // pickle before candle runs it.
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    archive
+        .start_file("pytorch_model/data.pkl", stored)
+        .unwrap();
+    std::io::Write::write_all(&mut archive, b"\x80\x02X\x00\x00\x00\x90abc.").unwrap();
+    let bytes = archive.finish().unwrap().into_inner();
+    match load(&bytes) {
+        Err(Error::CorruptWeights { reason, .. }) => {
+            assert!(reason.contains("runs past the end"), "{reason}")
+        }
+        other => panic!("expected CorruptWeights, got {:?}", other.map(|_| ())),
+    }
+}
