@@ -124,6 +124,24 @@ pub enum Error {
     /// checkpoint belongs to another input or other options, or the output is the input.
     #[error("{0}")]
     Refused(String),
+    /// A batch job's input was cut or changed while the job read it: the rows written cover
+    /// the input as it was, and the job stops rather than misread the rest.
+    #[error("{path}: {what}")]
+    InputChanged {
+        /// The input file.
+        path: PathBuf,
+        /// What changed, and what to do, in words.
+        what: String,
+    },
+    /// A batch job's output disk is full: the rows up to the last checkpoint are kept.
+    #[error(
+        "{path}: no space left on the device; the output up to its last checkpoint is kept: \
+         free space, then run the same command again to resume"
+    )]
+    OutputFull {
+        /// The output (or its checkpoint) being written.
+        path: PathBuf,
+    },
     /// The model failed on texts it had accepted (not a fault of any one text), or options it
     /// refuses: the call classified nothing.
     #[error("classification failed: {0}")]

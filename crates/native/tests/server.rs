@@ -5,13 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use common::server::{agent, answer, Server};
 
 fn model() -> PathBuf {
     common::tiny_sentiment()
@@ -24,116 +25,6 @@ fn golden() -> Value {
 /// Labels in id order, from config.json's id2label.
 fn labels() -> Vec<String> {
     common::labels("tiny-sentiment")
-}
-
-/// A running server; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    stderr: Arc<std::sync::Mutex<String>>,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut command = common::binary();
-        command
-            .arg("serve")
-            .arg("--model")
-            .arg(model())
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra);
-        Self::spawn(command)
-    }
-
-    /// `serve` with no flags at all: every setting from the environment.
-    fn start_from_env(variables: &[(&str, &std::ffi::OsStr)]) -> Server {
-        let mut command = common::binary();
-        command.arg("serve").envs(variables.iter().copied());
-        Self::spawn(command)
-    }
-
-    fn spawn(mut command: Command) -> Server {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary runs");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut base = None;
-        let log = Arc::new(std::sync::Mutex::new(String::new()));
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            log.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                base = Some(addr.to_string());
-                break;
-            }
-        }
-        let base = base.unwrap_or_else(|| panic!("no address printed: {}", log.lock().unwrap()));
-        // Keep reading stderr so the server never blocks on a full pipe.
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        Server {
-            child,
-            base,
-            stderr: log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        self.post_with(path, body, None)
-    }
-
-    fn post_with(&self, path: &str, body: &str, key: Option<&str>) -> (u16, Value) {
-        let mut request = agent()
-            .post(&self.url(path))
-            .header("Content-Type", "application/json");
-        if let Some(key) = key {
-            request = request.header("Authorization", &format!("Bearer {key}"));
-        }
-        answer(request.send(body))
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut response = agent().get(&self.url(path)).call().expect("request");
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
-    let mut response = result.expect("request");
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(50_000_000)
-        .read_to_string()
-        .unwrap();
-    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, value)
 }
 
 /// Checks one `[{"score","label"}]` answer against a golden row's values, highest first.

@@ -115,11 +115,18 @@ impl Checkpoint {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        serde_json::to_writer(&mut file, self).expect("a checkpoint serializes");
-        file.write_all(b"\n").map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
+        // Serialized first: an I/O error (a full disk) is then an I/O error, not a panic in
+        // serde's writer (the fault test a_full_disk_stops_the_job_with_a_resumable_checkpoint).
+        let mut bytes = serde_json::to_vec(self).expect("a checkpoint serializes");
+        bytes.push(b'\n');
+        let written = std::fs::File::create(&tmp).and_then(|mut file| {
+            file.write_all(&bytes)?;
+            file.sync_all()
+        });
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&tmp); // best effort: the old checkpoint still holds
+            return Err(io(error));
+        }
         std::fs::rename(&tmp, path).map_err(io)?;
         sync_parent(path);
         Ok(())

@@ -76,6 +76,15 @@ pub fn chunk_size(options: &ClassifyOptions) -> usize {
 /// Runs (or resumes) the job. Bad records are written in place with their error; the `Err`
 /// cases stop the job, leaving the checkpoint so it can be resumed.
 pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Result<Report, Error> {
+    run_job(classifier, options, job).map_err(|e| match e {
+        Error::Io { path, error } if error.kind() == std::io::ErrorKind::StorageFull => {
+            Error::OutputFull { path }
+        }
+        other => other,
+    })
+}
+
+fn run_job(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Result<Report, Error> {
     let from_stdin = job.input.as_os_str() == "-";
     // `--output -`: the rows go to standard output for the next tool in a pipe; nothing there
     // can be cut back, so there is no checkpoint and no resume.
@@ -177,7 +186,15 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         state.output_len = header.len() as u64;
     }
 
-    let mut reader = Reader::open(&job.input, job.input_format, &job.fields)?;
+    // The input as it was when the job started: what is appended later is not read, and a
+    // file cut short while it is read stops the job (see `InputWatch`).
+    let watch = identity.as_ref().map(|identity| InputWatch { identity });
+    let mut reader = Reader::open_prefix(
+        &job.input,
+        job.input_format,
+        &job.fields,
+        identity.as_ref().map(|i| i.size),
+    )?;
     reader.skip(state.units_done)?;
     let progress = Progress::new(
         job.progress,
@@ -228,8 +245,9 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
         // three chunks.
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let reader = &mut reader;
+        let watch = watch.as_ref();
         scope.spawn(move || loop {
-            let next = read_chunk(reader, classifier, options, chunk);
+            let next = read_chunk(reader, classifier, options, chunk, watch);
             let last = !matches!(next, Ok(Some(_)));
             // A send fails when the writer stopped on an error; then there is no one to
             // read for.
@@ -249,6 +267,11 @@ pub fn run(classifier: &Classifier, options: &ClassifyOptions, job: &Job) -> Res
     out.commit().map_err(out_io)?;
     drop(out);
     progress.finish();
+    // Every row is written; an input that changed meanwhile is reported, its checkpoint kept
+    // (a rerun then says the input changed, and --overwrite classifies it as it is now).
+    if let Some(watch) = &watch {
+        watch.unchanged()?;
+    }
     if checkpointed {
         std::fs::remove_file(&checkpoint_path).map_err(|error| Error::Io {
             path: checkpoint_path.clone(),
@@ -307,12 +330,63 @@ struct Chunk {
     bytes: u64,
 }
 
+/// The input file's identity when the job started, checked while and after it is read.
+struct InputWatch<'a> {
+    identity: &'a InputIdentity,
+}
+
+impl InputWatch<'_> {
+    fn changed(&self, what: String) -> Error {
+        Error::InputChanged {
+            path: self.identity.path.clone(),
+            what,
+        }
+    }
+
+    /// After a chunk is read (`read`: bytes taken so far; `at_end`: the reader found the end):
+    /// an error if the file is now shorter than when the job started, so the chunk, whose last
+    /// record may be cut, is not written.
+    fn not_cut(&self, read: u64, at_end: bool) -> Result<(), Error> {
+        let started = self.identity.size;
+        let now = std::fs::metadata(&self.identity.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if now < started || (at_end && read < started) {
+            return Err(self.changed(format!(
+                "the input was cut while the job read it ({now} bytes now, {started} when the \
+                 job started); the rows written before are kept, nothing after byte {read} was \
+                 written"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Once every row is written: an error if the file is no longer the one the job started on.
+    fn unchanged(&self) -> Result<(), Error> {
+        let now = InputIdentity::of(&self.identity.path)?;
+        if now == *self.identity {
+            return Ok(());
+        }
+        let started = self.identity.size;
+        let how = if now.size > started {
+            format!("grew from {started} to {} bytes", now.size)
+        } else {
+            format!("was rewritten ({started} bytes then, {} now)", now.size)
+        };
+        Err(self.changed(format!(
+            "the input {how} while the job ran; the output has a row for each record of its \
+             first {started} bytes; run again with --overwrite to classify it as it is now"
+        )))
+    }
+}
+
 /// Reads up to `size` records and tokenizes their texts; `None` at the end of the input.
 fn read_chunk(
     reader: &mut Reader,
     classifier: &Classifier,
     options: &ClassifyOptions,
     size: usize,
+    watch: Option<&InputWatch<'_>>,
 ) -> Result<Option<Chunk>, Error> {
     let mut chunk = Chunk {
         records: Vec::with_capacity(size),
@@ -321,8 +395,10 @@ fn read_chunk(
         units: 0,
         bytes: 0,
     };
+    let mut at_end = false;
     while chunk.records.len() < size {
         let Some(record) = reader.next_record().transpose()? else {
+            at_end = true;
             break;
         };
         let slot = match &record.text {
@@ -338,6 +414,9 @@ fn read_chunk(
         };
         chunk.records.push(record);
         chunk.slots.push(slot);
+    }
+    if let Some(watch) = watch {
+        watch.not_cut(reader.bytes_read(), at_end)?;
     }
     if chunk.records.is_empty() {
         return Ok(None);

@@ -80,7 +80,18 @@ impl Reader {
     /// Opens `path` (`-` for standard input). For CSV the header row is read now, so a missing
     /// column is an error before any work is done.
     pub fn open(path: &Path, format: InputFormat, fields: &Fields) -> Result<Self, Error> {
-        let records = Records::open(path, format.layout())?;
+        Self::open_prefix(path, format, fields, None)
+    }
+
+    /// Like [`Reader::open`], reading at most the first `len` bytes (the input's size when the
+    /// job started).
+    pub fn open_prefix(
+        path: &Path,
+        format: InputFormat,
+        fields: &Fields,
+        len: Option<u64>,
+    ) -> Result<Self, Error> {
+        let records = Records::open_prefix(path, format.layout(), len)?;
         let columns = match format {
             InputFormat::Csv => Some((
                 records.required_column(&fields.text)?,

@@ -145,6 +145,23 @@ pub(crate) struct ServeArgs {
     /// Most requests served at once; more get 429 at once, never waiting.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_concurrent_requests: u32,
+    /// Seconds a client has to send a request's headers; a slower one is disconnected.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub(crate) header_timeout: f64,
+    /// Seconds a client has to send a request's whole body (408 after it). The body is read
+    /// before the request takes a model slot.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub(crate) body_timeout: f64,
+}
+
+/// A timeout in seconds: positive and at most a day.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds (above 0, at most 86400)"
+        )),
+    }
 }
 
 #[derive(clap::Args)]

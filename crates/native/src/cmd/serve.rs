@@ -47,6 +47,8 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_batch_tokens: args.max_batch_tokens as usize,
         max_client_batch_size: args.max_client_batch_size as usize,
         max_concurrent_requests: args.max_concurrent_requests as usize,
+        header_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+        body_timeout: std::time::Duration::from_secs_f64(args.body_timeout),
     };
     xlmr_sentiment::server::serve(classifier, options, info, config)?;
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,7 @@ use xlmr_sentiment_core::{ScoreFunction, TopK};
 /// What went wrong, as TEI names it; each kind has its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub enum ErrorType {
-    /// A request the API cannot take (422; 413 for an oversized body).
+    /// A request the API cannot take (422; 413 for an oversized body, 408 for one too slow).
     Validation,
     /// The tokenizer failed on a text (422).
     Tokenizer,
@@ -74,6 +74,29 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// A body over `--payload-limit` (413).
+    pub(crate) fn payload_too_large() -> Self {
+        Self {
+            kind: ErrorType::Validation,
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: "the request body is larger than the server's payload limit \
+                      (--payload-limit)"
+                .into(),
+        }
+    }
+
+    /// A body that did not arrive within `--body-timeout` (408).
+    pub(crate) fn body_too_slow(timeout: std::time::Duration) -> Self {
+        Self {
+            kind: ErrorType::Validation,
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!(
+                "the request body did not arrive within {} s (--body-timeout)",
+                timeout.as_secs_f64()
+            ),
+        }
+    }
 }
 
 /// Every error's body, as TEI's `ErrorResponse`.
@@ -105,6 +128,10 @@ pub(crate) enum ClassifyErrors {
     /// `--api-key` is set and the request lacks it (`Unauthorized`).
     #[response(status = 401)]
     Unauthorized(ErrorResponse),
+    /// The body did not arrive within `--body-timeout` (`Validation`); the connection is
+    /// closed.
+    #[response(status = 408)]
+    TooSlow(ErrorResponse),
     /// The body is over `--payload-limit` (`Validation`).
     #[response(status = 413)]
     TooLarge(ErrorResponse),
@@ -113,7 +140,8 @@ pub(crate) enum ClassifyErrors {
     /// truncation (`Validation`), or a text the tokenizer cannot take (`Tokenizer`).
     #[response(status = 422)]
     Invalid(ErrorResponse),
-    /// The model failed on a batch (`Backend`).
+    /// The model failed on a batch (`Backend`), such as when its weights file was changed or
+    /// cut while serving.
     #[response(status = 424)]
     Backend(ErrorResponse),
     /// `max_concurrent_requests` requests are being served: retry later (`Overloaded`).
@@ -457,16 +485,9 @@ fn parse_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
-        let status = rejection.status();
         let kind = ErrorType::Validation;
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError {
-                kind,
-                status,
-                message: "the request body is larger than the server's payload limit \
-                          (--payload-limit)"
-                    .into(),
-            }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
         } else {
             ApiError::new(kind, format!("cannot read the request body: {rejection}"))
         }

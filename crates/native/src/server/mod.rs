@@ -6,12 +6,14 @@
 //! queue and the batcher on the one model thread), `metrics` (Prometheus text); this module
 //! holds the configuration, startup and graceful shutdown.
 //!
-//! A request flows: body limit -> API key -> concurrency permit (or 429 at once) -> JSON ->
+//! A request flows: headers within `header_timeout` (`listen`) -> API key -> the body, within
+//! `body_timeout` and the body limit -> concurrency permit (or 429 at once) -> JSON ->
 //! tokenization on tokio's blocking pool -> bounded queue -> model thread (batches up to
 //! `max_batch_tokens`) -> oneshot answer -> JSON.
 
 pub mod api;
 pub mod infer;
+mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod queue;
@@ -20,7 +22,8 @@ pub mod routes;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::Semaphore;
@@ -51,6 +54,12 @@ pub struct ServeConfig {
     pub max_client_batch_size: usize,
     /// Most requests served at once (429 above, at once); also the queue's capacity.
     pub max_concurrent_requests: usize,
+    /// Longest wait for a request's headers, from its first byte or the connection's previous
+    /// answer; a client slower than this is disconnected.
+    pub header_timeout: Duration,
+    /// Longest wait for a request's whole body (408 after it); the body is read before the
+    /// request takes a model slot, so a slow client never holds one.
+    pub body_timeout: Duration,
 }
 
 /// Shared by every handler.
@@ -71,6 +80,9 @@ pub struct AppState {
     pub info: api::Info,
     /// Whether the model thread runs.
     pub alive: Arc<AtomicBool>,
+    /// Why the model can no longer answer (its weights file changed or was cut while serving):
+    /// `/ready` then says so.
+    pub model_fault: Arc<OnceLock<String>>,
     /// Whether to take traffic (`/ready`): set once the warm-up batch has run, cleared when a
     /// shutdown signal starts the drain.
     pub ready: Arc<AtomicBool>,
@@ -181,12 +193,14 @@ pub fn serve(
     let metrics = Arc::new(metrics::Metrics::default());
     let ready = Arc::new(AtomicBool::new(true));
     let alive = Arc::new(AtomicBool::new(false));
+    let model_fault = Arc::new(OnceLock::new());
     let (queue, model_thread) = queue::spawn(
         classifier.clone(),
         config.max_batch_tokens,
         config.max_concurrent_requests,
         metrics.clone(),
         alive.clone(),
+        model_fault.clone(),
     )
     .context("cannot start the model thread")?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -205,6 +219,7 @@ pub fn serve(
         metrics,
         info,
         alive,
+        model_fault,
         ready: ready.clone(),
     });
     runtime.block_on(async move {
@@ -213,11 +228,10 @@ pub fn serve(
             .with_context(|| format!("cannot listen on {}", state.config.addr))?;
         let local = listener.local_addr()?;
         eprintln!("listening on http://{local}");
+        let header_timeout = state.config.header_timeout;
         let app = routes::router(state, cors);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal(ready))
-            .await
-            .context("server error")
+        listen::serve(listener, app, header_timeout, shutdown_signal(ready)).await;
+        anyhow::Ok(())
     })?;
     // Every queue sender was in the router, now dropped: the model thread drains and ends.
     drop(runtime);

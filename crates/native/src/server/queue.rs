@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,7 @@ pub fn spawn(
     capacity: usize,
     metrics: Arc<Metrics>,
     alive: Arc<AtomicBool>,
+    model_fault: Arc<OnceLock<String>>,
 ) -> std::io::Result<(Queue, JoinHandle<()>)> {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     alive.store(true, Ordering::SeqCst);
@@ -71,6 +72,7 @@ pub fn spawn(
                 classifier,
                 max_batch_tokens: max_batch_tokens.max(1),
                 metrics,
+                model_fault,
                 receiver,
                 entries: VecDeque::new(),
                 tokens: 0,
@@ -92,6 +94,8 @@ struct Batcher {
     classifier: Arc<Classifier>,
     max_batch_tokens: usize,
     metrics: Arc<Metrics>,
+    /// Set when the weights can no longer be read as loaded (see `AppState::model_fault`).
+    model_fault: Arc<OnceLock<String>>,
     receiver: mpsc::Receiver<Vec<Entry>>,
     /// Entries taken off the channel, oldest first, not yet in a batch.
     entries: VecDeque<Entry>,
@@ -192,6 +196,13 @@ impl Batcher {
                 }
             }
             Ok(Err(error)) => {
+                // A bundle's embedding rows are read from its file for each batch: a file
+                // changed or cut since it was loaded fails every batch from now on.
+                if let xlmr_sentiment_core::Error::WeightsRead(reason) = &error {
+                    if self.model_fault.set(reason.clone()).is_ok() {
+                        tracing::error!(%reason, "the model's weights file can no longer be read as loaded; not ready");
+                    }
+                }
                 for entry in batch {
                     let _ = entry.reply.send(Err(error.to_string()));
                 }
@@ -223,6 +234,7 @@ mod tests {
             classifier: Arc::new(crate::model_dir::load(&dir).unwrap()),
             max_batch_tokens,
             metrics: Arc::new(Metrics::default()),
+            model_fault: Arc::new(OnceLock::new()),
             receiver,
             entries: VecDeque::new(),
             tokens: 0,

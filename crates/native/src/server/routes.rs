@@ -35,9 +35,15 @@ pub fn router(state: Arc<AppState>, cors: Option<tower_http::cors::CorsLayer>) -
         .route("/health", get(health))
         .route("/ready", get(ready))
         .merge(super::openapi::routes());
-    let protected = Router::new()
+    // The body is read (within --body-timeout) after the key check, before the handler.
+    let classify = Router::new()
         .route("/predict", post(predict))
         .route("/", post(hf_inference))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_body_within,
+        ));
+    let protected = classify
         .route("/info", get(info))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
@@ -85,6 +91,46 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+/// Reads a request's whole body within `--body-timeout` (408 after it) and the payload limit
+/// (413 over it) before its handler runs, so a client sending a byte a second is cut off and
+/// never holds a model slot (the handler takes one only once the body is in).
+async fn read_body_within(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, state.config.payload_limit);
+    let read = tokio::time::timeout(
+        state.config.body_timeout,
+        http_body_util::BodyExt::collect(limited),
+    );
+    match read.await {
+        Ok(Ok(collected)) => {
+            let body = axum::body::Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            ApiError::payload_too_large().into_response()
+        }
+        // The client went away or sent a malformed chunked body.
+        Ok(Err(error)) => ApiError::new(
+            ErrorType::Validation,
+            format!("cannot read the request body: {error}"),
+        )
+        .into_response(),
+        Err(_) => {
+            let mut response = ApiError::body_too_slow(state.config.body_timeout).into_response();
+            // Whatever the client sends next is not a request: end the connection.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
 /// With `--api-key`, every route but `/health` and `/ready` needs `Authorization: Bearer KEY`.
 async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if let Some(key) = &state.config.api_key {
@@ -126,19 +172,31 @@ pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Readiness: 200 once the model is loaded and warmed up and while the model thread runs; 503
-/// while draining after a shutdown signal (or with the model thread gone).
+/// while draining after a shutdown signal, with the model thread gone, or once the model's
+/// weights file changed or was cut under it.
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "operations",
     description = "Readiness: 200 once the model is loaded and its warm-up batch has run; 503 \
-        while draining after SIGTERM. No API key needed.",
+        while draining after SIGTERM, or once the model's weights file changed or was cut while \
+        serving. No API key needed.",
     responses(
         (status = 200, description = "Ready for traffic"),
-        (status = 503, description = "Draining, or the model thread has stopped (`Unhealthy`)", body = ErrorResponse)
+        (status = 503, description = "Draining, the model thread has stopped, or the weights file changed or was cut while serving (`Unhealthy`)", body = ErrorResponse)
     )
 )]
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(reason) = state.model_fault.get() {
+        return ApiError::new(
+            ErrorType::Unhealthy,
+            format!(
+                "not ready: the model's weights file changed or was cut while serving ({reason}); \
+                 restart the server to load it again"
+            ),
+        )
+        .into_response();
+    }
     if state.ready.load(Ordering::SeqCst) && state.alive.load(Ordering::SeqCst) {
         StatusCode::OK.into_response()
     } else {
