@@ -46,7 +46,9 @@ const TYPES = {
  * (undefined or a missing file gives a 404), honouring a single `Range` unless `ranges` is
  * false; `onRequest(url, status)` sees every answer. Resolves to `{ server, origin }`.
  */
-export async function serveFiles(resolve, { onRequest = () => {}, headers = {}, ranges = true } = {}) {
+// `cut(url)`: a byte count to send of this response before dropping the connection (as a
+// network that fails mid-download), or undefined to send it whole.
+export async function serveFiles(resolve, { onRequest = () => {}, headers = {}, ranges = true, cut = () => undefined } = {}) {
   const server = createServer(async (req, res) => {
     const file = resolve(req.url);
     try {
@@ -63,14 +65,22 @@ export async function serveFiles(resolve, { onRequest = () => {}, headers = {}, 
           return;
         }
         res.writeHead(206, { "content-type": type, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${size}`, ...headers });
-        createReadStream(file, { start, end }).pipe(res);
+        const keep = cut(req.url);
         onRequest(req.url, 206);
+        if (keep === undefined) {
+          createReadStream(file, { start, end }).pipe(res);
+        } else {
+          const body = await readFile(file);
+          res.write(body.subarray(start, Math.min(start + keep, end + 1)), () => res.socket.destroy());
+        }
         return;
       }
       const body = await readFile(file);
       res.writeHead(200, { "content-type": type, "content-length": body.byteLength, ...headers });
-      res.end(body);
+      const keep = cut(req.url);
       onRequest(req.url, 200);
+      if (keep === undefined) res.end(body);
+      else res.write(body.subarray(0, keep), () => res.socket.destroy());
     } catch {
       res.writeHead(404).end("not found");
       onRequest(req.url, 404);

@@ -420,7 +420,9 @@ function release(piece: Uint8Array): void {
  * to count bytes as they arrive), the file passed through this thread as ~300 MB of small
  * buffers that lingered until garbage collection: Chromium's renderer peaked 100-250 MB higher.
  * A server that ignores `Range` answers 200 with the whole file: one part, no progress before
- * the end. (Exported for the package's tests; not part of its API.)
+ * the end. A range cut short (the connection dropped: a network error, or fewer bytes than it
+ * should hold) is asked for again, up to RANGE_ATTEMPTS times; an HTTP error or an HTML page is
+ * not. (Exported for the package's tests; not part of its API.)
  */
 export async function downloadInRanges(
   fetchFn: typeof fetch,
@@ -433,19 +435,22 @@ export async function downloadInRanges(
   let type = "application/octet-stream";
   let total = 0;
   for (let start = 0; ; ) {
-    const response = await fetchFn(href, { headers: { range: `bytes=${start}-${start + rangeBytes - 1}` } });
-    // A file that ends exactly at a range boundary: the next range is unsatisfiable.
-    if (response.status === 416 && start > 0 && (total === 0 || start === total)) break;
-    const whole = start === 0 && response.status === 200;
-    if (!whole && response.status !== 206) throw new Error(`${file}: HTTP ${response.status} from ${href}`);
-    if (start === 0) {
-      type = response.headers.get("content-type") ?? type;
-      if (type.includes("text/html")) throw new Error(`${file}: the server answered with an HTML page, not the model file`);
-      // `content-range: bytes 0-N/TOTAL` (readable cross-origin only if the server exposes it).
-      total = Number(response.headers.get("content-range")?.match(/\/(\d+)$/)?.[1] ?? 0);
-      if (whole) total = Number(response.headers.get("content-length") ?? 0);
+    let got: { part: Blob; whole: boolean } | "end";
+    for (let attempt = 1; ; attempt++) {
+      try {
+        got = await fetchRange(fetchFn, href, file, start, rangeBytes, total, (t) => (type = t), (n) => (total = n));
+        break;
+      } catch (e) {
+        if (!(e instanceof CutShort || e instanceof TypeError) || attempt === RANGE_ATTEMPTS) {
+          if (e instanceof CutShort || e instanceof TypeError) {
+            throw new Error(`${file}: the download was cut at byte ${start} ${attempt} times in a row: ${(e as Error).message}`);
+          }
+          throw e;
+        }
+      }
     }
-    const part = await response.blob();
+    if (got === "end") break;
+    const { part, whole } = got;
     parts.push(part);
     start += part.size;
     onProgress(start, total);
@@ -453,6 +458,50 @@ export async function downloadInRanges(
   }
   return new Blob(parts, { type });
 }
+
+/** A range that arrived with fewer bytes than it should hold: the connection was cut. */
+class CutShort extends Error {}
+
+/**
+ * One range of a download from `start`: its bytes, whether the server sent the whole file
+ * instead, or "end" past the last byte. The first range also reports the file's type and total
+ * size (`setType`, `setTotal`).
+ */
+async function fetchRange(
+  fetchFn: typeof fetch,
+  href: string,
+  file: string,
+  start: number,
+  rangeBytes: number,
+  knownTotal: number,
+  setType: (type: string) => void,
+  setTotal: (total: number) => void,
+): Promise<{ part: Blob; whole: boolean } | "end"> {
+  const response = await fetchFn(href, { headers: { range: `bytes=${start}-${start + rangeBytes - 1}` } });
+  // A file that ends exactly at a range boundary: the next range is unsatisfiable.
+  if (response.status === 416 && start > 0 && (knownTotal === 0 || start === knownTotal)) return "end";
+  const whole = start === 0 && response.status === 200;
+  if (!whole && response.status !== 206) throw new Error(`${file}: HTTP ${response.status} from ${href}`);
+  let total = knownTotal;
+  if (start === 0) {
+    const type = response.headers.get("content-type") ?? "application/octet-stream";
+    if (type.includes("text/html")) throw new Error(`${file}: the server answered with an HTML page, not the model file`);
+    setType(type);
+    // `content-range: bytes 0-N/TOTAL` (readable cross-origin only if the server exposes it).
+    total = Number(response.headers.get("content-range")?.match(/\/(\d+)$/)?.[1] ?? 0);
+    if (whole) total = Number(response.headers.get("content-length") ?? 0);
+    setTotal(total);
+  }
+  const part = await response.blob();
+  // What the range must hold when the total is known; else what the response announced.
+  const announced = Number(response.headers.get("content-length") ?? 0);
+  const expected = total > 0 ? (whole ? total : Math.min(rangeBytes, total - start)) : announced;
+  if (part.size < expected) throw new CutShort(`${part.size} of ${expected} bytes arrived`);
+  return { part, whole };
+}
+
+/** Tries per range of a download before it fails (see `downloadInRanges`). */
+const RANGE_ATTEMPTS = 4;
 
 /**
  * Whether this runs in a browser's page or worker, where a Blob's bytes live in the browser's

@@ -30,8 +30,12 @@ function resolvePath(url) {
   return undefined;
 }
 
+// Bytes to send of the next bundle responses before dropping the connection, one per response.
+const cuts = [];
+
 before(async () => {
-  ({ server, origin } = await serveFiles(resolvePath, { onRequest: (url) => requests.push(url) }));
+  const cut = (url) => (url.startsWith("/bundles/") ? cuts.shift() : undefined);
+  ({ server, origin } = await serveFiles(resolvePath, { onRequest: (url) => requests.push(url), cut }));
   ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(resolvePath, { headers: ISOLATION_HEADERS }));
   // One profile for the run: both page loads share it, so the second sees what the first cached.
   browser = await launchChromium(chromium);
@@ -289,6 +293,55 @@ test("worker form: a bundle streams in with progress, matches, and comes from th
     const cachedAgain = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 1)]);
     assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), [], `repaired copy ${keep ?? "html"} is cached`);
     assert.equal(cachedAgain.predictions[0].label, run.predictions[0].label);
+    await page.close();
+  }
+
+  // Cut at seeded random bytes of the file (an LCG, seed 24): as a cached copy, and as a
+  // download whose connection drops (once, or three times in a row): detected, fetched again,
+  // and the good copy cached.
+  const size = (await readFile(join(bundlesDir, "tiny-sentiment-f32.gguf"))).byteLength;
+  let seed = 24;
+  const randomByte = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return 1 + (seed % (size - 1));
+  };
+  const points = Array.from({ length: 6 }, randomByte);
+  for (const keep of points) {
+    const { page } = await openPage();
+    await page.evaluate(([u, k]) => window.damageCachedCopy(u, k), [url, keep]);
+    requests.length = 0;
+    const repaired = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 3)]);
+    assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), ["/bundles/tiny-sentiment-f32.gguf"], `cached copy cut at ${keep}`);
+    assert.deepEqual(repaired.predictions.map((p) => p.label), run.predictions.slice(0, 3).map((p) => p.label));
+    await page.close();
+  }
+  for (const [i, keep] of points.entries()) {
+    const { page } = await openPage();
+    await page.evaluate(() => caches.delete("xlmr-sentiment"));
+    const drops = i === 0 ? 3 : 1;
+    cuts.push(...Array(drops).fill(keep));
+    requests.length = 0;
+    const fetched = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts]);
+    assert.equal(cuts.length, 0);
+    assert.equal(requests.filter((u) => u.startsWith("/bundles/")).length, drops + 1, `download cut at ${keep}`);
+    g.texts.forEach((row, j) => {
+      fetched.predictions[j].scores.forEach((s, k) => assert.ok(Math.abs(s.score - row.scores[k]) <= 1e-4, `cut at ${keep}`));
+    });
+    requests.length = 0;
+    const cachedAgain = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 1)]);
+    assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), [], `the copy after a cut at ${keep} is cached whole`);
+    assert.equal(cachedAgain.predictions[0].label, run.predictions[0].label);
+    await page.close();
+  }
+  console.log(`bundle of ${size} bytes cut at ${points.join(", ")}: cached copies and downloads fetched again`);
+  // Cut on every try: the load fails and says so, and nothing is cached.
+  {
+    const { page } = await openPage();
+    await page.evaluate(() => caches.delete("xlmr-sentiment"));
+    cuts.push(...Array(4).fill(points[1]));
+    assert.match(await page.evaluate((b) => window.loadError(b), url), /the download was cut at byte 0 4 times in a row/);
+    assert.equal(cuts.length, 0);
+    assert.equal(await page.evaluate((u) => caches.open("xlmr-sentiment").then((c) => c.match(u)).then((r) => r === undefined), url), true);
     await page.close();
   }
 
