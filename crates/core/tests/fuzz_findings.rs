@@ -99,3 +99,38 @@ fn a_pickle_string_longer_than_the_file_is_refused_before_it_is_allocated() {
         other => panic!("expected CorruptWeights, got {:?}", other.map(|_| ())),
     }
 }
+
+/// An edit of a post-processor's JSON.
+type Change = fn(&mut serde_json::Value);
+
+#[test]
+fn a_template_naming_a_missing_special_token_or_sequence_b_is_refused_not_a_panic() {
+    // tokenizers panicked when it encoded with these templates (`processors/template.rs`).
+    match TextTokenizer::from_json(&finding("tokenizer_json-template-unknown-special.json")) {
+        Err(Error::InvalidTokenizer(reason)) => {
+            assert!(reason.contains("special_tokens lacks"), "{reason}")
+        }
+        other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
+    }
+    let json: serde_json::Value = serde_json::from_slice(&model_file("tokenizer.json")).unwrap();
+    let cases: [(&str, Change); 3] = [
+        (
+            "only \"A\" exists",
+            |p| p["single"][1] = serde_json::json!({"Sequence": {"id": "B", "type_id": 0}}),
+        ),
+        ("different number of ids", |p| {
+            p["special_tokens"]["<s>"]["ids"] = serde_json::json!([0, 0])
+        }),
+        ("beyond the vocabulary", |p| {
+            p["special_tokens"]["<s>"]["ids"] = serde_json::json!([100000])
+        }),
+    ];
+    for (expected, change) in cases {
+        let mut broken = json.clone();
+        change(&mut broken["post_processor"]);
+        match TextTokenizer::from_json(&serde_json::to_vec(&broken).unwrap()) {
+            Err(Error::InvalidTokenizer(reason)) => assert!(reason.contains(expected), "{reason}"),
+            other => panic!("{expected}: got {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -45,6 +45,74 @@ fn check_normalizers(value: &serde_json::Value) -> Result<()> {
     }
 }
 
+/// Checks a post-processor before tokenizers runs it, and returns the ids it adds to a single
+/// text. tokenizers reads a `TemplateProcessing` without checking it and panics when it encodes
+/// (`processors/template.rs`): on a special token the template names but `special_tokens` lacks,
+/// and on a single-text template that uses the second sequence. Found by the `tokenizer_json`
+/// fuzz target.
+fn check_post_processor(value: &serde_json::Value) -> Result<Vec<u64>> {
+    let bad = |what: String| Error::InvalidTokenizer(format!("post_processor: {what}"));
+    let kind = value.get("type").and_then(|t| t.as_str());
+    let mut ids = Vec::new();
+    match kind {
+        Some("Sequence") => {
+            for processor in value
+                .get("processors")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+            {
+                ids.extend(check_post_processor(processor)?);
+            }
+        }
+        Some("TemplateProcessing") => {
+            let specials = value.get("special_tokens").and_then(|t| t.as_object());
+            let single = value.get("single").and_then(|t| t.as_array());
+            for piece in single.into_iter().flatten() {
+                if let Some(sequence) = piece.get("Sequence") {
+                    let id = sequence.get("id").and_then(|i| i.as_str());
+                    if id != Some("A") {
+                        return Err(bad(format!(
+                            "the single-text template uses sequence {id:?}; only \"A\" exists"
+                        )));
+                    }
+                }
+                if let Some(special) = piece.get("SpecialToken") {
+                    let name = special
+                        .get("id")
+                        .and_then(|i| i.as_str())
+                        .unwrap_or_default();
+                    let token = specials.and_then(|t| t.get(name)).ok_or_else(|| {
+                        bad(format!(
+                            "the template adds {name:?}, which special_tokens lacks"
+                        ))
+                    })?;
+                    let token_ids = token.get("ids").and_then(|i| i.as_array());
+                    let tokens = token.get("tokens").and_then(|t| t.as_array());
+                    if token_ids.map(Vec::len) != tokens.map(Vec::len) {
+                        return Err(bad(format!(
+                            "special token {name:?} has a different number of ids and tokens"
+                        )));
+                    }
+                    ids.extend(token_ids.into_iter().flatten().filter_map(|i| i.as_u64()));
+                }
+            }
+        }
+        Some("RobertaProcessing" | "BertProcessing") => {
+            for key in ["sep", "cls"] {
+                ids.extend(
+                    value
+                        .get(key)
+                        .and_then(|t| t.get(1))
+                        .and_then(|i| i.as_u64()),
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(ids)
+}
+
 /// The parts of `tokenizer.json` read before `tokenizers` sees the file: the normalizer (its
 /// charsmap is checked), the model's type (which loader to use) and the added tokens with their
 /// ids (checked afterwards). The (large) vocabulary is skipped without being stored.
@@ -59,8 +127,8 @@ struct Head {
     normalizer: Option<serde_json::Value>,
     #[serde(default, rename = "pre_tokenizer")]
     _pre_tokenizer: Option<serde_json::Value>,
-    #[serde(default, rename = "post_processor")]
-    _post_processor: Option<serde_json::Value>,
+    #[serde(default)]
+    post_processor: Option<serde_json::Value>,
     #[serde(default, rename = "decoder")]
     _decoder: Option<serde_json::Value>,
     #[serde(default)]
@@ -92,6 +160,9 @@ impl Head {
             serde_json::from_slice(bytes).map_err(|e| Error::InvalidTokenizer(e.to_string()))?;
         if let Some(normalizer) = &head.normalizer {
             check_normalizers(normalizer)?;
+        }
+        if let Some(processor) = &head.post_processor {
+            check_post_processor(processor)?;
         }
         Ok(head)
     }
@@ -245,10 +316,27 @@ impl TextTokenizer {
                 .map(|p| p.added_tokens(false));
             (Inner::Other(Box::new(tokenizer)), added)
         };
-        Ok(Self {
+        let tokenizer = Self {
             inner,
             added_tokens: added_tokens.unwrap_or(0),
-        })
+        };
+        // The ids the post-processor adds must have embedding rows, as the vocabulary's do.
+        let added_ids = head
+            .post_processor
+            .as_ref()
+            .map(check_post_processor)
+            .transpose()?;
+        if let Some(id) = added_ids
+            .into_iter()
+            .flatten()
+            .find(|&id| id >= tokenizer.vocab_size() as u64)
+        {
+            return Err(Error::InvalidTokenizer(format!(
+                "post_processor: it adds token id {id}, beyond the vocabulary's {} ids",
+                tokenizer.vocab_size()
+            )));
+        }
+        Ok(tokenizer)
     }
 
     /// Builds the tokenizer from an XLM-R `sentencepiece.bpe.model`, for model folders without
