@@ -48,3 +48,25 @@ fn eval_csv_rows_have_increasing_line_numbers() {
     assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
     assert!(lines.len() > 5, "{lines:?}");
 }
+
+#[test]
+fn a_parquet_footer_declaring_more_elements_than_bytes_is_refused_at_once() {
+    // The parquet crate spent over a second skipping its 68 million declared map entries.
+    let dir = tempfile::tempdir().unwrap();
+    let path = finding(
+        &dir,
+        "eval_readers-parquet-footer-huge-map.parquet",
+        0,
+        "parquet",
+    );
+    match data::open(&path, Format::Parquet, &data::Fields::default(), "test") {
+        Err(error) => {
+            let message = error.to_string();
+            assert!(
+                message.contains("footer is damaged: a map of 68611547 elements"),
+                "{message}"
+            );
+        }
+        Ok(_) => panic!("a damaged footer was read"),
+    }
+}

@@ -358,6 +358,26 @@ fn dataset_rows(dir: &Path, fields: &Fields, split: &str) -> Result<Rows, Error>
 
 /// The rows of a Parquet file; `language`, when given, is every row's language (a dataset
 /// config's name). Integer labels become the names in the file's `huggingface` metadata.
+/// The footer of a Parquet file and the 8 bytes after it (its length and `PAR1`), or as much of
+/// the file's end as there is.
+fn parquet_tail(mut file: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let size = file.metadata()?.len();
+    if size < 8 {
+        return Ok(Vec::new());
+    }
+    let mut last = [0u8; 8];
+    file.seek(SeekFrom::Start(size - 8))?;
+    file.read_exact(&mut last)?;
+    let len = u64::from(u32::from_le_bytes(last[..4].try_into().expect("4 bytes")));
+    let take = (len + 8).min(size);
+    let mut tail = vec![0u8; take as usize];
+    file.seek(SeekFrom::Start(size - take))?;
+    file.read_exact(&mut tail)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(tail)
+}
+
 fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Result<Rows, Error> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let bad = |what: String| Error::BadData {
@@ -368,6 +388,11 @@ fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Resul
         path: path.to_path_buf(),
         error: e,
     })?;
+    let tail = parquet_tail(&file).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        error: e,
+    })?;
+    super::footer::check(&tail).map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let reader = SerializedFileReader::new(file)
         .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let metadata = reader.metadata().file_metadata();

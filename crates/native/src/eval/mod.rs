@@ -5,6 +5,7 @@
 //! module runs the rows through the classifier in chunks.
 
 pub mod data;
+mod footer;
 pub mod metrics;
 pub mod report;
 
