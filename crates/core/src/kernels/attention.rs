@@ -25,10 +25,13 @@ pub(crate) struct Span {
 /// output is computed (the classification head reads nothing else) and the result is
 /// `[texts, hidden]`; otherwise `[tokens, hidden]`.
 ///
-/// Where the CPU multiplies bf16 on AMX tiles, texts of `BF16_MIN_ROWS` tokens and more run
-/// their products there: f32-accurate (three bf16 parts per value) when `exact`, in bf16 (the
-/// attention of a quantized model) otherwise. With AVX-512, texts of up to 64 tokens run an f32
-/// loop of our own (`x86_64/attention.rs`). Elsewhere, rten-gemm's f32 products.
+/// Where the CPU multiplies bf16 on AMX tiles and the attention need not be `exact` (that of a
+/// quantized model), texts of `BF16_MIN_ROWS` tokens and more run their products there in
+/// bf16. Exact attention stays in f32: its three-part bf16 products on AMX, with the splitting
+/// and packing each head needs, were measured slower than rten-gemm's f32 kernel on a Xeon with
+/// AMX (bench/results/native-xeon-amx.md). With AVX-512, texts of up to
+/// 64 tokens run an f32 loop of our own (`x86_64/attention.rs`). Elsewhere, rten-gemm's f32
+/// products.
 pub(crate) fn attention(
     qkv: &[f32],
     spans: &[Span],
@@ -66,14 +69,9 @@ pub(crate) fn attention(
             let queries = if first_token_only { 1 } else { span.len };
             let at = output.offset(first_rows[text] * hidden + head_index * head.head_dim);
             #[cfg(target_arch = "x86_64")]
-            if queries >= x86_64::BF16_MIN_ROWS && kernels().bf16_attention {
-                let parts = if exact {
-                    x86_64::Bf16Parts::Three
-                } else {
-                    x86_64::Bf16Parts::One
-                };
+            if !exact && queries >= x86_64::BF16_MIN_ROWS && kernels().bf16_attention {
                 // SAFETY: this job alone writes these rows and columns of `out`.
-                unsafe { head.on_amx(span, head_index, parts, at) };
+                unsafe { head.on_amx(span, head_index, x86_64::Bf16Parts::One, at) };
                 return Ok(());
             }
             #[cfg(target_arch = "x86_64")]

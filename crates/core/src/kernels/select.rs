@@ -54,7 +54,7 @@ pub(crate) struct Kernels {
     pub(crate) int8: Int8Kernel,
     /// Largest activation code the int8 kernel takes (see [`activation_max_of`]).
     pub(crate) activation_max: u8,
-    /// Whether attention's products of enough rows run on AMX bf16 tiles.
+    /// Whether attention's products of enough rows run on AMX bf16 tiles (in quantized models).
     #[cfg(target_arch = "x86_64")]
     pub(crate) bf16_attention: bool,
     /// Whether attention of short texts runs on our AVX-512 loop.
@@ -178,17 +178,20 @@ impl Kernels {
             let mut parts = Vec::new();
             if self.bf16_attention {
                 parts.push(format!(
-                    "xlmr-sentiment-attention-amx-bf16 from {BF16_MIN_ROWS} tokens"
+                    "xlmr-sentiment-attention-amx-bf16 from {BF16_MIN_ROWS} tokens (quantized models)"
                 ));
             }
             if self.short_attention {
-                let upto = if self.bf16_attention {
-                    SHORT_TOKENS.min(BF16_MIN_ROWS - 1)
+                let upto = if self.bf16_attention && BF16_MIN_ROWS <= SHORT_TOKENS {
+                    format!(
+                        "{} tokens ({SHORT_TOKENS} in f32 models)",
+                        BF16_MIN_ROWS - 1
+                    )
                 } else {
-                    SHORT_TOKENS
+                    format!("{SHORT_TOKENS} tokens")
                 };
                 parts.push(format!(
-                    "xlmr-sentiment-attention-avx512 up to {upto} tokens (head size {SHORT_HEAD_DIM})"
+                    "xlmr-sentiment-attention-avx512 up to {upto} (head size {SHORT_HEAD_DIM})"
                 ));
             }
             if !parts.is_empty() {

@@ -255,8 +255,9 @@ pub(crate) fn split_rows(
     parts: Bf16Parts,
 ) -> SplitRows {
     assert!(padded_k >= k && padded_k.is_multiple_of(K_STEP));
-    let mut data = AlignedBytes::zeroed(parts.count() * rows * padded_k * 2);
-    if k > 0 && rows > 0 {
+    // Every byte is written below: the values, then each part's padding.
+    let mut data = AlignedBytes::scratch(parts.count() * rows * padded_k * 2);
+    if rows > 0 {
         let values: &mut [u16] = bytemuck::cast_slice_mut(data.as_mut_slice());
         values
             .par_chunks_mut(parts.count() * padded_k)
@@ -271,9 +272,13 @@ pub(crate) fn split_rows(
     }
 }
 
-/// One row of [`split_rows`]: part `p` of value `i` at `out[p * padded_k + i]`.
+/// One row of [`split_rows`]: part `p` of value `i` at `out[p * padded_k + i]`, zeros from
+/// `row.len()` to `padded_k` in every part.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma"))]
 fn split_row(row: &[f32], out: &mut [u16], padded_k: usize, parts: Bf16Parts) {
+    for part in out.chunks_exact_mut(padded_k).take(parts.count()) {
+        part[row.len()..].fill(0);
+    }
     match parts {
         Bf16Parts::One => {
             for (&x, h) in row.iter().zip(out) {
