@@ -134,3 +134,49 @@ fn a_template_naming_a_missing_special_token_or_sequence_b_is_refused_not_a_pani
         }
     }
 }
+
+#[test]
+fn a_regular_expression_of_many_kilobytes_is_refused_before_it_is_compiled() {
+    // A 105 KB pattern in a Replace normalizer: compiling it held 27 MB for a 108 KB file.
+    match TextTokenizer::from_json(&finding("tokenizer_json-regex-105kb.json")) {
+        Err(Error::InvalidTokenizer(reason)) => {
+            assert!(
+                reason.contains("regular expression of 105196 bytes"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
+    }
+    // The bound holds in each section that compiles patterns; a short pattern still loads.
+    let json: serde_json::Value = serde_json::from_slice(&model_file("tokenizer.json")).unwrap();
+    let replace = |pattern: &str| serde_json::json!({"type": "Replace", "pattern": {"Regex": pattern}, "content": " "});
+    let split = |pattern: &str| {
+        serde_json::json!({"type": "Split", "pattern": {"Regex": pattern},
+                           "behavior": "Isolated", "invert": false})
+    };
+    for section in ["normalizer", "pre_tokenizer", "decoder"] {
+        for (length, loads) in [(8, true), (5000, false)] {
+            let pattern = format!("a{{2,}}{}", "b".repeat(length - 5));
+            let mut changed = json.clone();
+            changed[section] = match section {
+                "pre_tokenizer" => serde_json::json!({"type": "Sequence", "pretokenizers": [
+                    split(&pattern), json["pre_tokenizer"].clone()]}),
+                "decoder" => serde_json::json!({"type": "Sequence", "decoders": [
+                    replace(&pattern), json["decoder"].clone()]}),
+                _ => serde_json::json!({"type": "Sequence", "normalizers": [
+                    replace(&pattern), json["normalizer"].clone()]}),
+            };
+            let result = TextTokenizer::from_json(&serde_json::to_vec(&changed).unwrap());
+            match (result, loads) {
+                (Ok(_), true) => {}
+                (Err(Error::InvalidTokenizer(reason)), false) => {
+                    assert!(reason.starts_with(section), "{section}: {reason}")
+                }
+                (other, _) => panic!(
+                    "{section}, {length}-byte pattern: {:?}",
+                    other.map(|_| ()).map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
+}

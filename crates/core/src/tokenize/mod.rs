@@ -45,6 +45,36 @@ fn check_normalizers(value: &serde_json::Value) -> Result<()> {
     }
 }
 
+/// The longest regular expression a tokenizer may hold. tokenizers compiles each `Regex`
+/// pattern (of a `Replace` normalizer or decoder, or a `Split` pre-tokenizer) with Oniguruma,
+/// which held about 250 bytes per byte of pattern: a 105 KB pattern in a 108 KB file took 27 MB
+/// (found by the `tokenizer_json` fuzz target). Real tokenizers' patterns are at most a few
+/// hundred bytes (GPT-2's is 90).
+const MAX_REGEX_BYTES: usize = 4096;
+
+/// Refuses any `Regex` pattern longer than [`MAX_REGEX_BYTES`] in a normalizer, pre-tokenizer
+/// or decoder.
+fn check_regex_patterns(section: &str, value: &serde_json::Value) -> Result<()> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(pattern) = map.get("Regex").and_then(|p| p.as_str()) {
+                if pattern.len() > MAX_REGEX_BYTES {
+                    return Err(Error::InvalidTokenizer(format!(
+                        "{section}: a regular expression of {} bytes (at most {MAX_REGEX_BYTES})",
+                        pattern.len()
+                    )));
+                }
+            }
+            map.values()
+                .try_for_each(|v| check_regex_patterns(section, v))
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .try_for_each(|v| check_regex_patterns(section, v)),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a post-processor before tokenizers runs it, and returns the ids it adds to a single
 /// text. tokenizers reads a `TemplateProcessing` without checking it and panics when it encodes
 /// (`processors/template.rs`): on a special token the template names but `special_tokens` lacks,
@@ -117,20 +147,20 @@ fn check_post_processor(value: &serde_json::Value) -> Result<Vec<u64>> {
 /// charsmap is checked), the model's type (which loader to use) and the added tokens with their
 /// ids (checked afterwards). The (large) vocabulary is skipped without being stored.
 ///
-/// The pre-tokenizer, post-processor and decoder are read as JSON values only so that their
-/// text is checked (valid UTF-8, valid escapes): tokenizers panics on a decoder that is not
-/// valid JSON (`decoders/mod.rs`, `.expect("Helper")`; found by the `tokenizer_json` fuzz
-/// target).
+/// The pre-tokenizer, post-processor and decoder are read as JSON values so that their text is
+/// checked (valid UTF-8, valid escapes: tokenizers panics on a decoder that is not valid JSON,
+/// `decoders/mod.rs`, `.expect("Helper")`; found by the `tokenizer_json` fuzz target) and their
+/// regular expressions are bounded.
 #[derive(serde::Deserialize)]
 struct Head {
     #[serde(default)]
     normalizer: Option<serde_json::Value>,
-    #[serde(default, rename = "pre_tokenizer")]
-    _pre_tokenizer: Option<serde_json::Value>,
+    #[serde(default)]
+    pre_tokenizer: Option<serde_json::Value>,
     #[serde(default)]
     post_processor: Option<serde_json::Value>,
-    #[serde(default, rename = "decoder")]
-    _decoder: Option<serde_json::Value>,
+    #[serde(default)]
+    decoder: Option<serde_json::Value>,
     #[serde(default)]
     model: Option<ModelHead>,
     #[serde(default)]
@@ -163,6 +193,15 @@ impl Head {
         }
         if let Some(processor) = &head.post_processor {
             check_post_processor(processor)?;
+        }
+        for (section, value) in [
+            ("normalizer", &head.normalizer),
+            ("pre_tokenizer", &head.pre_tokenizer),
+            ("decoder", &head.decoder),
+        ] {
+            if let Some(value) = value {
+                check_regex_patterns(section, value)?;
+            }
         }
         Ok(head)
     }
