@@ -29,9 +29,8 @@ pub(crate) struct Span {
 /// quantized model), texts of `BF16_MIN_ROWS` tokens and more run their products there in
 /// bf16. Exact attention stays in f32: its three-part bf16 products on AMX, with the splitting
 /// and packing each head needs, were measured slower than rten-gemm's f32 kernel on a Xeon with
-/// AMX (bench/results/native-xeon-amx.md). With AVX-512, texts of up to
-/// 64 tokens run an f32 loop of our own (`x86_64/attention.rs`). Elsewhere, rten-gemm's f32
-/// products.
+/// AMX. With AVX-512, texts of up to 64 tokens run an f32 loop of our own
+/// (`x86_64/attention.rs`). Elsewhere, rten-gemm's f32 products.
 pub(crate) fn attention(
     qkv: &[f32],
     spans: &[Span],
@@ -71,7 +70,7 @@ pub(crate) fn attention(
             #[cfg(target_arch = "x86_64")]
             if !exact && queries >= x86_64::BF16_MIN_ROWS && kernels().bf16_attention {
                 // SAFETY: this job alone writes these rows and columns of `out`.
-                unsafe { head.on_amx(span, head_index, x86_64::Bf16Parts::One, at) };
+                unsafe { head.on_amx(span, head_index, at) };
                 return Ok(());
             }
             #[cfg(target_arch = "x86_64")]
@@ -187,9 +186,11 @@ impl Head<'_> {
     /// # Safety
     /// As [`Head::on_rten`]; the CPU multiplies bf16 on AMX tiles.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn on_amx(&self, span: Span, head: usize, parts: x86_64::Bf16Parts, out: Output<f32>) {
+    unsafe fn on_amx(&self, span: Span, head: usize, out: Output<f32>) {
         use super::sink::F32Out;
         use x86_64::{gemm_bf16, split_rows, PackedBf16};
+        // One bf16 part per value: only a quantized model's (inexact) attention runs here.
+        let parts = x86_64::Bf16Parts::One;
         let (qkv, hidden, head_dim) = (self.qkv, self.hidden, self.head_dim);
         let (row, tokens) = (3 * hidden, span.len);
         let scale = 1.0 / (head_dim as f32).sqrt();

@@ -21,28 +21,40 @@ use tokenizers::{
 use crate::error::{Error, Result};
 use crate::language::LanguageCheck;
 
-/// Finds every `Precompiled` normalizer (possibly inside a `Sequence`) and checks its charsmap.
-fn check_normalizers(value: &serde_json::Value) -> Result<()> {
+/// Calls `check` on every JSON object inside `value` (itself included), stopping at the first
+/// error.
+fn each_object(
+    value: &serde_json::Value,
+    check: &mut impl FnMut(&serde_json::Map<String, serde_json::Value>) -> Result<()>,
+) -> Result<()> {
     match value {
         serde_json::Value::Object(map) => {
-            if map.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
-                // tokenizers panics on a Precompiled normalizer it cannot read
-                // (`normalizers/mod.rs`, `.expect("Precompiled")`), so its one field is required.
-                let encoded = map
-                    .get("precompiled_charsmap")
-                    .and_then(|c| c.as_str())
-                    .ok_or_else(|| {
-                        Error::InvalidTokenizer(
-                            "a Precompiled normalizer needs a `precompiled_charsmap` string".into(),
-                        )
-                    })?;
-                charsmap::check_base64(encoded).map_err(Error::InvalidTokenizer)?;
-            }
-            map.values().try_for_each(check_normalizers)
+            check(map)?;
+            map.values().try_for_each(|v| each_object(v, check))
         }
-        serde_json::Value::Array(items) => items.iter().try_for_each(check_normalizers),
+        serde_json::Value::Array(items) => items.iter().try_for_each(|v| each_object(v, check)),
         _ => Ok(()),
     }
+}
+
+/// Finds every `Precompiled` normalizer (possibly inside a `Sequence`) and checks its charsmap.
+fn check_normalizers(value: &serde_json::Value) -> Result<()> {
+    each_object(value, &mut |map| {
+        if map.get("type").and_then(|t| t.as_str()) != Some("Precompiled") {
+            return Ok(());
+        }
+        // tokenizers panics on a Precompiled normalizer it cannot read
+        // (`normalizers/mod.rs`, `.expect("Precompiled")`), so its one field is required.
+        let encoded = map
+            .get("precompiled_charsmap")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| {
+                Error::InvalidTokenizer(
+                    "a Precompiled normalizer needs a `precompiled_charsmap` string".into(),
+                )
+            })?;
+        charsmap::check_base64(encoded).map_err(Error::InvalidTokenizer)
+    })
 }
 
 /// The longest regular expression a tokenizer may hold. tokenizers compiles each `Regex`
@@ -55,24 +67,18 @@ const MAX_REGEX_BYTES: usize = 4096;
 /// Refuses any `Regex` pattern longer than [`MAX_REGEX_BYTES`] in a normalizer, pre-tokenizer
 /// or decoder.
 fn check_regex_patterns(section: &str, value: &serde_json::Value) -> Result<()> {
-    match value {
-        serde_json::Value::Object(map) => {
-            if let Some(pattern) = map.get("Regex").and_then(|p| p.as_str()) {
-                if pattern.len() > MAX_REGEX_BYTES {
-                    return Err(Error::InvalidTokenizer(format!(
-                        "{section}: a regular expression of {} bytes (at most {MAX_REGEX_BYTES})",
-                        pattern.len()
-                    )));
-                }
+    each_object(
+        value,
+        &mut |map| match map.get("Regex").and_then(|p| p.as_str()) {
+            Some(pattern) if pattern.len() > MAX_REGEX_BYTES => {
+                Err(Error::InvalidTokenizer(format!(
+                    "{section}: a regular expression of {} bytes (at most {MAX_REGEX_BYTES})",
+                    pattern.len()
+                )))
             }
-            map.values()
-                .try_for_each(|v| check_regex_patterns(section, v))
-        }
-        serde_json::Value::Array(items) => items
-            .iter()
-            .try_for_each(|v| check_regex_patterns(section, v)),
-        _ => Ok(()),
-    }
+            _ => Ok(()),
+        },
+    )
 }
 
 /// Checks a post-processor before tokenizers runs it, and returns the ids it adds to a single
