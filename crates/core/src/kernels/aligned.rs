@@ -44,7 +44,9 @@ impl AlignedBytes {
         }
     }
 
-    /// `len` bytes of any value: the caller writes every byte it reads.
+    /// `len` bytes of any value: the caller writes every byte it reads. (Only the AMX kernels'
+    /// activation splits take one.)
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn scratch(len: usize) -> Self {
         Self::reused(len).unwrap_or_else(|| Self::fresh(len))
     }
@@ -129,7 +131,7 @@ mod tests {
     fn a_reused_buffer_is_zeroed_when_asked_to_be() {
         for round in 0..4 {
             let len = 100_000 + round * 64;
-            let mut dirty = AlignedBytes::scratch(len);
+            let mut dirty = AlignedBytes::zeroed(len);
             assert_eq!(dirty.as_slice().len(), len);
             dirty.as_mut_slice().iter_mut().for_each(|b| *b = 7);
             drop(dirty);
