@@ -279,6 +279,10 @@ impl Config {
     }
 }
 
+/// Most labels named `LABEL_i` from `num_labels` alone; a model with more names them in
+/// `id2label`, whose size the file itself bounds.
+pub const MAX_GENERATED_LABELS: usize = 1 << 16;
+
 /// Label names from `id2label` (or `LABEL_i` for `num_labels`, 2 by default, as `PretrainedConfig`
 /// does), checked against `label2id` when present.
 fn labels_from(raw: &RawConfig) -> Result<Vec<String>> {
@@ -315,6 +319,13 @@ fn labels_from(raw: &RawConfig) -> Result<Vec<String>> {
             let n = raw.num_labels.unwrap_or(2);
             if n == 0 {
                 return Err(Error::InvalidConfig("num_labels must be positive".into()));
+            }
+            // Without id2label the names are made here, so a damaged count must not allocate
+            // them (the config_json fuzz target found 330000000038315080).
+            if n > MAX_GENERATED_LABELS {
+                return Err(Error::InvalidConfig(format!(
+                    "num_labels is {n}; without id2label at most {MAX_GENERATED_LABELS} are named"
+                )));
             }
             (0..n).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>()
         }

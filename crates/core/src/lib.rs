@@ -41,7 +41,7 @@ mod wire;
 
 pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision};
 pub use classify::{Classifier, Outcome};
-pub use config::{Activation, Config, ScoreFunction};
+pub use config::{Activation, Config, ScoreFunction, MAX_GENERATED_LABELS};
 pub use error::{Error, Result};
 pub use files::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
 pub use kernels::{kernel_names, KernelNames};

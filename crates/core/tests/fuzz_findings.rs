@@ -4,7 +4,9 @@
 
 mod common;
 
-use xlmr_sentiment_core::{Classifier, Error, ModelFiles, TextTokenizer};
+use xlmr_sentiment_core::{
+    Classifier, Config, Error, ModelFiles, TextTokenizer, MAX_GENERATED_LABELS,
+};
 
 fn finding(name: &str) -> Vec<u8> {
     let path = common::model_dir("tiny-sentiment")
@@ -179,4 +181,27 @@ fn a_regular_expression_of_many_kilobytes_is_refused_before_it_is_compiled() {
             }
         }
     }
+}
+
+#[test]
+fn a_huge_num_labels_without_id2label_is_refused_before_naming_them() {
+    // 330000000038315080 `LABEL_i` names were about to be allocated.
+    match Config::from_json(&finding("config_json-num-labels-huge.json")) {
+        Err(Error::InvalidConfig(reason)) => {
+            assert!(
+                reason.contains("num_labels is 330000000038315080"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    let most = format!(r#"{{"num_labels":{MAX_GENERATED_LABELS}}}"#);
+    let config = Config::from_json(most.as_bytes()).unwrap();
+    assert_eq!(config.labels.len(), MAX_GENERATED_LABELS);
+    assert_eq!(config.labels[MAX_GENERATED_LABELS - 1], "LABEL_65535");
+    let one_more = format!(r#"{{"num_labels":{}}}"#, MAX_GENERATED_LABELS + 1);
+    assert!(matches!(
+        Config::from_json(one_more.as_bytes()),
+        Err(Error::InvalidConfig(_))
+    ));
 }

@@ -70,3 +70,25 @@ fn a_parquet_footer_declaring_more_elements_than_bytes_is_refused_at_once() {
         Ok(_) => panic!("a damaged footer was read"),
     }
 }
+
+#[test]
+fn a_parquet_page_the_decoder_panics_on_is_refused_with_an_error() {
+    // parquet's PlainDecoder sliced past the end of this file's dictionary page and panicked.
+    let dir = tempfile::tempdir().unwrap();
+    let path = finding(
+        &dir,
+        "eval_readers-parquet-dictionary-short.parquet",
+        0,
+        "parquet",
+    );
+    let rows = data::open(&path, Format::Parquet, &data::Fields::default(), "test").unwrap();
+    let errors: Vec<String> = rows
+        .filter_map(|row| row.err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("the parquet decoder failed on a damaged page"),
+        "{}",
+        errors[0]
+    );
+}

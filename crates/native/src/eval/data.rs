@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::contained::contained;
 use crate::formats::FileFormat;
 use crate::records::{csv_field, Body, Layout, Records};
 use crate::Error;
@@ -356,8 +357,6 @@ fn dataset_rows(dir: &Path, fields: &Fields, split: &str) -> Result<Rows, Error>
     Ok(Box::new(opened.into_iter().flatten()))
 }
 
-/// The rows of a Parquet file; `language`, when given, is every row's language (a dataset
-/// config's name). Integer labels become the names in the file's `huggingface` metadata.
 /// The footer of a Parquet file and the 8 bytes after it (its length and `PAR1`), or as much of
 /// the file's end as there is.
 fn parquet_tail(mut file: &std::fs::File) -> std::io::Result<Vec<u8>> {
@@ -378,6 +377,10 @@ fn parquet_tail(mut file: &std::fs::File) -> std::io::Result<Vec<u8>> {
     Ok(tail)
 }
 
+/// The rows of a Parquet file; `language`, when given, is every row's language (a dataset
+/// config's name). Integer labels become the names in the file's `huggingface` metadata. Every
+/// call into the parquet crate's readers is [`contained`]: a damaged page it panics on is
+/// refused like one it reports.
 fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Result<Rows, Error> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let bad = |what: String| Error::BadData {
@@ -393,7 +396,8 @@ fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Resul
         error: e,
     })?;
     super::footer::check(&tail).map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
-    let reader = SerializedFileReader::new(file)
+    let reader = contained(|| SerializedFileReader::new(file))
+        .map_err(|panic| bad(format!("not a readable Parquet file: {panic}")))?
         .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let metadata = reader.metadata().file_metadata();
     let columns: Vec<String> = metadata
@@ -420,11 +424,25 @@ fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Resul
     }
     let label_names = class_label_names(metadata.key_value_metadata(), &fields.label)
         .map_err(|e| bad(format!("its `huggingface` metadata: {e}")))?;
-    let iter = parquet::record::reader::RowIter::from_file_into(Box::new(reader));
+    let mut iter = contained(|| parquet::record::reader::RowIter::from_file_into(Box::new(reader)))
+        .map_err(|panic| bad(format!("not a readable Parquet file: {panic}")))?;
     let fields = fields.clone();
     let path = path.to_path_buf();
     let mut number = 0u64;
-    Ok(Box::new(iter.map(move |row| {
+    let mut damaged = false;
+    // After a panic the reader's state is unknown: that row is the last.
+    let rows = std::iter::from_fn(move || {
+        if damaged {
+            return None;
+        }
+        contained(|| iter.next()).unwrap_or_else(|panic| {
+            damaged = true;
+            Some(Err(parquet::errors::ParquetError::General(format!(
+                "the parquet decoder failed on a damaged page ({panic})"
+            ))))
+        })
+    });
+    Ok(Box::new(rows.map(move |row| {
         number += 1;
         let row = row.map_err(|e| Error::BadData {
             path: path.clone(),

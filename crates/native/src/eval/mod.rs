@@ -4,6 +4,7 @@
 //! [`data`] reads the rows, [`metrics`] is the arithmetic, [`report`] renders the result; this
 //! module runs the rows through the classifier in chunks.
 
+mod contained;
 pub mod data;
 mod footer;
 pub mod metrics;
