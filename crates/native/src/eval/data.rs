@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::contained::contained;
+use super::parquet_check;
 use crate::formats::FileFormat;
 use crate::records::{csv_field, Body, Layout, Records};
 use crate::Error;
@@ -395,9 +396,27 @@ fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Resul
         path: path.to_path_buf(),
         error: e,
     })?;
-    super::footer::check(&tail).map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    parquet_check::footer(&tail).map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let reader = contained(|| SerializedFileReader::new(file))
         .map_err(|panic| bad(format!("not a readable Parquet file: {panic}")))?
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let chunks: Vec<parquet_check::Chunk> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|group| group.columns())
+        .map(|column| parquet_check::Chunk {
+            start: column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset()),
+            len: column.compressed_size(),
+        })
+        .collect();
+    let mut pages = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        error: e,
+    })?;
+    parquet_check::page_headers(&mut pages, &chunks)
         .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let metadata = reader.metadata().file_metadata();
     let columns: Vec<String> = metadata
@@ -608,6 +627,62 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect()
+    }
+
+    #[test]
+    fn a_page_header_declaring_a_huge_list_is_refused_before_rows_stream() {
+        // The parquet crate would skip this unknown field's 2^31 - 1 booleans one by one, reading
+        // nothing for each: seconds per list. Inserted before the first page's header fields.
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/datasets/tweet_sentiment_multilingual/hindi/test/0000.parquet"
+        );
+        let good = std::fs::read(fixture).unwrap();
+        let mut bad = good[..4].to_vec();
+        bad.extend_from_slice(b"\x09\x28\xf1\xff\xff\xff\xff\x07");
+        bad.extend_from_slice(&good[4..]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0000.parquet");
+        std::fs::write(&path, &bad).unwrap();
+        match open(&path, Format::Parquet, &Fields::default(), "test") {
+            Err(error) => {
+                let message = error.to_string();
+                assert!(
+                    message.contains("a list of 2147483647 elements"),
+                    "{message}"
+                );
+            }
+            Ok(_) => panic!("a damaged page header was accepted"),
+        }
+        // The fixture itself reads.
+        std::fs::write(&path, &good).unwrap();
+        let rows = open(&path, Format::Parquet, &Fields::default(), "test").unwrap();
+        assert!(rows.map(|r| r.unwrap()).filter(Result::is_ok).count() > 5);
+    }
+
+    #[test]
+    fn a_dictionary_page_the_decoder_panics_on_is_the_files_error() {
+        // The first chunk's dictionary page holds 12 values; declaring 60 makes parquet's
+        // PlainDecoder slice past its end and panic (util/bit_util.rs).
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/datasets/tweet_sentiment_multilingual/hindi/test/0000.parquet"
+        );
+        let mut bytes = std::fs::read(fixture).unwrap();
+        assert_eq!(bytes[14], 24, "DictionaryPageHeader.num_values, zigzag 12");
+        bytes[14] = 120;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0000.parquet");
+        std::fs::write(&path, &bytes).unwrap();
+        let rows: Vec<_> = open(&path, Format::Parquet, &Fields::default(), "test")
+            .unwrap()
+            .collect();
+        let error = rows.last().unwrap().as_ref().unwrap_err().to_string();
+        assert!(
+            error.contains("row 1: Parquet error: the parquet decoder failed on a damaged page"),
+            "{error}"
+        );
+        assert_eq!(rows.len(), 1);
     }
 
     fn row(line: u64, text: &str, label: &str, language: Option<&str>) -> Result<Row, BadRow> {

@@ -6,8 +6,8 @@
 
 mod contained;
 pub mod data;
-mod footer;
 pub mod metrics;
+mod parquet_check;
 pub mod report;
 
 use std::path::{Path, PathBuf};
