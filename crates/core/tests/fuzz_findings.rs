@@ -114,6 +114,17 @@ fn a_template_naming_a_missing_special_token_or_sequence_b_is_refused_not_a_pani
         }
         other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
     }
+    // The same under another `type`: tokenizers reads any object with a template's fields as
+    // one (its wrapper is untagged and the template's tag is not checked).
+    match TextTokenizer::from_json(&finding("tokenizer_json-template-misnamed-type.json")) {
+        Err(Error::InvalidTokenizer(reason)) => {
+            assert!(
+                reason.contains("adds \"</s>\", which special_tokens lacks"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
+    }
     let json: serde_json::Value = serde_json::from_slice(&model_file("tokenizer.json")).unwrap();
     let cases: [(&str, Change); 3] = [
         (
@@ -204,4 +215,40 @@ fn a_huge_num_labels_without_id2label_is_refused_before_naming_them() {
         Config::from_json(one_more.as_bytes()),
         Err(Error::InvalidConfig(_))
     ));
+}
+
+#[test]
+fn added_tokens_of_many_kilobytes_are_refused_before_tokenizers_indexes_them() {
+    // One added token of 255,784 bytes: tokenizers' automaton over it took over a second.
+    match TextTokenizer::from_json(&finding("tokenizer_json-added-token-255kb.json")) {
+        Err(Error::InvalidTokenizer(reason)) => {
+            assert!(
+                reason.contains("added token 5 is 255784 bytes long"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
+    }
+    // Many short ones that add up: 70 of 1,000 bytes.
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&model_file("tokenizer.json")).unwrap();
+    let first_free = json["added_tokens"].as_array().unwrap().len() as u32 + 1000;
+    for i in 0..70 {
+        json["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "id": first_free + i, "content": format!("{i:04}{}", "x".repeat(996)),
+                "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": true
+            }));
+    }
+    match TextTokenizer::from_json(&serde_json::to_vec(&json).unwrap()) {
+        Err(Error::InvalidTokenizer(reason)) => {
+            assert!(reason.contains("hold 70"), "{reason}");
+            assert!(reason.contains("at most 65536 in all"), "{reason}")
+        }
+        other => panic!("expected InvalidTokenizer, got {:?}", other.map(|_| ())),
+    }
+    assert!(TextTokenizer::from_json(&model_file("tokenizer.json")).is_ok());
 }

@@ -88,7 +88,16 @@ fn check_regex_patterns(section: &str, value: &serde_json::Value) -> Result<()> 
 /// fuzz target.
 fn check_post_processor(value: &serde_json::Value) -> Result<Vec<u64>> {
     let bad = |what: String| Error::InvalidTokenizer(format!("post_processor: {what}"));
-    let kind = value.get("type").and_then(|t| t.as_str());
+    // `PostProcessorWrapper` is untagged and only Sequence and ByteLevel check their `type`, so
+    // the variant is the first whose fields are there, in its order (Roberta, Bert, ByteLevel,
+    // Template, Sequence): a "TemplateXrocessing" is a template (the tokenizer_json fuzz target).
+    let has = |key: &str| value.get(key).is_some();
+    let kind = match value.get("type").and_then(|t| t.as_str()) {
+        _ if has("sep") && has("cls") => Some("RobertaProcessing"),
+        Some("ByteLevel") => Some("ByteLevel"),
+        _ if has("single") && has("pair") && has("special_tokens") => Some("TemplateProcessing"),
+        other => other,
+    };
     let mut ids = Vec::new();
     match kind {
         Some("Sequence") => {
@@ -134,7 +143,7 @@ fn check_post_processor(value: &serde_json::Value) -> Result<Vec<u64>> {
                 }
             }
         }
-        Some("RobertaProcessing" | "BertProcessing") => {
+        Some("RobertaProcessing") => {
             for key in ["sep", "cls"] {
                 ids.extend(
                     value
@@ -180,6 +189,33 @@ struct ModelHead {
     kind: Option<String>,
 }
 
+/// The longest added token, and the most bytes of added tokens in all. `tokenizers` builds a
+/// double-array Aho-Corasick automaton over them (daachorse) at about 1.7 us per byte: a 510 KB
+/// token took 0.86 s to refuse, so a 10 MB file could hold the loader for 17 s. XLM-R's five
+/// special tokens are 26 bytes. Found by the `tokenizer_json` fuzz target (a 255 KB token).
+const MAX_ADDED_TOKEN_BYTES: usize = 1024;
+const MAX_ADDED_TOKENS_BYTES: usize = 64 * 1024;
+
+fn check_added_token_sizes(tokens: &[AddedTokenWithId]) -> Result<()> {
+    let mut total = 0;
+    for AddedTokenWithId { id, token } in tokens {
+        let len = token.content.len();
+        if len > MAX_ADDED_TOKEN_BYTES {
+            return Err(Error::InvalidTokenizer(format!(
+                "added token {id} is {len} bytes long (at most {MAX_ADDED_TOKEN_BYTES})"
+            )));
+        }
+        total += len;
+    }
+    if total > MAX_ADDED_TOKENS_BYTES {
+        return Err(Error::InvalidTokenizer(format!(
+            "the {} added tokens hold {total} bytes (at most {MAX_ADDED_TOKENS_BYTES} in all)",
+            tokens.len()
+        )));
+    }
+    Ok(())
+}
+
 /// One entry of `added_tokens`, as `tokenizers`' (private) `AddedTokenWithId` reads it.
 #[derive(serde::Deserialize)]
 struct AddedTokenWithId {
@@ -200,6 +236,7 @@ impl Head {
         if let Some(processor) = &head.post_processor {
             check_post_processor(processor)?;
         }
+        check_added_token_sizes(&head.added_tokens)?;
         for (section, value) in [
             ("normalizer", &head.normalizer),
             ("pre_tokenizer", &head.pre_tokenizer),
