@@ -33,7 +33,77 @@ pub const REVISION_KEY: &str = "xlmr_sentiment.source_revision";
 /// Metadata key holding the languages the model was trained on (ISO 639-1, comma-separated), if
 /// known.
 pub const LANGUAGES_KEY: &str = "xlmr_sentiment.trained_languages";
+/// Metadata key holding the XXH3-64 digest of the bundle's tensor data: every tensor's bytes, in
+/// file order. A copy damaged inside a tensor (a flipped bit on disk, a cached download written
+/// over) loads numbers that are wrong but well-formed, so only a digest finds it. Bundles packed
+/// before this key existed load unchecked.
+pub const DIGEST_KEY: &str = "xlmr_sentiment.tensor_data_xxh3";
 const VERSION: u32 = 1;
+
+/// Bytes hashed at a time when a digest reads a tensor back from its source.
+const DIGEST_READ: usize = 1 << 20;
+
+/// The digest of a bundle's tensor data, built tensor by tensor as they are read.
+pub(crate) struct TensorDigest {
+    hasher: twox_hash::XxHash3_64,
+    buffer: Vec<u8>,
+}
+
+impl TensorDigest {
+    pub(crate) fn new() -> Self {
+        Self {
+            hasher: twox_hash::XxHash3_64::with_seed(0),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Adds the bytes of the tensor `info` (read from `source`, a megabyte at a time).
+    pub(crate) fn add(
+        &mut self,
+        source: &dyn WeightsSource,
+        info: &gguf::TensorInfo,
+    ) -> Result<()> {
+        let (start, size) = info.extent();
+        let mut at = 0;
+        while at < size {
+            let n = (size - at).min(DIGEST_READ as u64) as usize;
+            self.buffer.resize(n, 0);
+            source
+                .read_at(start + at, &mut self.buffer)
+                .map_err(|e| unreadable(e.to_string()))?;
+            std::hash::Hasher::write(&mut self.hasher, &self.buffer);
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Checks the digest against the one the bundle was packed with, if it has one.
+    pub(crate) fn check(&self, expected: Option<u64>) -> Result<()> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let read = std::hash::Hasher::finish(&self.hasher);
+        // The fuzz targets (built with `--cfg fuzzing`) change tensor bytes to reach the code that
+        // reads them; comparing there would stop every such input at this line.
+        if read == expected || cfg!(fuzzing) {
+            return Ok(());
+        }
+        Err(Error::CorruptWeights {
+            format: "gguf",
+            reason: format!(
+                "the bundle is damaged: its tensor data does not match the digest it was packed \
+                 with (xxh3 {expected:016x}, read {read:016x})"
+            ),
+        })
+    }
+}
+
+fn unreadable(reason: String) -> Error {
+    Error::CorruptWeights {
+        format: "gguf",
+        reason,
+    }
+}
 
 /// How the weight matrices of a bundle are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +276,15 @@ pub fn write_bundle<W: Write + Seek>(
             gguf_file::Value::String(languages.to_string()),
         ));
     }
+    // candle writes the tensors in this order, each at a higher offset: the file order.
+    let mut digest = twox_hash::XxHash3_64::with_seed(0);
+    for (_, tensor) in &tensors {
+        std::hash::Hasher::write(&mut digest, &tensor.data()?);
+    }
+    metadata.push((
+        DIGEST_KEY,
+        gguf_file::Value::U64(std::hash::Hasher::finish(&digest)),
+    ));
     let metadata_refs: Vec<(&str, &gguf_file::Value)> =
         metadata.iter().map(|(k, v)| (*k, v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -242,6 +321,8 @@ pub(crate) struct BundleFiles {
     /// Inflated.
     pub tokenizer: Vec<u8>,
     pub info: BundleInfo,
+    /// The tensor data's digest ([`DIGEST_KEY`]), when the bundle records one.
+    pub digest: Option<u64>,
 }
 
 /// Reads a bundle written by [`write_bundle`]. Its metadata is checked before any tensor is
@@ -249,11 +330,22 @@ pub(crate) struct BundleFiles {
 pub(crate) fn read_bundle(source: &dyn WeightsSource) -> Result<Bundle> {
     let header = gguf::whole_header(source)?;
     let files = bundle_files(&header.metadata)?;
-    let tensors = gguf::read_tensors(
-        source,
-        header.tensors,
-        XlmRobertaForSequenceClassification::ROW_TABLES,
-    )?;
+    let mut digest = TensorDigest::new();
+    let mut scratch = Vec::new();
+    let tensors = header
+        .tensors
+        .into_iter()
+        .map(|info| {
+            digest.add(source, &info)?;
+            gguf::read_tensor(
+                source,
+                info,
+                &mut scratch,
+                XlmRobertaForSequenceClassification::ROW_TABLES,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    digest.check(files.digest)?;
     Ok(Bundle {
         config: files.config,
         tokenizer: files.tokenizer,
@@ -313,9 +405,20 @@ pub(crate) fn bundle_files(metadata: &HashMap<String, gguf::MetaValue>) -> Resul
                 })?,
         },
     };
+    let digest = match metadata.get(DIGEST_KEY) {
+        None => None,
+        Some(gguf::MetaValue::Int(d)) if u64::try_from(*d).is_ok() => Some(*d as u64),
+        Some(other) => {
+            return Err(Error::CorruptWeights {
+                format: "gguf",
+                reason: format!("{DIGEST_KEY} is {other:?}, not a u64"),
+            })
+        }
+    };
     Ok(BundleFiles {
         config: config.into_bytes(),
         tokenizer,
         info,
+        digest,
     })
 }

@@ -39,7 +39,7 @@ mod tokenize;
 mod weights;
 mod wire;
 
-pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision};
+pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision, DIGEST_KEY};
 pub use classify::{Classifier, Outcome};
 pub use config::{Activation, Config, ScoreFunction, MAX_GENERATED_LABELS};
 pub use error::{Error, Result};

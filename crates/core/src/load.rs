@@ -2,7 +2,7 @@
 //! [`Classifier`]. The bundle's format (its keys, writing and reading it) is `bundle.rs`'s; the
 //! tokenizer is built beside the model's layers in one way, [`TokenizerBuild`].
 
-use crate::bundle::{bundle_files, read_bundle, truncated, BundleInfo};
+use crate::bundle::{bundle_files, read_bundle, truncated, BundleInfo, TensorDigest};
 use crate::classify::Classifier;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -105,6 +105,9 @@ struct Building {
     /// Tensors not read yet, in file order.
     pending: std::collections::VecDeque<gguf::TensorInfo>,
     read: Vec<(String, Stored)>,
+    /// The digest of the tensors read so far, and the one the bundle records.
+    digest: TensorDigest,
+    expected_digest: Option<u64>,
 }
 
 /// The tokenizer, built on a thread of rayon's pool while the model's layers are built or a
@@ -219,6 +222,8 @@ impl BundleStream {
                 info: files.info,
                 pending: header.tensors.into(),
                 read: Vec::new(),
+                digest: TensorDigest::new(),
+                expected_digest: files.digest,
             }));
         }
         let Stage::Tensors(building) = &mut self.stage else {
@@ -230,6 +235,7 @@ impl BundleStream {
             .is_some_and(|next| next.end() <= self.bytes.received())
         {
             let info = building.pending.pop_front().expect("checked");
+            building.digest.add(&self.bytes, &info)?;
             building.read.push(gguf::read_tensor(
                 &self.bytes,
                 info,
@@ -272,8 +278,11 @@ impl BundleStream {
                     info,
                     pending,
                     read,
+                    digest,
+                    expected_digest,
                 } = *building;
                 debug_assert!(pending.is_empty(), "every byte is in");
+                digest.check(expected_digest)?;
                 let store = TensorStore::from_tensors(read);
                 let model = XlmRobertaForSequenceClassification::new(&config, &store)?;
                 Classifier::from_parts(config, tokenizer.wait()?, model, Some(info))

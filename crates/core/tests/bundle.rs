@@ -363,6 +363,64 @@ fn damaged_bundles_give_typed_errors() {
 }
 
 #[test]
+fn a_bundle_changed_inside_a_tensor_is_refused_by_its_digest() {
+    use candle_core::quantized::gguf_file;
+    let refused = |r: Result<Classifier, Error>, what: &str| match r {
+        Err(Error::CorruptWeights { reason, .. }) => assert!(
+            reason.contains("does not match the digest it was packed with"),
+            "{what}: {reason}"
+        ),
+        Err(other) => panic!("{what}: unexpected error {other}"),
+        Ok(_) => panic!("{what}: loaded a damaged bundle"),
+    };
+    for precision in [Precision::F32, Precision::Q8_0, Precision::Q4] {
+        let bundle = pack("tiny-sentiment", precision);
+        let content = gguf_file::Content::read(&mut Cursor::new(&bundle)).unwrap();
+        let len = Some(bundle.len() as u64);
+        // One bit of the first byte of each tensor, loaded whole, streamed, and streamed
+        // without a length.
+        for (name, info) in &content.tensor_infos {
+            let at = (content.tensor_data_offset + info.offset) as usize;
+            let mut damaged = bundle.clone();
+            damaged[at] ^= 0x10;
+            let what = format!("{precision} `{name}`");
+            refused(Classifier::load_bundle(&damaged.as_slice()), &what);
+            refused(stream(&damaged, len, 65536), &what);
+            refused(stream(&damaged, None, 65536), &what);
+        }
+        // The padding after a tensor is not tensor data: a change there loads.
+        let end = content
+            .tensor_infos
+            .values()
+            .map(|i| {
+                let size =
+                    i.shape.elem_count() / i.ggml_dtype.block_size() * i.ggml_dtype.type_size();
+                (content.tensor_data_offset + i.offset) as usize + size
+            })
+            .find(|end| end % 32 != 0)
+            .expect("a tensor followed by padding (a bias of 3 values)");
+        let mut padded = bundle.clone();
+        padded[end] ^= 0x10;
+        Classifier::load_bundle(&padded.as_slice()).unwrap();
+    }
+    // A bundle without a digest (packed before it existed) loads unchecked.
+    let bundle = pack("tiny-sentiment", Precision::Q8_0);
+    let key = xlmr_sentiment_core::DIGEST_KEY.as_bytes();
+    let at = bundle.windows(key.len()).position(|w| w == key).unwrap();
+    let mut undigested = bundle.clone();
+    undigested[at + key.len() - 1] ^= 1; // an unknown key now
+    let content = gguf_file::Content::read(&mut Cursor::new(&undigested)).unwrap();
+    let first = content
+        .tensor_infos
+        .values()
+        .map(|i| i.offset)
+        .min()
+        .unwrap();
+    undigested[(content.tensor_data_offset + first) as usize] ^= 0x10;
+    Classifier::load_bundle(&undigested.as_slice()).unwrap();
+}
+
+#[test]
 fn foreign_gguf_files_are_named_as_such() {
     let model = "tiny-sentiment";
     let weights = read(model, weight_files(model)[0]);

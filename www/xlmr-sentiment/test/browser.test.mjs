@@ -315,6 +315,18 @@ test("worker form: a bundle streams in with progress, matches, and comes from th
     assert.deepEqual(repaired.predictions.map((p) => p.label), run.predictions.slice(0, 3).map((p) => p.label));
     await page.close();
   }
+  // The right length with one byte changed in the tensors' half of the file: the bundle's
+  // digest fails, and the copy is evicted and fetched again.
+  const flips = Array.from({ length: 3 }, () => Math.floor(size / 2) + (randomByte() % Math.floor(size / 2)));
+  for (const at of flips) {
+    const { page } = await openPage();
+    await page.evaluate(([u, f]) => window.damageCachedCopy(u, undefined, undefined, f), [url, [at]]);
+    requests.length = 0;
+    const repaired = await page.evaluate(([b, t]) => window.runClassifier(b, t), [url, texts.slice(0, 3)]);
+    assert.deepEqual(requests.filter((u) => u.startsWith("/bundles/")), ["/bundles/tiny-sentiment-f32.gguf"], `cached copy changed at ${at}`);
+    assert.deepEqual(repaired.predictions.map((p) => p.label), run.predictions.slice(0, 3).map((p) => p.label));
+    await page.close();
+  }
   for (const [i, keep] of points.entries()) {
     const { page } = await openPage();
     await page.evaluate(() => caches.delete("xlmr-sentiment"));
@@ -333,7 +345,7 @@ test("worker form: a bundle streams in with progress, matches, and comes from th
     assert.equal(cachedAgain.predictions[0].label, run.predictions[0].label);
     await page.close();
   }
-  console.log(`bundle of ${size} bytes cut at ${points.join(", ")}: cached copies and downloads fetched again`);
+  console.log(`bundle of ${size} bytes cut at ${points.join(", ")}, changed at ${flips.join(", ")}: cached copies and downloads fetched again`);
   // Cut on every try: the load fails and says so, and nothing is cached.
   {
     const { page } = await openPage();

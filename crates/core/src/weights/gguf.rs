@@ -199,6 +199,11 @@ impl TensorInfo {
     pub(crate) fn end(&self) -> u64 {
         self.start + self.size
     }
+
+    /// The file offset of the first byte, and the number of bytes.
+    pub(crate) fn extent(&self) -> (u64, u64) {
+        (self.start, self.size)
+    }
 }
 
 /// A GGUF file's header: the metadata, and the tensors in file order.
