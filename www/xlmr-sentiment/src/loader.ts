@@ -268,7 +268,8 @@ export interface BundleSink<T> {
  * Streams the bundle at `url` into a fresh sink from `start(length)`, piece by piece, so the page
  * never holds the whole file: from Cache Storage when it is there, else downloaded into Cache
  * Storage and read back (without Cache Storage: in a browser, downloaded the same way but not
- * stored; elsewhere, as in Node, streamed straight from the network). A cached copy
+ * stored; elsewhere, as in Node, streamed straight from the network, a cut connection resumed
+ * where it stopped). A cached copy
  * that fails to load is evicted and fetched again; a download that fails to load is not kept.
  * `start` is first called once `ready` (the wasm module's start) resolves: the cache lookup
  * and the first reads overlap it, and its failure is the caller's error, never the copy's.
@@ -286,35 +287,80 @@ export async function streamBundle<T>(
   const emit = (status: ProgressEvent["status"], loaded: number, total: number, cached?: boolean) =>
     options.onProgress?.({ status, file, loaded, total, overall: { loaded, total }, cached });
 
-  /** Pushes every piece of `body` into a new sink, checking the first bytes, then finishes it. */
-  const pour = async (body: ReadableStream<Uint8Array>, total: number, cached: boolean): Promise<T> => {
+  /**
+   * Downloads into a new sink as the bytes arrive, checking the first ones, then finishes it. A
+   * connection cut mid-file (a network error, or fewer bytes than announced) is resumed where it
+   * stopped: `Range: bytes=N-` (a server that ignores it sends the whole file again, whose first
+   * N bytes are skipped), up to RANGE_ATTEMPTS times in a row at one byte.
+   */
+  const pourDownload = async (): Promise<T> => {
     await ready;
     // No length for the sink: a `content-length` counts the encoded bytes of a compressed
     // response, so it cannot promise how many will arrive.
     const sink = start();
-    const reader = body.getReader();
     let loaded = 0;
+    let total = 0;
     let head = new Uint8Array(0);
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (head.byteLength < 4) {
-          head = new Uint8Array([...head, ...value.subarray(0, 4 - head.byteLength)]);
-          checkHead(file, head);
-        }
-        loaded += value.byteLength;
-        sink.push(value);
-        release(value);
-        if (!cached) emit("progress", loaded, total);
+    for (let attempt = 1; ; attempt++) {
+      const resumed = loaded > 0;
+      const response = await fetchFn(href, resumed ? { headers: { range: `bytes=${loaded}-` } } : undefined);
+      const partial = resumed && response.status === 206;
+      if (!response.ok || (resumed && !partial && response.status !== 200)) {
+        throw new Error(`${file}: HTTP ${response.status} from ${href}`);
       }
-    } catch (e) {
-      await reader.cancel().catch(() => undefined);
-      throw e;
+      if ((response.headers.get("content-type") ?? "").includes("text/html")) {
+        throw new Error(`${file}: the server answered with an HTML page, not the model file`);
+      }
+      if (!response.body) throw new Error(`${file}: the response has no body`);
+      // Only an unencoded response's length counts the bytes that arrive.
+      const encoded = !["", "identity"].includes(response.headers.get("content-encoding") ?? "");
+      const announced = encoded ? 0 : Number(response.headers.get("content-length") ?? 0);
+      if (!resumed) total = announced;
+      const rangeStart = Number(response.headers.get("content-range")?.match(/^bytes (\d+)-/)?.[1] ?? -1);
+      if (partial && rangeStart !== loaded) throw new Error(`${file}: asked for byte ${loaded}, the server sent from byte ${rangeStart}`);
+      let skip = resumed && !partial ? loaded : 0; // the whole file again
+      const before = loaded;
+      const reader = response.body.getReader();
+      let cut: unknown;
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          let piece = value;
+          if (skip > 0) {
+            const dropped = Math.min(skip, piece.byteLength);
+            skip -= dropped;
+            piece = piece.subarray(dropped);
+            if (piece.byteLength === 0) continue;
+          }
+          if (head.byteLength < 4) {
+            head = new Uint8Array([...head, ...piece.subarray(0, 4 - head.byteLength)]);
+            checkHead(file, head);
+          }
+          loaded += piece.byteLength;
+          sink.push(piece);
+          release(piece);
+          emit("progress", loaded, total);
+        }
+      } catch (e) {
+        await reader.cancel().catch(() => undefined);
+        // The sink's and the head check's errors are the file's; only the network's is a cut.
+        if (!(e instanceof TypeError)) throw e;
+        cut = e;
+      }
+      if (!cut && total > 0 && loaded < total) cut = new Error(`${loaded} of ${total} bytes arrived`);
+      if (!cut || encoded) {
+        if (cut) throw new Error(`${file}: the download was cut at byte ${loaded}: ${(cut as Error).message}`);
+        break;
+      }
+      if (loaded > before) attempt = 0; // progress: the count is of tries in a row at one byte
+      else if (attempt >= RANGE_ATTEMPTS) {
+        throw new Error(`${file}: the download was cut at byte ${loaded} ${attempt} times in a row: ${(cut as Error).message}`);
+      }
     }
     if (loaded === 0) throw new Error(`${file} is empty`);
     const result = sink.finish();
-    emit("done", loaded, loaded, cached);
+    emit("done", loaded, loaded, false);
     return result;
   };
 
@@ -376,13 +422,7 @@ export async function streamBundle<T>(
   }
   if (!cache) {
     // Straight into the model: outside a browser a Blob is held in this process anyway.
-    const response = await fetchFn(href);
-    if (!response.ok) throw new Error(`${file}: HTTP ${response.status} from ${href}`);
-    if ((response.headers.get("content-type") ?? "").includes("text/html")) {
-      throw new Error(`${file}: the server answered with an HTML page, not the model file`);
-    }
-    if (!response.body) throw new Error(`${file}: the response has no body`);
-    return pour(response.body, Number(response.headers.get("content-length") ?? 0), false);
+    return pourDownload();
   }
 
   // Download into a Blob (in ranges, with progress), store that Blob in Cache Storage, then

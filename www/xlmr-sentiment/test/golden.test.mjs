@@ -291,6 +291,52 @@ test("load(url of a .gguf) fetches the one file with progress events", async () 
   }
 });
 
+test("in Node, a bundle download cut mid-file resumes where it stopped, with or without Range", async () => {
+  const body = await bundleBytes("tiny-sentiment-f32.gguf");
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.slice(0, 6).map((t) => t.text);
+  const reference = (await loadFromBytes({ bundle: body })).classifyDetailed(texts);
+  // Each request sends from the asked byte (or from 0 when ranges are off), and is cut after
+  // `cuts.shift()` bytes while cuts remain: the socket is destroyed mid-body.
+  const requests = [];
+  let cuts = [];
+  let ranges = true;
+  const server = createServer((req, res) => {
+    const from = ranges ? Number(req.headers.range?.match(/^bytes=(\d+)-$/)?.[1] ?? 0) : 0;
+    requests.push(req.headers.range ?? "whole");
+    const headers = { "content-type": "application/octet-stream", "content-length": body.byteLength - from };
+    if (from > 0) headers["content-range"] = `bytes ${from}-${body.byteLength - 1}/${body.byteLength}`;
+    res.writeHead(from > 0 ? 206 : 200, headers);
+    const cut = cuts.shift();
+    if (cut === undefined) return res.end(body.subarray(from));
+    res.write(body.subarray(from, from + cut), () => setTimeout(() => res.destroy(), 20));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/b/tiny.gguf`;
+  try {
+    for (const [ranged, plan, expected] of [
+      [true, [1000, 150_000], ["whole", "bytes=1000-", "bytes=151000-"]],
+      [false, [200_000], ["whole", "bytes=200000-"]],
+      [true, [0, 0, 5], ["whole", "whole", "whole", "bytes=5-"]],
+    ]) {
+      ranges = ranged;
+      cuts = [...plan];
+      requests.length = 0;
+      const classifier = await load(url, { cache: false });
+      assert.deepEqual(requests, expected, `cuts ${plan} with ranges ${ranged}`);
+      classifier.classifyDetailed(texts).forEach((p, i) => {
+        p.scores.forEach((s, j) => assert.equal(s.score, reference[i].scores[j].score));
+      });
+    }
+    // Cut at one byte on every try: the load fails and says so.
+    ranges = true;
+    cuts = [300, 0, 0, 0, 0];
+    await assert.rejects(load(url, { cache: false }), /the download was cut at byte 300 4 times in a row/);
+  } finally {
+    server.close();
+  }
+});
+
 test("a bundle reads the same from a byte stream and from a stream of pieces of any size", async () => {
   const body = await bundleBytes("tiny-sentiment-q8_0.gguf");
   const expected = await (await loadFromBytes({ bundle: body })).classify(["I love this!", "Schrecklich."], { topK: null });
