@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the command has run (the budget on a fresh machine is 40 minutes).
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "tools: Chromium, the wasm32 targets, nightly's rust-src, wasm-bindgen-cli (the version in Cargo.lock), npm packages"
 # The browser tests use $CHROMIUM when set (any Chromium or Chrome binary), else Debian's; only a
