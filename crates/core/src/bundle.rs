@@ -70,7 +70,7 @@ impl TensorDigest {
             self.buffer.resize(n, 0);
             source
                 .read_at(start + at, &mut self.buffer)
-                .map_err(|e| unreadable(e.to_string()))?;
+                .map_err(|e| gguf::corrupt(e.to_string()))?;
             std::hash::Hasher::write(&mut self.hasher, &self.buffer);
             at += n as u64;
         }
@@ -95,13 +95,6 @@ impl TensorDigest {
                  with (xxh3 {expected:016x}, read {read:016x})"
             ),
         })
-    }
-}
-
-fn unreadable(reason: String) -> Error {
-    Error::CorruptWeights {
-        format: "gguf",
-        reason,
     }
 }
 

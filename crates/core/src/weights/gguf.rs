@@ -25,7 +25,7 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 /// Metadata arrays nest; real files use one level. Bounds the recursion on damaged input.
 const MAX_DEPTH: u32 = 4;
 
-fn corrupt(reason: impl Into<String>) -> Error {
+pub(crate) fn corrupt(reason: impl Into<String>) -> Error {
     Error::CorruptWeights {
         format: "gguf",
         reason: reason.into(),

@@ -388,14 +388,15 @@ fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Resul
         path: path.to_path_buf(),
         what,
     };
-    let file = std::fs::File::open(path).map_err(|e| Error::Io {
+    let io = |error| Error::Io {
         path: path.to_path_buf(),
-        error: e,
-    })?;
-    let tail = parquet_tail(&file).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        error: e,
-    })?;
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let tail = parquet_tail(&file).map_err(io)?;
+    // The page walk reads the file the reader opened (a clone shares its offset: the walk seeks
+    // before each read and ends before the first row is read, as the parquet crate seeks too).
+    let mut pages = file.try_clone().map_err(io)?;
     parquet_check::footer(&tail).map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let reader = contained(|| SerializedFileReader::new(file))
         .map_err(|panic| bad(format!("not a readable Parquet file: {panic}")))?
@@ -412,10 +413,6 @@ fn parquet_rows(path: &Path, fields: &Fields, language: Option<String>) -> Resul
             len: column.compressed_size(),
         })
         .collect();
-    let mut pages = std::fs::File::open(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        error: e,
-    })?;
     parquet_check::page_headers(&mut pages, &chunks)
         .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let metadata = reader.metadata().file_metadata();
