@@ -3,6 +3,7 @@
 
 use crate::bundle::BundleInfo;
 use crate::config::{Config, ScoreFunction};
+use crate::device::{DeviceReport, Placement};
 use crate::error::{Error, Result};
 use crate::language::{LanguageCheck, TrainedLanguages};
 use crate::model::XlmRobertaForSequenceClassification;
@@ -22,6 +23,7 @@ pub struct Classifier {
     config: Config,
     tokenizer: TextTokenizer,
     model: XlmRobertaForSequenceClassification,
+    placement: Placement,
     bundle: Option<BundleInfo>,
     trained_languages: Option<TrainedLanguages>,
 }
@@ -32,6 +34,7 @@ impl Classifier {
         config: Config,
         tokenizer: TextTokenizer,
         model: XlmRobertaForSequenceClassification,
+        placement: Placement,
         bundle: Option<BundleInfo>,
     ) -> Result<Self> {
         // The embedding table now has exactly config.vocab_size rows.
@@ -53,9 +56,16 @@ impl Classifier {
             config,
             tokenizer,
             model,
+            placement,
             bundle,
             trained_languages,
         })
+    }
+
+    /// Where this classifier runs its batches, and why (the GPU's name, the crossover `auto`
+    /// measured, the reason for the CPU).
+    pub fn device(&self) -> DeviceReport {
+        self.placement.report()
     }
 
     /// For a model loaded from a bundle: its precision and source.
@@ -275,7 +285,7 @@ impl Classifier {
     /// One forward pass over valid sequences, packed one after another.
     fn forward(&self, batch: &[&Encoded], function: ScoreFunction) -> Result<Vec<Prediction>> {
         let sequences: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
-        let logits = self.model.forward(&sequences)?;
+        let logits = self.placement.forward(&self.model, &sequences)?;
         Ok(batch
             .iter()
             .zip(logits)

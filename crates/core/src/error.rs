@@ -113,6 +113,16 @@ pub enum Error {
     /// A compute kernel was handed inputs of the wrong size (a bug in this crate, not bad input).
     #[error("kernel failed: {0}")]
     Kernel(String),
+
+    /// The GPU that was asked for cannot be used: no adapter, no device on it, a missing
+    /// feature or limit, or a model it cannot take.
+    #[error("no usable GPU: {0}")]
+    GpuUnavailable(String),
+
+    /// A pass on the GPU failed (the device lost, out of memory); the classifier redoes it on
+    /// the CPU, so callers see this only from the GPU layer itself.
+    #[error("the GPU pass failed: {0}")]
+    Gpu(String),
 }
 
 /// Result with the core's [`Error`].

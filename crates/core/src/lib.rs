@@ -25,8 +25,11 @@
 mod bundle;
 mod classify;
 mod config;
+mod device;
 mod error;
 mod files;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod kernels;
 mod language;
 mod layers;
@@ -42,8 +45,11 @@ mod wire;
 pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision, DIGEST_KEY};
 pub use classify::{Classifier, Outcome};
 pub use config::{Activation, Config, ScoreFunction, MAX_GENERATED_LABELS};
+pub use device::{DeviceChoice, DeviceReport, DeviceRequest, GpuInfo};
 pub use error::{Error, Result};
 pub use files::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
+#[cfg(feature = "gpu")]
+pub use gpu::Gpu;
 pub use kernels::{kernel_names, KernelNames};
 pub use language::{detect_language, Language, LanguageCheck, TrainedLanguages};
 pub use load::{BundleStream, ModelFiles};

@@ -5,6 +5,7 @@
 use crate::bundle::{bundle_files, read_bundle, truncated, BundleInfo, TensorDigest};
 use crate::classify::Classifier;
 use crate::config::Config;
+use crate::device::DeviceRequest;
 use crate::error::{Error, Result};
 use crate::model::XlmRobertaForSequenceClassification;
 use crate::tokenize::TextTokenizer;
@@ -25,7 +26,12 @@ impl Classifier {
     /// Loads a model from the bytes of its files, checking that they agree with each other.
     /// The weights are copied into the model; the caller's buffers can be dropped afterwards.
     pub fn load(files: ModelFiles<'_>) -> Result<Self> {
-        Self::load_from_source(files.config, files.tokenizer, &files.weights)
+        Self::load_with(files, &DeviceRequest::cpu())
+    }
+
+    /// [`Classifier::load`] on the device `device` asks for.
+    pub fn load_with(files: ModelFiles<'_>, device: &DeviceRequest) -> Result<Self> {
+        Self::load_from_source_with(files.config, files.tokenizer, &files.weights, device)
     }
 
     /// Like [`Classifier::load`], with the weights read range by range from `weights`, each
@@ -36,9 +42,19 @@ impl Classifier {
         tokenizer: &[u8],
         weights: &dyn WeightsSource,
     ) -> Result<Self> {
+        Self::load_from_source_with(config, tokenizer, weights, &DeviceRequest::cpu())
+    }
+
+    /// [`Classifier::load_from_source`] on the device `device` asks for.
+    pub fn load_from_source_with(
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: &dyn WeightsSource,
+        device: &DeviceRequest,
+    ) -> Result<Self> {
         let store =
             TensorStore::from_source(weights, XlmRobertaForSequenceClassification::ROW_TABLES)?;
-        Self::assemble(config, tokenizer, store, None)
+        Self::assemble(config, tokenizer, store, None, device)
     }
 
     /// Loads a bundle written by [`crate::write_bundle`] (`xlmr-sentiment pack`): one GGUF file
@@ -46,12 +62,18 @@ impl Classifier {
     /// Quantized matrices stay small in memory: linear layers as int8, the word embeddings in
     /// their blocks.
     pub fn load_bundle(bundle: &dyn WeightsSource) -> Result<Self> {
+        Self::load_bundle_with(bundle, &DeviceRequest::cpu())
+    }
+
+    /// [`Classifier::load_bundle`] on the device `device` asks for.
+    pub fn load_bundle_with(bundle: &dyn WeightsSource, device: &DeviceRequest) -> Result<Self> {
         let bundle = read_bundle(bundle)?;
         Self::assemble(
             &bundle.config,
             &bundle.tokenizer,
             bundle.store,
             Some(bundle.info),
+            device,
         )
     }
 
@@ -60,11 +82,26 @@ impl Classifier {
         tokenizer: &[u8],
         weights: TensorStore,
         bundle: Option<BundleInfo>,
+        device: &DeviceRequest,
     ) -> Result<Self> {
         let config = Config::from_json(config)?;
         let tokenizer = TokenizerBuild::start(tokenizer.to_vec())?;
+        Self::place(config, tokenizer.wait()?, weights, bundle, device)
+    }
+
+    /// The model's layers built from `weights` and placed on `device`'s choice: the GPU's copy
+    /// is read first, as the CPU model takes each tensor out of the store.
+    fn place(
+        config: Config,
+        tokenizer: TextTokenizer,
+        weights: TensorStore,
+        bundle: Option<BundleInfo>,
+        device: &DeviceRequest,
+    ) -> Result<Self> {
+        let preparing = device.prepare(&config, &weights)?;
         let model = XlmRobertaForSequenceClassification::new(&config, &weights)?;
-        Self::from_parts(config, tokenizer.wait()?, model, bundle)
+        let placement = preparing.finish(&model, config.vocab_size)?;
+        Self::from_parts(config, tokenizer, model, placement, bundle)
     }
 }
 
@@ -250,6 +287,11 @@ impl BundleStream {
     /// tensors read. Errors name what is wrong (a truncated or damaged bundle, or a file that
     /// is not one).
     pub fn finish(self) -> Result<Classifier> {
+        self.finish_with(&DeviceRequest::cpu())
+    }
+
+    /// [`BundleStream::finish`] on the device `device` asks for.
+    pub fn finish_with(self, device: &DeviceRequest) -> Result<Classifier> {
         if let Some(reason) = self.failed {
             return Err(Error::CorruptWeights {
                 format: "gguf",
@@ -257,7 +299,7 @@ impl BundleStream {
             });
         }
         let Some(declared) = self.bytes.declared_len() else {
-            return Classifier::load_bundle(&self.bytes);
+            return Classifier::load_bundle_with(&self.bytes, device);
         };
         if self.bytes.received() < declared {
             return Err(Error::CorruptWeights {
@@ -284,8 +326,7 @@ impl BundleStream {
                 debug_assert!(pending.is_empty(), "every byte is in");
                 digest.check(expected_digest)?;
                 let store = TensorStore::from_tensors(read);
-                let model = XlmRobertaForSequenceClassification::new(&config, &store)?;
-                Classifier::from_parts(config, tokenizer.wait()?, model, Some(info))
+                Classifier::place(config, tokenizer.wait()?, store, Some(info), device)
             }
         }
     }

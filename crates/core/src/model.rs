@@ -81,16 +81,28 @@ impl Embeddings {
     }
 
     /// Packed `[tokens, hidden]` for the texts' ids, one text after another.
+    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<f32>> {
+        let (mut x, positions) = self.inputs(sequences)?;
+        let h = self.hidden;
+        for (row, &position) in x.chunks_exact_mut(h).zip(&positions) {
+            let at = position as usize * h;
+            for (v, p) in row.iter_mut().zip(&self.position_and_type[at..at + h]) {
+                *v += p;
+            }
+        }
+        self.layer_norm.forward(&mut x);
+        Ok(x)
+    }
+
+    /// The word rows (`[tokens, hidden]`) and position ids of packed texts, before the sum and
+    /// the norm.
     ///
     /// Position ids follow `create_position_ids_from_input_ids` in modeling_xlm_roberta.py:
     /// `cumsum(ids != pad) * (ids != pad) + pad`, so real tokens count from `pad + 1` and a `<pad>`
     /// id (a literal `<pad>` in the text) sits at position `pad`.
-    fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<f32>> {
+    fn inputs(&self, sequences: &[&[u32]]) -> Result<(Vec<f32>, Vec<u32>)> {
         let ids: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
-        let ids_tensor = Tensor::new(ids.as_slice(), &Device::Cpu)?;
-        let mut x = values(self.word.forward(&ids_tensor)?)?;
-        let h = self.hidden;
-        let mut row = 0;
+        let mut positions = Vec::with_capacity(ids.len());
         for sequence in sequences {
             let mut count = 0;
             for &id in sequence.iter() {
@@ -99,24 +111,18 @@ impl Embeddings {
                 } else {
                     count += 1;
                     self.pad_id + count
-                } as usize;
-                let table = self
-                    .position_and_type
-                    .get(position * h..(position + 1) * h)
-                    .ok_or_else(|| {
-                        Error::OutOfRange(format!(
-                            "position {position} is past the model's {} positions",
-                            self.positions
-                        ))
-                    })?;
-                for (v, p) in x[row * h..(row + 1) * h].iter_mut().zip(table) {
-                    *v += p;
+                };
+                if position as usize >= self.positions {
+                    return Err(Error::OutOfRange(format!(
+                        "position {position} is past the model's {} positions",
+                        self.positions
+                    )));
                 }
-                row += 1;
+                positions.push(position);
             }
         }
-        self.layer_norm.forward(&mut x);
-        Ok(x)
+        let ids_tensor = Tensor::new(ids.as_slice(), &Device::Cpu)?;
+        Ok((values(self.word.forward(&ids_tensor)?)?, positions))
     }
 }
 
@@ -329,6 +335,15 @@ impl XlmRobertaForSequenceClassification {
             .chunks_exact(self.head.out_proj.out_dim())
             .map(<[f32]>::to_vec)
             .collect())
+    }
+}
+
+impl XlmRobertaForSequenceClassification {
+    /// What the GPU encoder needs from the CPU model: the word rows (`[tokens, hidden]`) and
+    /// position ids of packed texts (the word table stays in CPU memory).
+    #[cfg(feature = "gpu")]
+    pub(crate) fn embedding_inputs(&self, sequences: &[&[u32]]) -> Result<(Vec<f32>, Vec<u32>)> {
+        self.embeddings.inputs(sequences)
     }
 }
 

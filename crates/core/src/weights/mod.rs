@@ -290,6 +290,13 @@ impl<'a> Scope<'a> {
         self.store.get(&self.pp(name).prefix, shape, true)
     }
 
+    /// The tensor `prefix.name`, which must have exactly `shape`, as f32, left in the store: a
+    /// second copy of the model (the GPU's) reads it before the CPU's takes it.
+    #[cfg(feature = "gpu")]
+    pub fn read(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.store.get(&self.pp(name).prefix, shape, false)
+    }
+
     /// Takes the tensor `prefix.name` out of the store as stored: matrices of a bundle stay
     /// quantized.
     pub fn take_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {

@@ -1,0 +1,361 @@
+//! XLM-R's encoder and head on a GPU, the same computation as `crate::model` (packed texts,
+//! fused QKV, attention per text, only `<s>` in the last layer), in f32. The word-embedding
+//! table stays on the CPU: the rows a batch uses are gathered there and sent up.
+
+use std::sync::Arc;
+
+use candle_core::Tensor;
+
+use super::kernels::{Epilogue, Kernels, Recorder, MAX_KEYS};
+use super::Gpu;
+use crate::config::{Activation, Config};
+use crate::error::{Error, Result};
+use crate::kernels::Span;
+use crate::layers::values;
+use crate::weights::{Scope, TensorStore};
+
+/// A dense layer's weight (`[out, in]`, as stored) and bias on the GPU.
+#[derive(Debug)]
+struct Dense {
+    weight: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+/// LayerNorm's scale and shift on the GPU.
+#[derive(Debug)]
+struct Norm {
+    gamma: wgpu::Buffer,
+    beta: wgpu::Buffer,
+    eps: f32,
+}
+
+impl Dense {
+    /// `y[rows, out] = epilogue(x[rows, in] . weight^T + bias)`, recorded into `pass`.
+    fn record(
+        &self,
+        pass: &mut Recorder<'_>,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        rows: usize,
+        epilogue: Epilogue,
+    ) {
+        let shape = (rows, self.out_dim, self.in_dim);
+        pass.matmul(x, &self.weight, &self.bias, y, shape, epilogue);
+    }
+}
+
+impl Norm {
+    fn parts(&self) -> (&wgpu::Buffer, &wgpu::Buffer, f32) {
+        (&self.gamma, &self.beta, self.eps)
+    }
+}
+
+#[derive(Debug)]
+struct Layer {
+    qkv: Dense,
+    attention_output: Dense,
+    attention_norm: Norm,
+    intermediate: Dense,
+    output: Dense,
+    output_norm: Norm,
+}
+
+/// A model's weights on a GPU (all but the word embeddings), and its pipelines.
+#[derive(Debug)]
+pub(crate) struct GpuEncoder {
+    gpu: Arc<Gpu>,
+    kernels: Kernels,
+    /// Position rows with token type 0 added (`[positions, hidden]`), as the CPU model keeps.
+    position_table: wgpu::Buffer,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    head_dense: Dense,
+    head_out: Dense,
+    hidden: usize,
+    heads: usize,
+    intermediate: usize,
+    activation: Activation,
+}
+
+impl GpuEncoder {
+    /// The model's weights from `weights` (left there for the CPU model), uploaded as f32;
+    /// quantized matrices are expanded first. Refused, with the reason, where the GPU's limits
+    /// cannot hold the model's shapes.
+    pub(crate) fn new(cfg: &Config, weights: &TensorStore, gpu: Arc<Gpu>) -> Result<Self> {
+        if cfg.max_input_tokens() > MAX_KEYS {
+            return Err(Error::GpuUnavailable(format!(
+                "the GPU path takes texts of up to {MAX_KEYS} tokens; this model takes {}",
+                cfg.max_input_tokens()
+            )));
+        }
+        let h = cfg.hidden_size;
+        let widest = (4 * cfg.intermediate_size.max(3 * h)) as u64;
+        if gpu.max_binding() < widest * 64 {
+            return Err(Error::GpuUnavailable(format!(
+                "the GPU binds at most {} bytes, too few for 64 tokens of this model",
+                gpu.max_binding()
+            )));
+        }
+        let upload = Upload { gpu: &gpu };
+        let roberta = weights.pp("roberta");
+        let embeddings = roberta.pp("embeddings");
+        let position = embeddings
+            .pp("position_embeddings")
+            .read("weight", &[cfg.max_position_embeddings, h])?;
+        let token_type = embeddings
+            .pp("token_type_embeddings")
+            .read("weight", &[cfg.type_vocab_size, h])?;
+        let position_table = upload.tensor(
+            "position table",
+            position.broadcast_add(&token_type.narrow(0, 0, 1)?)?,
+        )?;
+        let embedding_norm = upload.norm(&embeddings.pp("LayerNorm"), h, cfg.layer_norm_eps)?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let scope = roberta.pp("encoder").pp("layer").pp(i);
+            let attention = scope.pp("attention");
+            let own = attention.pp("self");
+            let mut qkv_weight = Vec::with_capacity(3 * h * h);
+            let mut qkv_bias = Vec::with_capacity(3 * h);
+            for name in ["query", "key", "value"] {
+                qkv_weight.extend(values(own.pp(name).read("weight", &[h, h])?)?);
+                qkv_bias.extend(values(own.pp(name).read("bias", &[h])?)?);
+            }
+            layers.push(Layer {
+                qkv: Dense {
+                    weight: upload.floats("qkv", &qkv_weight),
+                    bias: upload.floats("qkv bias", &qkv_bias),
+                    in_dim: h,
+                    out_dim: 3 * h,
+                },
+                attention_output: upload.dense(&attention.pp("output").pp("dense"), h, h)?,
+                attention_norm: upload.norm(
+                    &attention.pp("output").pp("LayerNorm"),
+                    h,
+                    cfg.layer_norm_eps,
+                )?,
+                intermediate: upload.dense(
+                    &scope.pp("intermediate").pp("dense"),
+                    h,
+                    cfg.intermediate_size,
+                )?,
+                output: upload.dense(&scope.pp("output").pp("dense"), cfg.intermediate_size, h)?,
+                output_norm: upload.norm(
+                    &scope.pp("output").pp("LayerNorm"),
+                    h,
+                    cfg.layer_norm_eps,
+                )?,
+            });
+        }
+        let classifier = weights.pp("classifier");
+        let head_dense = upload.dense(&classifier.pp("dense"), h, h)?;
+        let head_out = upload.dense(&classifier.pp("out_proj"), h, cfg.labels.len())?;
+        let kernels = Kernels::new(&gpu.device);
+        gpu.wait()?;
+        if let Some(fault) = gpu.fault() {
+            return Err(Error::GpuUnavailable(fault));
+        }
+        Ok(Self {
+            gpu,
+            kernels,
+            position_table,
+            embedding_norm,
+            layers,
+            head_dense,
+            head_out,
+            hidden: h,
+            heads: cfg.num_attention_heads,
+            intermediate: cfg.intermediate_size,
+            activation: cfg.activation,
+        })
+    }
+
+    /// The GPU this encoder runs on.
+    pub(crate) fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// The most tokens one pass takes: the feed-forward's (or QKV's) activations must fit one
+    /// binding.
+    pub(crate) fn max_tokens(&self) -> usize {
+        let widest = 4 * self.intermediate.max(3 * self.hidden) as u64;
+        (self.gpu.max_binding() / widest) as usize
+    }
+
+    /// Logits (`[texts, labels]`, flat) for packed texts: `word_rows` is `[tokens, hidden]`,
+    /// `positions` one position id per token, `spans` where each text sits.
+    pub(crate) async fn forward(
+        &self,
+        word_rows: &[f32],
+        positions: &[u32],
+        spans: &[Span],
+    ) -> Result<Vec<f32>> {
+        let device = &self.gpu.device;
+        let (h, tokens, texts) = (self.hidden, positions.len(), spans.len());
+        let storage = wgpu::BufferUsages::STORAGE;
+        let scratch = |label: &str, floats: usize| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (floats.max(4) * 4) as u64,
+                usage: storage | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
+        if let Some(fault) = self.gpu.fault() {
+            return Err(Error::Gpu(fault));
+        }
+        let init = |label: &str, bytes: &[u8]| self.gpu.buffer_with(label, bytes, storage);
+        let mut x = init("hidden", bytemuck::cast_slice(word_rows));
+        let position_ids = init("position ids", bytemuck::cast_slice(positions));
+        // Every token's query over its text's keys; in the last layer, `<s>`'s only.
+        let all_queries: Vec<[u32; 4]> = spans
+            .iter()
+            .flat_map(|s| {
+                (s.start..s.start + s.len)
+                    .map(|t| [t as u32, s.start as u32, s.len as u32, t as u32])
+            })
+            .collect();
+        let first_queries: Vec<[u32; 4]> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| [s.start as u32, s.start as u32, s.len as u32, i as u32])
+            .collect();
+        let firsts: Vec<u32> = spans.iter().map(|s| s.start as u32).collect();
+        let all_queries = init("queries", bytemuck::cast_slice(&all_queries));
+        let first_queries = init("first queries", bytemuck::cast_slice(&first_queries));
+        let firsts = init("first tokens", bytemuck::cast_slice(&firsts));
+
+        let mut pass = Recorder::new(&self.gpu, &self.kernels);
+        pass.embed(
+            &x,
+            &self.position_table,
+            &position_ids,
+            self.embedding_norm.parts(),
+            (tokens, h),
+        );
+        let mut buffers = Vec::new();
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let only_first = i == last;
+            let rows = if only_first { texts } else { tokens };
+            let qkv = scratch("qkv", tokens * 3 * h);
+            layer
+                .qkv
+                .record(&mut pass, &x, &qkv, tokens, Epilogue::None);
+            let context = scratch("context", rows * h);
+            let queries = if only_first {
+                &first_queries
+            } else {
+                &all_queries
+            };
+            pass.attention(&qkv, queries, &context, (rows, self.heads, h));
+            let residual = if only_first {
+                let picked = scratch("first rows", texts * h);
+                pass.gather(&picked, &x, &firsts, (texts, h));
+                picked
+            } else {
+                x
+            };
+            let attended = scratch("attended", rows * h);
+            layer
+                .attention_output
+                .record(&mut pass, &context, &attended, rows, Epilogue::None);
+            pass.add_norm(
+                &attended,
+                &residual,
+                layer.attention_norm.parts(),
+                (rows, h),
+            );
+            let inner = scratch("inner", rows * self.intermediate);
+            layer
+                .intermediate
+                .record(&mut pass, &attended, &inner, rows, self.activation.into());
+            let out = scratch("output", rows * h);
+            layer
+                .output
+                .record(&mut pass, &inner, &out, rows, Epilogue::None);
+            pass.add_norm(&out, &attended, layer.output_norm.parts(), (rows, h));
+            buffers.extend([qkv, context, residual, attended, inner]);
+            x = out;
+        }
+        let pooled = scratch("pooled", texts * h);
+        self.head_dense
+            .record(&mut pass, &x, &pooled, texts, Epilogue::Tanh);
+        let labels = self.head_out.out_dim;
+        let logits = scratch("logits", texts * labels);
+        self.head_out
+            .record(&mut pass, &pooled, &logits, texts, Epilogue::None);
+
+        let bytes = (texts * labels * 4) as u64;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("logits read-back"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("forward"),
+        });
+        pass.record(&mut encoder);
+        encoder.copy_buffer_to_buffer(&logits, 0, &readback, 0, bytes);
+        self.gpu.queue.submit([encoder.finish()]);
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        readback.map_async(wgpu::MapMode::Read, .., move |result| {
+            let _ = sender.send(result);
+        });
+        self.gpu.wait()?;
+        let mapped = receiver
+            .await
+            .map_err(|_| Error::Gpu("the GPU dropped the read-back".into()))?;
+        if let Some(fault) = self.gpu.fault() {
+            return Err(Error::Gpu(fault));
+        }
+        mapped.map_err(|e| Error::Gpu(format!("reading the logits back: {e}")))?;
+        let view = readback
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading the logits back: {e}")))?;
+        let logits: Vec<f32> = bytemuck::cast_slice(&view).to_vec();
+        drop(view);
+        readback.unmap();
+        drop(buffers);
+        Ok(logits)
+    }
+}
+
+/// Tensors into GPU buffers.
+struct Upload<'a> {
+    gpu: &'a Gpu,
+}
+
+impl Upload<'_> {
+    fn floats(&self, label: &str, values: &[f32]) -> wgpu::Buffer {
+        self.gpu.buffer_with(
+            label,
+            bytemuck::cast_slice(values),
+            wgpu::BufferUsages::STORAGE,
+        )
+    }
+
+    fn tensor(&self, label: &str, tensor: Tensor) -> Result<wgpu::Buffer> {
+        Ok(self.floats(label, &values(tensor)?))
+    }
+
+    fn dense(&self, scope: &Scope, in_dim: usize, out_dim: usize) -> Result<Dense> {
+        Ok(Dense {
+            weight: self.tensor("weight", scope.read("weight", &[out_dim, in_dim])?)?,
+            bias: self.tensor("bias", scope.read("bias", &[out_dim])?)?,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    fn norm(&self, scope: &Scope, dim: usize, eps: f64) -> Result<Norm> {
+        Ok(Norm {
+            gamma: self.tensor("gamma", scope.read("weight", &[dim])?)?,
+            beta: self.tensor("beta", scope.read("bias", &[dim])?)?,
+            eps: eps as f32,
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! The compute pipelines of the WGSL shaders beside this file, and the recording of one
+//! dispatch of each into a pass: a dense layer (`matmul.wgsl`), attention (`attention.wgsl`) and
+//! the row-wise steps (`rows.wgsl`).
+
+use super::Gpu;
+use crate::config::Activation;
+
+/// Workgroups a dispatch may have along one dimension (WebGPU's default and minimum limit).
+const MAX_GROUPS_PER_DIMENSION: u32 = 65_535;
+
+/// The output tile of `matmul.wgsl`, in rows and columns.
+const MATMUL_TILE: u32 = 64;
+
+/// The longest text `attention.wgsl` takes (its workgroup holds one score per key).
+pub(crate) const MAX_KEYS: usize = 512;
+
+/// A dense layer's epilogue, as `matmul.wgsl` numbers it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Epilogue {
+    None = 0,
+    GeluErf = 1,
+    GeluTanh = 2,
+    Relu = 3,
+    Tanh = 4,
+}
+
+impl From<Activation> for Epilogue {
+    fn from(activation: Activation) -> Self {
+        match activation {
+            Activation::GeluErf => Self::GeluErf,
+            Activation::GeluTanh => Self::GeluTanh,
+            Activation::Relu => Self::Relu,
+        }
+    }
+}
+
+/// The pipelines, built once per model.
+#[derive(Debug)]
+pub(crate) struct Kernels {
+    matmul: wgpu::ComputePipeline,
+    attention: wgpu::ComputePipeline,
+    add_norm: wgpu::ComputePipeline,
+    gather: wgpu::ComputePipeline,
+    /// Bound where a row-wise step has no use for a binding (WebGPU wants every binding set).
+    unused: wgpu::Buffer,
+}
+
+/// A buffer binding: read-only storage, writable storage, or a uniform.
+#[derive(Clone, Copy)]
+enum Slot {
+    Read,
+    Write,
+    Uniform,
+}
+
+fn pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    entry: &str,
+    slots: &[Slot],
+) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match slot {
+                    Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                    Slot::Write => wgpu::BufferBindingType::Storage { read_only: false },
+                    Slot::Uniform => wgpu::BufferBindingType::Uniform,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// Workgroups for `n` jobs as (x, y): x at most the per-dimension limit; a shader finds its job
+/// as `x + y * groups_x` and skips the few past `n`.
+fn grid(n: u32) -> (u32, u32) {
+    let x = n.clamp(1, MAX_GROUPS_PER_DIMENSION);
+    (x, n.div_ceil(x).max(1))
+}
+
+/// The dispatches of one pass, recorded in order; their bind groups and parameters are kept
+/// until the pass is submitted.
+pub(crate) struct Recorder<'a> {
+    gpu: &'a Gpu,
+    kernels: &'a Kernels,
+    steps: Vec<(&'a wgpu::ComputePipeline, wgpu::BindGroup, (u32, u32))>,
+}
+
+impl<'a> Recorder<'a> {
+    pub(crate) fn new(gpu: &'a Gpu, kernels: &'a Kernels) -> Self {
+        Self {
+            gpu,
+            kernels,
+            steps: Vec::new(),
+        }
+    }
+
+    fn params(&self, words: [u32; 8]) -> wgpu::Buffer {
+        self.gpu.buffer_with(
+            "params",
+            bytemuck::cast_slice(&words),
+            wgpu::BufferUsages::UNIFORM,
+        )
+    }
+
+    fn push(
+        &mut self,
+        pipeline: &'a wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+    ) {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let group = self
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+        self.steps.push((pipeline, group, groups));
+    }
+
+    /// `y[m, n] = epilogue(x[m, k] . w[n, k]^T + bias)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn matmul(
+        &mut self,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        (m, n, k): (usize, usize, usize),
+        epilogue: Epilogue,
+    ) {
+        let params = self.params([m as u32, n as u32, k as u32, epilogue as u32, 0, 0, 0, 0]);
+        let groups = (
+            (n as u32).div_ceil(MATMUL_TILE),
+            (m as u32).div_ceil(MATMUL_TILE),
+        );
+        self.push(&self.kernels.matmul, &[x, w, bias, y, &params], groups);
+    }
+
+    /// Attention for `queries` (`[token, start, len, out_row]` each) over `qkv`, into `out`.
+    pub(crate) fn attention(
+        &mut self,
+        qkv: &wgpu::Buffer,
+        queries: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        (query_count, heads, hidden): (usize, usize, usize),
+    ) {
+        let head_dim = hidden / heads;
+        let jobs = (query_count * heads) as u32;
+        let (gx, gy) = grid(jobs);
+        let scale = (1.0 / (head_dim as f32).sqrt()).to_bits();
+        let params = self.params([
+            heads as u32,
+            head_dim as u32,
+            hidden as u32,
+            jobs,
+            gx,
+            scale,
+            0,
+            0,
+        ]);
+        self.push(
+            &self.kernels.attention,
+            &[qkv, queries, out, &params],
+            (gx, gy),
+        );
+    }
+
+    fn rows(
+        &mut self,
+        pipeline: &'a wgpu::ComputePipeline,
+        buffers: [Option<&wgpu::Buffer>; 5],
+        (rows, hidden): (usize, usize),
+        eps: f32,
+    ) {
+        let (gx, gy) = grid(rows as u32);
+        let indexed = u32::from(buffers[2].is_some());
+        let params = self.params([
+            rows as u32,
+            hidden as u32,
+            gx,
+            eps.to_bits(),
+            indexed,
+            0,
+            0,
+            0,
+        ]);
+        let unused = &self.kernels.unused;
+        let [x, other, index, gamma, beta] = buffers.map(|b| b.unwrap_or(unused));
+        self.push(pipeline, &[x, other, index, gamma, beta, &params], (gx, gy));
+    }
+
+    /// `x[r] = LayerNorm(x[r] + table[positions[r]])`.
+    pub(crate) fn embed(
+        &mut self,
+        x: &wgpu::Buffer,
+        table: &wgpu::Buffer,
+        positions: &wgpu::Buffer,
+        norm: (&wgpu::Buffer, &wgpu::Buffer, f32),
+        shape: (usize, usize),
+    ) {
+        let pipeline = &self.kernels.add_norm;
+        self.rows(
+            pipeline,
+            [
+                Some(x),
+                Some(table),
+                Some(positions),
+                Some(norm.0),
+                Some(norm.1),
+            ],
+            shape,
+            norm.2,
+        );
+    }
+
+    /// `x[r] = LayerNorm(x[r] + residual[r])`.
+    pub(crate) fn add_norm(
+        &mut self,
+        x: &wgpu::Buffer,
+        residual: &wgpu::Buffer,
+        norm: (&wgpu::Buffer, &wgpu::Buffer, f32),
+        shape: (usize, usize),
+    ) {
+        let pipeline = &self.kernels.add_norm;
+        self.rows(
+            pipeline,
+            [Some(x), Some(residual), None, Some(norm.0), Some(norm.1)],
+            shape,
+            norm.2,
+        );
+    }
+
+    /// `x[r] = source[index[r]]`.
+    pub(crate) fn gather(
+        &mut self,
+        x: &wgpu::Buffer,
+        source: &wgpu::Buffer,
+        index: &wgpu::Buffer,
+        shape: (usize, usize),
+    ) {
+        let pipeline = &self.kernels.gather;
+        self.rows(
+            pipeline,
+            [Some(x), Some(source), Some(index), None, None],
+            shape,
+            0.0,
+        );
+    }
+
+    /// The recorded dispatches, in one compute pass of `encoder` (wgpu orders the dispatches
+    /// that share a buffer).
+    pub(crate) fn record(self, encoder: &mut wgpu::CommandEncoder) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("forward"),
+            timestamp_writes: None,
+        });
+        for (pipeline, group, (x, y)) in &self.steps {
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(*x, *y, 1);
+        }
+    }
+}
+
+impl Kernels {
+    pub(crate) fn new(device: &wgpu::Device) -> Self {
+        use Slot::{Read, Uniform, Write};
+        let rows = include_str!("rows.wgsl");
+        let row_slots = [Write, Read, Read, Read, Read, Uniform];
+        Self {
+            matmul: pipeline(
+                device,
+                "matmul",
+                include_str!("matmul.wgsl"),
+                "main",
+                &[Read, Read, Read, Write, Uniform],
+            ),
+            attention: pipeline(
+                device,
+                "attention",
+                include_str!("attention.wgsl"),
+                "main",
+                &[Read, Read, Write, Uniform],
+            ),
+            add_norm: pipeline(device, "add_norm", rows, "add_norm", &row_slots),
+            gather: pipeline(device, "gather", rows, "gather", &row_slots),
+            unused: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("unused"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! A classifier's GPU: which batches go to it (all, or with `auto` those past the crossover
+//! measured at load), and the fall back to the CPU, with the reason kept, when a pass fails.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::GpuEncoder;
+use crate::device::{DeviceChoice, DeviceReport};
+use crate::error::Result;
+use crate::kernels::Span;
+use crate::model::XlmRobertaForSequenceClassification;
+
+/// The warm-up batches `auto` times on both devices: texts of this many tokens...
+const WARM_UP_TEXT_TOKENS: usize = 32;
+/// ... this many of them in the small batch and in the large one.
+const WARM_UP_TEXTS: [usize; 2] = [8, 64];
+
+/// The GPU side of a classifier.
+#[derive(Debug)]
+pub(crate) struct GpuRuntime {
+    encoder: GpuEncoder,
+    /// Batches of fewer tokens run on the CPU.
+    min_tokens: usize,
+    failed: AtomicBool,
+    report: Mutex<DeviceReport>,
+}
+
+impl GpuRuntime {
+    /// The runtime for `choice` (`gpu` or `auto`). With `auto`, both devices run the warm-up
+    /// batches and the GPU takes batches from the crossover up; `None` with the reason where
+    /// the GPU wins at no size measured.
+    pub(crate) fn new(
+        encoder: GpuEncoder,
+        choice: DeviceChoice,
+        model: &XlmRobertaForSequenceClassification,
+        vocab: usize,
+    ) -> Result<std::result::Result<Self, DeviceReport>> {
+        let adapter = Some(encoder.gpu().info().clone());
+        // The first pass compiles the pipelines: it is not timed, and a GPU that cannot run
+        // one fails here, at load.
+        let small = warm_up_batch(WARM_UP_TEXTS[0], vocab);
+        let small: Vec<&[u32]> = small.iter().map(Vec::as_slice).collect();
+        pass(&encoder, model, &small)?;
+        let (min_tokens, reason) = if choice == DeviceChoice::Gpu {
+            (0, None)
+        } else {
+            match crossover(&encoder, model, vocab)? {
+                Crossover::From(tokens, how) => (tokens, Some(how)),
+                Crossover::Never(why) => {
+                    return Ok(Err(DeviceReport {
+                        requested: choice,
+                        device: "cpu".into(),
+                        adapter,
+                        gpu_min_tokens: None,
+                        reason: Some(why),
+                    }))
+                }
+            }
+        };
+        let report = DeviceReport {
+            requested: choice,
+            device: "gpu".into(),
+            adapter,
+            gpu_min_tokens: (choice == DeviceChoice::Auto).then_some(min_tokens),
+            reason,
+        };
+        Ok(Ok(Self {
+            encoder,
+            min_tokens,
+            failed: AtomicBool::new(false),
+            report: Mutex::new(report),
+        }))
+    }
+
+    /// Where the classifier runs now.
+    pub(crate) fn report(&self) -> DeviceReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The logits of `sequences` from the GPU, or `None` where the batch belongs on the CPU:
+    /// too few tokens, or a GPU that has failed (this pass included, whose batch the caller then
+    /// runs on the CPU; the reason goes into the report).
+    pub(crate) fn try_forward(
+        &self,
+        model: &XlmRobertaForSequenceClassification,
+        sequences: &[&[u32]],
+    ) -> Option<Vec<Vec<f32>>> {
+        let tokens: usize = sequences.iter().map(|s| s.len()).sum();
+        if self.failed.load(Ordering::Acquire) || tokens < self.min_tokens {
+            return None;
+        }
+        match pass(&self.encoder, model, sequences) {
+            Ok(logits) => Some(logits),
+            Err(error) => {
+                self.failed.store(true, Ordering::Release);
+                let mut report = self
+                    .report
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                report.device = "cpu".into();
+                report.reason = Some(format!(
+                    "the GPU failed mid-run, so this batch and every later one run on the CPU: \
+                     {error}"
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// One forward pass of `sequences` on the GPU, in as many parts as its binding limit needs.
+fn pass(
+    encoder: &GpuEncoder,
+    model: &XlmRobertaForSequenceClassification,
+    sequences: &[&[u32]],
+) -> Result<Vec<Vec<f32>>> {
+    let max_tokens = encoder.max_tokens().max(1);
+    let mut logits = Vec::with_capacity(sequences.len());
+    let mut start = 0;
+    while start < sequences.len() {
+        let mut end = start + 1;
+        let mut tokens = sequences[start].len();
+        while end < sequences.len() && tokens + sequences[end].len() <= max_tokens {
+            tokens += sequences[end].len();
+            end += 1;
+        }
+        let part = &sequences[start..end];
+        let (rows, positions) = model.embedding_inputs(part)?;
+        let mut spans = Vec::with_capacity(part.len());
+        let mut at = 0;
+        for s in part {
+            spans.push(Span {
+                start: at,
+                len: s.len(),
+            });
+            at += s.len();
+        }
+        let flat = pollster::block_on(encoder.forward(&rows, &positions, &spans))?;
+        let labels = flat.len() / part.len();
+        logits.extend(flat.chunks_exact(labels).map(<[f32]>::to_vec));
+        start = end;
+    }
+    Ok(logits)
+}
+
+/// `texts` texts of [`WARM_UP_TEXT_TOKENS`] ids spread over the vocabulary.
+fn warm_up_batch(texts: usize, vocab: usize) -> Vec<Vec<u32>> {
+    (0..texts)
+        .map(|t| {
+            (0..WARM_UP_TEXT_TOKENS)
+                .map(|i| ((t * 7919 + i * 104_729 + 3) % vocab.max(1)) as u32)
+                .collect()
+        })
+        .collect()
+}
+
+enum Crossover {
+    /// The GPU is faster from this many tokens a batch (and how that was measured).
+    From(usize, String),
+    /// Never faster at the sizes measured: why.
+    Never(String),
+}
+
+/// The batch size in tokens from which the GPU is faster: each device's time for the two
+/// warm-up batches fits `fixed + per_token * tokens`, and the lines cross there.
+fn crossover(
+    encoder: &GpuEncoder,
+    model: &XlmRobertaForSequenceClassification,
+    vocab: usize,
+) -> Result<Crossover> {
+    let mut points = Vec::with_capacity(2);
+    for texts in WARM_UP_TEXTS {
+        let batch = warm_up_batch(texts, vocab);
+        let batch: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
+        let tokens = texts * WARM_UP_TEXT_TOKENS;
+        let start = Instant::now();
+        pass(encoder, model, &batch)?;
+        let gpu = start.elapsed();
+        let start = Instant::now();
+        model.forward(&batch)?;
+        let cpu = start.elapsed();
+        points.push((tokens as f64, gpu, cpu));
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let measured = points
+        .iter()
+        .map(|(tokens, gpu, cpu)| {
+            format!(
+                "{tokens} tokens: GPU {:.1} ms, CPU {:.1} ms",
+                ms(*gpu),
+                ms(*cpu)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let [(t0, g0, c0), (t1, g1, c1)] = [points[0], points[1]];
+    let slope = |a: Duration, b: Duration| (ms(b) - ms(a)) / (t1 - t0);
+    let (gpu_slope, cpu_slope) = (slope(g0, g1), slope(c0, c1));
+    let (gpu_fixed, cpu_fixed) = (ms(g0) - gpu_slope * t0, ms(c0) - cpu_slope * t0);
+    if g0 <= c0 {
+        return Ok(Crossover::From(
+            t0 as usize,
+            format!("the GPU was faster from the smallest warm-up batch ({measured})"),
+        ));
+    }
+    if g1 > c1 || gpu_slope >= cpu_slope {
+        return Ok(Crossover::Never(format!(
+            "the GPU was slower than the CPU on the warm-up batches ({measured})"
+        )));
+    }
+    let from = ((gpu_fixed - cpu_fixed) / (cpu_slope - gpu_slope))
+        .ceil()
+        .max(t0) as usize;
+    Ok(Crossover::From(
+        from,
+        format!("the GPU is faster from about {from} tokens a batch ({measured})"),
+    ))
+}
