@@ -4,8 +4,9 @@
 #   deploy/build-image.sh [--tag NAME:TAG] [--model FILE.gguf] [--model-tag NAME:TAG]
 #
 # 1. the static binary: `cargo build --release --locked --target x86_64-unknown-linux-musl
-#    --features mimalloc -p xlmr-sentiment` (needs the musl target and Debian's musl-tools), then
-#    stripped;
+#    --no-default-features --features mimalloc -p xlmr-sentiment` (needs the musl target and
+#    Debian's musl-tools; without the GPU backend, as a static binary cannot load a Vulkan
+#    driver), then stripped;
 # 2. `buildah bud --isolation chroot` of deploy/Containerfile (storage driver vfs, so it works
 #    where overlay does not), tagged NAME:TAG (default xlmr-sentiment:VERSION);
 # 3. with --model: the model image from deploy/Containerfile.model, holding FILE.gguf as
@@ -35,7 +36,7 @@ BUILDAH=(buildah --storage-driver vfs)
 TARGET=x86_64-unknown-linux-musl
 
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
-cargo build --release --locked --target "$TARGET" --features mimalloc -p xlmr-sentiment >&2
+cargo build --release --locked --target "$TARGET" --no-default-features --features mimalloc -p xlmr-sentiment >&2
 context=target/image/server
 rm -rf "$context" && mkdir -p "$context"
 cp "target/$TARGET/release/xlmr-sentiment" "$context/"

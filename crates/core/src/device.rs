@@ -165,6 +165,24 @@ impl DeviceRequest {
     pub(crate) fn prepare(&self, cfg: &Config, weights: &TensorStore) -> Result<Preparing> {
         #[cfg(feature = "gpu")]
         if self.choice != DeviceChoice::Cpu {
+            if let (DeviceChoice::Auto, Ok(gpu)) = (self.choice, &self.gpu) {
+                if gpu.info().device_type == "cpu" {
+                    // A software adapter (lavapipe, SwiftShader) runs the shaders on the CPU,
+                    // slower than the CPU's own kernels at every size, so `auto` does not upload
+                    // the weights to time it.
+                    return Ok(Preparing::Cpu(DeviceReport {
+                        adapter: Some(gpu.info().clone()),
+                        ..DeviceReport::cpu(
+                            self.choice,
+                            Some(format!(
+                                "the GPU adapter found, {}, is a software one (it runs on the \
+                                 CPU, slower than the CPU kernels): --device gpu forces it",
+                                gpu.info().name
+                            )),
+                        )
+                    }));
+                }
+            }
             let encoder = self
                 .gpu
                 .clone()

@@ -45,8 +45,10 @@ pub struct BenchRow {
     pub latency_p50_ms: f64,
     /// 99th percentile of the same.
     pub latency_p99_ms: f64,
-    /// Short texts per second, in batches.
+    /// Short texts per second, in batches of 16.
     pub texts_per_s: f64,
+    /// Short texts per second, in batches of 128.
+    pub texts_per_s_batch128: f64,
     /// Time for one 128-token text, milliseconds.
     pub medium_ms: f64,
     /// Time for one 512-token text, milliseconds.
@@ -57,6 +59,9 @@ pub struct BenchRow {
     pub peak_rss_mb: f64,
     /// The f32, int8 and attention kernels this CPU runs.
     pub kernels: String,
+    /// `cpu`, or `gpu: ADAPTER (BACKEND)` where the batches ran on a GPU (with `--device auto`,
+    /// those of at least the crossover's tokens).
+    pub device: String,
     /// With a reference model: the share of texts whose top label matches it (0 to 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement_with_f32: Option<f64>,
@@ -154,6 +159,15 @@ pub fn run(
         classifier.classify(batch, &options).map_err(model_error)?;
     }
     let texts_per_s = batch_texts.len() as f64 / pass.elapsed().as_secs_f64();
+    let wide = ClassifyOptions {
+        batch_size: 128,
+        ..options.clone()
+    };
+    let pass = Instant::now();
+    for batch in batch_texts.chunks(128) {
+        classifier.classify(batch, &wide).map_err(model_error)?;
+    }
+    let texts_per_s_batch128 = batch_texts.len() as f64 / pass.elapsed().as_secs_f64();
 
     let median_of_runs = |text: &str| -> Result<f64, Error> {
         let one = [text];
@@ -184,16 +198,26 @@ pub fn run(
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p99_ms: percentile(&latencies, 0.99),
         texts_per_s,
+        texts_per_s_batch128,
         medium_ms,
         long_ms,
         load_s,
         peak_rss_mb: peak_rss_mb(),
         kernels: crate::provenance::kernels(),
+        device: device_name(&classifier.device()),
         agreement_with_f32: None,
         max_prob_change: None,
         provenance: None,
     };
     Ok((classifier, row))
+}
+
+/// A bench row's `device`.
+fn device_name(report: &xlmr_sentiment_core::DeviceReport) -> String {
+    match (&report.adapter, report.device.as_str()) {
+        (Some(adapter), "gpu") => format!("gpu: {} ({})", adapter.name, adapter.backend),
+        _ => "cpu".into(),
+    }
 }
 
 #[cfg(test)]

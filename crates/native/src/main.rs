@@ -19,6 +19,12 @@ use clap::FromArgMatches;
 use cmd::flags::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Mesa's device-select Vulkan layer connects to a Wayland display to pick a default GPU and
+    // prints "error: XDG_RUNTIME_DIR is invalid" on a server without one; wgpu picks the
+    // adapter itself. Set before any thread exists.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     let cli = match cmd::flags::command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches))

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use std::fs::File;
 
-use xlmr_sentiment_core::{past_end, Classifier, InPlaceBytes, ReadAt, WeightsSource};
+use xlmr_sentiment_core::{
+    past_end, Classifier, DeviceRequest, InPlaceBytes, ReadAt, WeightsSource,
+};
 
 use crate::manifest::Manifest;
 use crate::Error;
@@ -261,12 +263,17 @@ pub fn load(dir: &Path) -> Result<Classifier, Error> {
 /// checked against the folder's manifest (written by `fetch`), or a bundle against its
 /// `.sha256` file, when there is one. The weights are read in place.
 pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
+    load_on(dir, verify, &DeviceRequest::cpu())
+}
+
+/// [`load_with`], the model placed on the device `device` asks for (`--device`).
+pub fn load_on(dir: &Path, verify: bool, device: &DeviceRequest) -> Result<Classifier, Error> {
     if dir.is_file() {
         if verify {
             check_bundle(dir)?;
         }
         let bundle = WeightsFile::open(dir)?;
-        return Classifier::load_bundle(&bundle).map_err(|error| Error::Model {
+        return Classifier::load_bundle_with(&bundle, device).map_err(|error| Error::Model {
             dir: dir.to_path_buf(),
             error,
         });
@@ -287,13 +294,11 @@ pub fn load_with(dir: &Path, verify: bool) -> Result<Classifier, Error> {
     let tokenizer = tokenizer_json(dir)?;
     let config = read(config_path)?;
     let weights = WeightsFile::open(&weights_path)?;
-    let mut classifier =
-        Classifier::load_from_source(&config, &tokenizer, &weights).map_err(|error| {
-            Error::Model {
-                dir: dir.to_path_buf(),
-                error,
-            }
-        })?;
+    let mut classifier = Classifier::load_from_source_with(&config, &tokenizer, &weights, device)
+        .map_err(|error| Error::Model {
+        dir: dir.to_path_buf(),
+        error,
+    })?;
     if let Some(manifest) = Manifest::read(dir)? {
         classifier.set_trained_languages(manifest.trained_languages(dir)?);
     }

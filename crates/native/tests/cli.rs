@@ -39,6 +39,45 @@ fn assert_matches_golden(line: &Value, row: &Value, labels: &[Value]) {
 
 #[test]
 fn classifies_stdin_lines_in_order_like_transformers() {
+    classify_golden_lines_on(&[]);
+}
+
+/// `--device gpu`: the same golden outputs from the GPU (lavapipe in CI), where there is one.
+#[test]
+fn classifies_like_transformers_on_the_gpu() {
+    if common::gpu_present() {
+        classify_golden_lines_on(&["--device", "gpu"]);
+    }
+}
+
+/// Without a GPU adapter (`WGPU_BACKEND=gl` names a backend this build lacks), `--device gpu`
+/// is one clear error and `auto` runs on the CPU.
+#[test]
+fn gpu_without_an_adapter_is_an_error_and_auto_runs_on_the_cpu() {
+    let model = models().join("tiny-sentiment");
+    let model = model.to_str().unwrap();
+    let output = common::binary()
+        .env("WGPU_BACKEND", "gl")
+        .args(["classify", "--device", "gpu", "--model", model, "good"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no usable GPU"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let output = common::binary()
+        .env("WGPU_BACKEND", "gl")
+        .args(["classify", "--device", "auto", "--model", model, "good"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn classify_golden_lines_on(device: &[&str]) {
     for model in ["tiny-sentiment", "tiny-multilabel", "tiny-score"] {
         let golden = golden(model);
         let rows = single_line_rows(&golden);
@@ -55,7 +94,10 @@ fn classifies_stdin_lines_in_order_like_transformers() {
                 dir.to_str().unwrap(),
                 "--batch-size",
                 "5",
-            ],
+            ]
+            .into_iter()
+            .chain(device.iter().copied())
+            .collect::<Vec<_>>(),
             Some(input.as_bytes()),
         );
         assert!(

@@ -296,6 +296,9 @@ fn health_info_and_metrics() {
     assert_eq!(info["max_client_batch_size"], 32);
     assert_eq!(info["max_concurrent_requests"], 512);
     assert_eq!(info["model_id"], "tiny-sentiment");
+    // The default, auto: on this model and machine either device, and always why.
+    assert_eq!(info["device"]["requested"], "auto", "{info}");
+    assert!(info["device"]["reason"].is_string(), "{info}");
     let sha = info["weights_sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
     assert_eq!(
@@ -897,6 +900,44 @@ fn ten_times_overload_gives_only_200s_and_429s_and_memory_stays_flat() {
     eprintln!("overload figures: {figures}");
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-overload.json");
     std::fs::write(out, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+}
+
+#[test]
+fn the_device_is_reported_and_the_gpu_answers_as_the_cpu() {
+    let body = r#"{"inputs": [["good"], ["bad"], ["ça va, merci"]]}"#;
+    let cpu = Server::start(&["--device", "cpu"]);
+    let (_, info) = cpu.get("/info");
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(
+        info["device"],
+        json!({"requested": "cpu", "device": "cpu", "adapter": null, "backend": null,
+               "gpu_min_tokens": null, "reason": null})
+    );
+    let (status, on_cpu) = cpu.post("/predict", body);
+    assert_eq!(status, 200);
+    drop(cpu);
+    if !common::gpu_present() {
+        return;
+    }
+    let gpu = Server::start(&["--device", "gpu"]);
+    let (_, info) = gpu.get("/info");
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["device"]["device"], "gpu", "{info}");
+    assert!(info["device"]["adapter"].is_string(), "{info}");
+    let (status, on_gpu) = gpu.post("/predict", body);
+    assert_eq!(status, 200);
+    for (a, b) in on_cpu
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(on_gpu.as_array().unwrap())
+    {
+        for (x, y) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()) {
+            assert_eq!(x["label"], y["label"]);
+            let (x, y) = (x["score"].as_f64().unwrap(), y["score"].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-4, "{on_cpu} against {on_gpu}");
+        }
+    }
 }
 
 #[test]

@@ -33,17 +33,15 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// The system's preferred GPU adapter and a device on it with the adapter's full limits (the
+    /// The system's preferred GPU adapter (`WGPU_ADAPTER_NAME`, `WGPU_BACKEND` and
+    /// `WGPU_POWER_PREF` steer the choice) and a device on it with the adapter's full limits (the
     /// defaults cap a storage binding at 128 MiB, a few thousand tokens of the feed-forward's
     /// activations). An error says why there is none: no adapter, or no device on it.
     pub async fn request() -> Result<Self> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
+        // `WGPU_ADAPTER_NAME` picks an adapter by name, `WGPU_BACKEND` the APIs searched.
+        let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, None)
             .await
             .map_err(|e| Error::GpuUnavailable(format!("no GPU adapter: {e}")))?;
         let adapter_info = adapter.get_info();

@@ -186,37 +186,61 @@ fn crossover(
         points.push((tokens as f64, gpu, cpu));
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let [(t0, g0, c0), (t1, g1, c1)] = [points[0], points[1]];
+    Ok(fit([(t0, ms(g0), ms(c0)), (t1, ms(g1), ms(c1))]))
+}
+
+/// The crossover of two measurements, `(tokens, gpu_ms, cpu_ms)` at a small and a large batch.
+fn fit(points: [(f64, f64, f64); 2]) -> Crossover {
     let measured = points
         .iter()
-        .map(|(tokens, gpu, cpu)| {
-            format!(
-                "{tokens} tokens: GPU {:.1} ms, CPU {:.1} ms",
-                ms(*gpu),
-                ms(*cpu)
-            )
-        })
+        .map(|(tokens, gpu, cpu)| format!("{tokens} tokens: GPU {gpu:.1} ms, CPU {cpu:.1} ms"))
         .collect::<Vec<_>>()
         .join("; ");
-    let [(t0, g0, c0), (t1, g1, c1)] = [points[0], points[1]];
-    let slope = |a: Duration, b: Duration| (ms(b) - ms(a)) / (t1 - t0);
-    let (gpu_slope, cpu_slope) = (slope(g0, g1), slope(c0, c1));
-    let (gpu_fixed, cpu_fixed) = (ms(g0) - gpu_slope * t0, ms(c0) - cpu_slope * t0);
+    let [(t0, g0, c0), (t1, g1, c1)] = points;
     if g0 <= c0 {
-        return Ok(Crossover::From(
+        return Crossover::From(
             t0 as usize,
             format!("the GPU was faster from the smallest warm-up batch ({measured})"),
+        );
+    }
+    let (gpu_slope, cpu_slope) = ((g1 - g0) / (t1 - t0), (c1 - c0) / (t1 - t0));
+    if g1 > c1 || gpu_slope >= cpu_slope {
+        return Crossover::Never(format!(
+            "the GPU was slower than the CPU on the warm-up batches ({measured})"
         ));
     }
-    if g1 > c1 || gpu_slope >= cpu_slope {
-        return Ok(Crossover::Never(format!(
-            "the GPU was slower than the CPU on the warm-up batches ({measured})"
-        )));
-    }
+    let (gpu_fixed, cpu_fixed) = (g0 - gpu_slope * t0, c0 - cpu_slope * t0);
     let from = ((gpu_fixed - cpu_fixed) / (cpu_slope - gpu_slope))
         .ceil()
         .max(t0) as usize;
-    Ok(Crossover::From(
+    Crossover::From(
         from,
         format!("the GPU is faster from about {from} tokens a batch ({measured})"),
-    ))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(points: [(f64, f64, f64); 2]) -> Option<usize> {
+        match fit(points) {
+            Crossover::From(tokens, _) => Some(tokens),
+            Crossover::Never(_) => None,
+        }
+    }
+
+    #[test]
+    fn the_crossover_is_where_the_two_lines_meet() {
+        // GPU 10 ms + 0.01 ms/token, CPU 0 + 0.05 ms/token: equal at 250 tokens.
+        assert_eq!(from([(100.0, 11.0, 5.0), (1000.0, 20.0, 50.0)]), Some(250));
+        // Faster at both sizes: from the smaller.
+        assert_eq!(from([(256.0, 1.0, 2.0), (2048.0, 5.0, 20.0)]), Some(256));
+        // Slower at both: never (a software adapter's figures).
+        assert_eq!(from([(256.0, 59.4, 3.7), (2048.0, 446.4, 9.5)]), None);
+        // Slower at the large size though faster per token: the lines cross past it, never
+        // measured, so the CPU keeps every batch.
+        assert_eq!(from([(256.0, 100.0, 3.0), (2048.0, 101.0, 90.0)]), None);
+    }
 }

@@ -10,7 +10,9 @@ use xlmr_sentiment::batch::writer::OutputFormat;
 use xlmr_sentiment::eval::data::Format;
 use xlmr_sentiment::formats::FileFormat;
 use xlmr_sentiment::model_dir;
-use xlmr_sentiment_core::{Classifier, ClassifyOptions, Precision, TrainedLanguages};
+use xlmr_sentiment_core::{
+    Classifier, ClassifyOptions, DeviceChoice, DeviceRequest, Precision, TrainedLanguages,
+};
 
 /// The quick start and the exit codes, under the top-level `--help`.
 const AFTER_HELP: &str = "\
@@ -180,6 +182,10 @@ pub(crate) struct BenchArgs {
     /// Fewer repetitions: checks that everything runs; not a measurement.
     #[arg(long)]
     pub(crate) quick: bool,
+    /// Where the model runs, as for classify (here the CPU unless asked: a row measures one
+    /// device).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device)]
+    pub(crate) device: DeviceChoice,
 }
 
 #[derive(clap::Args)]
@@ -289,6 +295,17 @@ pub(crate) struct ModelArgs {
     /// or by `pack --languages` in a bundle; else unknown].
     #[arg(long, value_name = "LIST", value_parser = parse_languages)]
     pub(crate) languages: Option<TrainedLanguages>,
+    /// Where the model runs: cpu; gpu (every batch; an error where there is no usable GPU); or
+    /// auto, the GPU for batches large enough to be faster there (measured at load), else the
+    /// CPU. `serve`'s /info says which, and why.
+    #[arg(long, value_name = "DEVICE", default_value = "auto", env = "XLMR_DEVICE", value_parser = parse_device)]
+    pub(crate) device: DeviceChoice,
+}
+
+/// `--device`: cpu, gpu or auto.
+pub(crate) fn parse_device(text: &str) -> Result<DeviceChoice, String> {
+    text.parse()
+        .map_err(|e: xlmr_sentiment_core::Error| e.to_string())
 }
 
 impl ModelArgs {
@@ -301,8 +318,9 @@ impl ModelArgs {
             batch_size: batch_size as usize,
             ..ClassifyOptions::default()
         };
-        let mut classifier =
-            model_dir::load_with(&self.dir, !self.no_verify).context("cannot load the model")?;
+        let device = DeviceRequest::new(self.device).context("cannot load the model")?;
+        let mut classifier = model_dir::load_on(&self.dir, !self.no_verify, &device)
+            .context("cannot load the model")?;
         if let Some(languages) = &self.languages {
             classifier.set_trained_languages(Some(languages.clone()));
         }

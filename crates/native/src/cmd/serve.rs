@@ -65,9 +65,10 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         threads: rayon::current_num_threads(),
     };
     // No manifest check: its hashing would count as load time.
+    let device = xlmr_sentiment_core::DeviceRequest::new(args.device)?;
     let (classifier, mut row) = bench::run(
         &args.model,
-        || model_dir::load_with(&args.model, false),
+        || model_dir::load_on(&args.model, false, &device),
         &texts,
         &setup,
     )?;

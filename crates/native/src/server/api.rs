@@ -216,6 +216,39 @@ pub struct Info {
     pub preprocess: bool,
     /// The server's version.
     pub version: String,
+    /// Where the model runs now, and why.
+    pub device: DeviceInfo,
+}
+
+/// Where the model runs (`--device`), as it stands now: a GPU lost mid-run moves it to the CPU.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeviceInfo {
+    /// What `--device` asked for: `cpu`, `gpu` or `auto`.
+    pub requested: String,
+    /// `gpu` when batches (with `auto`, those of at least `gpu_min_tokens` tokens) run on the
+    /// GPU, else `cpu`.
+    pub device: String,
+    /// The GPU adapter's name, where one was found.
+    pub adapter: Option<String>,
+    /// The API the GPU is driven through (`vulkan`, `metal`, `dx12`), where one was found.
+    pub backend: Option<String>,
+    /// With `auto` on a GPU: the fewest tokens a batch must hold to run there.
+    pub gpu_min_tokens: Option<usize>,
+    /// Why the CPU runs batches where the GPU was allowed, or how `auto` chose.
+    pub reason: Option<String>,
+}
+
+impl From<xlmr_sentiment_core::DeviceReport> for DeviceInfo {
+    fn from(report: xlmr_sentiment_core::DeviceReport) -> Self {
+        Self {
+            requested: report.requested.name().to_string(),
+            device: report.device,
+            backend: report.adapter.as_ref().map(|a| a.backend.clone()),
+            adapter: report.adapter.map(|a| a.name),
+            gpu_min_tokens: report.gpu_min_tokens,
+            reason: report.reason,
+        }
+    }
 }
 
 /// What `GET /info` says about the model: where it came from, never where it is.

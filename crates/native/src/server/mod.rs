@@ -182,6 +182,7 @@ pub fn serve(
         max_concurrent_requests: config.max_concurrent_requests,
         preprocess: options.preprocess,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        device: classifier.device().into(),
     };
     let cors = routes::cors(config.cors_allow_origin.as_deref())?;
     // One batch before taking traffic, so the first request does not pay for first-touch page

@@ -45,6 +45,7 @@ use super::routes;
         api::HfPrediction,
         api::Info,
         api::ModelInfo,
+        api::DeviceInfo,
         api::ModelType,
         api::ClassifierInfo
     )),

@@ -221,7 +221,11 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
     )
 )]
 pub(crate) async fn info(State(state): State<Arc<AppState>>) -> Response {
-    Json(state.info.clone()).into_response()
+    let info = super::api::Info {
+        device: state.classifier.device().into(),
+        ..state.info.clone()
+    };
+    Json(info).into_response()
 }
 
 #[utoipa::path(

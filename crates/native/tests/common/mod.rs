@@ -106,3 +106,23 @@ pub fn labels(name: &str) -> Vec<String> {
         .map(|i| id2label[&i.to_string()].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Whether this machine has a GPU adapter for `--device gpu` (lavapipe counts). Without one the
+/// caller's GPU checks are skipped, saying so, unless `XLMR_REQUIRE_GPU` is set (the README's
+/// test command sets it where it installed lavapipe), which fails instead.
+pub fn gpu_present() -> bool {
+    #[cfg(feature = "gpu")]
+    let found = xlmr_sentiment_core::Gpu::request_blocking().map(|_| ());
+    #[cfg(not(feature = "gpu"))]
+    let found: Result<(), String> = Err("built without the gpu feature".into());
+    match found {
+        Ok(()) => true,
+        Err(error) if std::env::var_os("XLMR_REQUIRE_GPU").is_some() => {
+            panic!("XLMR_REQUIRE_GPU is set but there is no GPU: {error}")
+        }
+        Err(error) => {
+            eprintln!("GPU checks skipped: {error}");
+            false
+        }
+    }
+}
