@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Native speed benchmark: our engine and its peers, back to back, with one protocol.
 #
-#   bench/native.sh [--quick] [--out FILE] [--peers-only]
+#   bench/native.sh [--quick] [--out FILE] [--peers-only] [--gpu]
 #
 # On this machine, one engine run per process, one after the other, at 1 and then 2 threads:
 #   xlmr-sentiment  f32 (the safetensors folder), int8 (the q8_0 bundle), q4 (the Q4_K bundle)
@@ -28,6 +28,10 @@
 #
 # --quick runs fewer repetitions, to check that everything works: its numbers mean little.
 # --peers-only skips the build, the bundles and our rows (to rerun or check the peers alone).
+# --gpu adds our rows with --device gpu (f32 and the q8_0 bundle, both f32 on the GPU) at the
+# highest thread count, where `--device gpu` finds an adapter: texts/s at batch 1 (from the
+# latency), 16 and 128, the load time and the adapter's name. On a software adapter (lavapipe)
+# they only show that the GPU path runs.
 # Threads: each run gets RAYON_NUM_THREADS, CANDLE_NUM_THREADS, OMP_NUM_THREADS and
 # MKL_NUM_THREADS set to T; ours also gets --threads T, ONNX Runtime intra_op_num_threads=T and
 # inter_op_num_threads=1, PyTorch torch.set_num_threads(T). Compare engines only within one run:
@@ -40,6 +44,7 @@ cd "$ROOT"
 QUICK=()
 OUT=""
 PEERS_ONLY=0
+GPU=0
 while (($#)); do
     case "$1" in
         --quick) QUICK=(--quick) ;;
@@ -50,6 +55,7 @@ while (($#)); do
             ;;
         --out=*) OUT="${1#--out=}" ;;
         --peers-only) PEERS_ONLY=1 ;;
+        --gpu) GPU=1 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -155,6 +161,16 @@ for t in "${THREADS[@]}"; do
     done
     run "$t" "pytorch f32" "$PY" bench/peers.py --engine pytorch --precision f32 --threads "$t" --texts "$TEXTS" "${QUICK[@]}"
 done
+
+if ((GPU && !PEERS_ONLY)); then
+    if probe="$("$BIN" classify --device gpu --model tests/fixtures/models/tiny-sentiment probe 2>&1 >/dev/null)"; then
+        t="${THREADS[-1]}"
+        run "$t" "xlmr-sentiment f32 on the GPU" "$BIN" bench --device gpu --model "$MODEL" --texts "$TEXTS" --threads "$t" "${QUICK[@]}"
+        run "$t" "xlmr-sentiment int8 on the GPU" "$BIN" bench --device gpu --model "${BUNDLE[int8]}" --reference "$MODEL" --texts "$TEXTS" --threads "$t" "${QUICK[@]}"
+    else
+        echo "warning: --gpu: no GPU rows: $probe" >&2
+    fi
+fi
 
 step "results"
 "$PY" bench/report.py --rows "$ROWS" --out "$OUT" "${QUICK[@]}" \
