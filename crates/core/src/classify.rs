@@ -173,20 +173,57 @@ impl Classifier {
         texts: &[S],
         options: &ClassifyOptions,
     ) -> Result<Vec<Outcome>> {
+        let (ready, slots) = self.encode_all(texts, options)?;
+        Ok(merge(slots, self.classify_encoded(&ready, options)?))
+    }
+
+    /// [`Classifier::classify`], each GPU pass awaited (in a browser, where it cannot block).
+    #[cfg(feature = "gpu")]
+    pub async fn classify_async<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &ClassifyOptions,
+    ) -> Result<Vec<Prediction>> {
+        let (ready, slots) = self.encode_all(texts, options)?;
+        let mut plan = self.plan(&ready, options)?;
+        for batch in 0..plan.batches.len() {
+            let sequences = plan.sequences(&ready, batch);
+            let logits = self
+                .placement
+                .forward_async(&self.model, &ids_of(&sequences))
+                .await?;
+            plan.settle(batch, self.predictions(&sequences, logits, plan.function));
+        }
+        merge(slots, plan.finish()).into_iter().collect()
+    }
+
+    /// The GPU's warm-up where it must be awaited (a browser; natively it ran at load): until
+    /// then batches run on the CPU. With `auto` this measures the crossover, and may leave
+    /// every batch on the CPU, saying why in [`Classifier::device`].
+    #[cfg(feature = "gpu")]
+    pub async fn calibrate_device(&mut self) -> Result<()> {
+        let report = self.device();
+        let placement = std::mem::replace(&mut self.placement, Placement::Cpu(report));
+        self.placement = placement
+            .calibrate(&self.model, self.config.vocab_size)
+            .await?;
+        Ok(())
+    }
+
+    /// Every text encoded: the encodings, and per text `Ok(())` where its encoding went into
+    /// them, else why it has none.
+    fn encode_all<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &ClassifyOptions,
+    ) -> Result<(Vec<Encoded>, Vec<Result<()>>)> {
         self.check_options(options)?;
-        // Per text, `Ok(())` where its encoding went into `ready`, else why it has none.
         let mut ready = Vec::with_capacity(texts.len());
         let slots: Vec<Result<()>> = texts
             .iter()
             .map(|t| self.encode(t.as_ref(), options).map(|e| ready.push(e)))
             .collect();
-        let mut predictions = self.classify_encoded(&ready, options)?.into_iter();
-        Ok(slots
-            .into_iter()
-            .map(|slot| {
-                slot.and_then(|()| predictions.next().expect("one outcome per encoded text"))
-            })
-            .collect())
+        Ok((ready, slots))
     }
 
     /// Classifies texts already prepared with [`Classifier::encode`] (so a server can tokenize
@@ -199,17 +236,30 @@ impl Classifier {
         encoded: &[Encoded],
         options: &ClassifyOptions,
     ) -> Result<Vec<Outcome>> {
+        let mut plan = self.plan(encoded, options)?;
+        for batch in 0..plan.batches.len() {
+            let sequences = plan.sequences(encoded, batch);
+            let predictions = self.forward(&sequences, plan.function)?;
+            plan.settle(batch, predictions);
+        }
+        Ok(plan.finish())
+    }
+
+    /// The batches of `encoded` under `options`: sorted by length, each within
+    /// `options.batch_size` texts and `max_batch_tokens` tokens; refused sequences settled.
+    fn plan(&self, encoded: &[Encoded], options: &ClassifyOptions) -> Result<Plan> {
         self.check_options(options)?;
         let function = options
             .function
             .unwrap_or_else(|| self.config.default_score_function());
-        let mut outcomes: Vec<Option<Outcome>> =
+        let outcomes: Vec<Option<Outcome>> =
             encoded.iter().map(|e| self.refusal(e).map(Err)).collect();
         let mut order: Vec<usize> = (0..encoded.len())
             .filter(|&i| outcomes[i].is_none())
             .collect();
         order.sort_by_key(|&i| encoded[i].ids.len());
 
+        let mut batches = Vec::new();
         let mut start = 0;
         while start < order.len() {
             // Batches are packed, not padded: their activations grow with the sum of the texts'
@@ -223,17 +273,14 @@ impl Classifier {
                 tokens += encoded[order[end]].ids.len();
                 end += 1;
             }
-            let batch = &order[start..end];
-            let sequences: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
-            for (&i, prediction) in batch.iter().zip(self.forward(&sequences, function)?) {
-                outcomes[i] = Some(Ok(prediction));
-            }
+            batches.push(order[start..end].to_vec());
             start = end;
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every sequence is refused or in one batch"))
-            .collect())
+        Ok(Plan {
+            outcomes,
+            batches,
+            function,
+        })
     }
 
     /// Runs exactly these sequences as one forward pass, in this order, for a caller that forms
@@ -284,12 +331,60 @@ impl Classifier {
 
     /// One forward pass over valid sequences, packed one after another.
     fn forward(&self, batch: &[&Encoded], function: ScoreFunction) -> Result<Vec<Prediction>> {
-        let sequences: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
-        let logits = self.placement.forward(&self.model, &sequences)?;
-        Ok(batch
+        let logits = self.placement.forward(&self.model, &ids_of(batch))?;
+        Ok(self.predictions(batch, logits, function))
+    }
+
+    fn predictions(
+        &self,
+        batch: &[&Encoded],
+        logits: Vec<Vec<f32>>,
+        function: ScoreFunction,
+    ) -> Vec<Prediction> {
+        batch
             .iter()
             .zip(logits)
             .map(|(e, row)| Prediction::from_logits(&self.config.labels, &row, function, e))
-            .collect())
+            .collect()
+    }
+}
+
+fn ids_of<'a>(batch: &[&'a Encoded]) -> Vec<&'a [u32]> {
+    batch.iter().map(|e| e.ids.as_slice()).collect()
+}
+
+/// Per text, its slot's error or the next outcome.
+fn merge(slots: Vec<Result<()>>, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    let mut outcomes = outcomes.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| slot.and_then(|()| outcomes.next().expect("one outcome per encoded text")))
+        .collect()
+}
+
+/// A call's batches, and each sequence's outcome as the batches run.
+struct Plan {
+    outcomes: Vec<Option<Outcome>>,
+    /// Indices into the encoded sequences, one list per forward pass.
+    batches: Vec<Vec<usize>>,
+    function: ScoreFunction,
+}
+
+impl Plan {
+    fn sequences<'a>(&self, encoded: &'a [Encoded], batch: usize) -> Vec<&'a Encoded> {
+        self.batches[batch].iter().map(|&i| &encoded[i]).collect()
+    }
+
+    fn settle(&mut self, batch: usize, predictions: Vec<Prediction>) {
+        for (&i, prediction) in self.batches[batch].iter().zip(predictions) {
+            self.outcomes[i] = Some(Ok(prediction));
+        }
+    }
+
+    fn finish(self) -> Vec<Outcome> {
+        self.outcomes
+            .into_iter()
+            .map(|o| o.expect("every sequence is refused or in one batch"))
+            .collect()
     }
 }

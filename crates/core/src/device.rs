@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
-use crate::gpu::{Gpu, GpuEncoder, GpuRuntime};
+use crate::gpu::{Calibrated, Gpu, GpuEncoder, GpuRuntime};
 use crate::model::XlmRobertaForSequenceClassification;
 use crate::weights::TensorStore;
 
@@ -160,6 +160,12 @@ impl DeviceRequest {
         self.choice
     }
 
+    /// The GPU found, if any.
+    #[cfg(feature = "gpu")]
+    pub fn gpu(&self) -> Option<&Arc<Gpu>> {
+        self.gpu.as_ref().ok()
+    }
+
     /// The first half of placing a model, before the CPU model takes the weights: the GPU's
     /// copy of them, where the choice allows one.
     pub(crate) fn prepare(&self, cfg: &Config, weights: &TensorStore) -> Result<Preparing> {
@@ -176,7 +182,8 @@ impl DeviceRequest {
                             self.choice,
                             Some(format!(
                                 "the GPU adapter found, {}, is a software one (it runs on the \
-                                 CPU, slower than the CPU kernels): --device gpu forces it",
+                                 CPU, slower than the CPU kernels): asking for the GPU (--device gpu, \
+                                 device: \"webgpu\") forces it",
                                 gpu.info().name
                             )),
                         )
@@ -219,26 +226,25 @@ pub(crate) enum Preparing {
 }
 
 impl Preparing {
-    /// The placement, once the CPU model exists: with `auto`, the crossover is measured now.
+    /// The placement, once the CPU model exists. Natively the GPU's warm-up runs now (with
+    /// `auto`, the crossover is measured); in a browser, where it must be awaited, the GPU
+    /// takes no batch until [`Placement::calibrate`] has run.
     pub(crate) fn finish(
         self,
         model: &XlmRobertaForSequenceClassification,
         vocab: usize,
     ) -> Result<Placement> {
-        #[cfg(not(feature = "gpu"))]
+        #[cfg(any(not(feature = "gpu"), target_arch = "wasm32"))]
         let _ = (model, vocab);
         match self {
             Self::Cpu(report) => Ok(Placement::Cpu(report)),
             #[cfg(feature = "gpu")]
-            Self::Gpu(choice, encoder) => match GpuRuntime::new(*encoder, choice, model, vocab) {
-                Ok(Ok(runtime)) => Ok(Placement::Gpu(Box::new(runtime))),
-                Ok(Err(report)) => Ok(Placement::Cpu(report)),
-                Err(error) if choice == DeviceChoice::Gpu => Err(error),
-                Err(error) => Ok(Placement::Cpu(DeviceReport::cpu(
-                    choice,
-                    Some(format!("the GPU failed its warm-up: {error}")),
-                ))),
-            },
+            Self::Gpu(choice, encoder) => {
+                let placement = Placement::Gpu(Box::new(GpuRuntime::new(*encoder, choice)));
+                #[cfg(not(target_arch = "wasm32"))]
+                let placement = pollster::block_on(placement.calibrate(model, vocab))?;
+                Ok(placement)
+            }
         }
     }
 }
@@ -261,18 +267,57 @@ impl Placement {
     }
 
     /// The logits of `sequences`: on the GPU where the placement sends this batch there and
-    /// the pass succeeds, on the CPU otherwise.
+    /// the pass succeeds, on the CPU otherwise. (In a browser the GPU's passes must be
+    /// awaited: there this runs on the CPU, and [`Placement::forward_async`] on either.)
     pub(crate) fn forward(
         &self,
         model: &XlmRobertaForSequenceClassification,
         sequences: &[&[u32]],
     ) -> Result<Vec<Vec<f32>>> {
-        #[cfg(feature = "gpu")]
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
         if let Self::Gpu(runtime) = self {
-            if let Some(logits) = runtime.try_forward(model, sequences) {
+            if let Some(logits) = pollster::block_on(runtime.try_forward(model, sequences)) {
                 return Ok(logits);
             }
         }
         model.forward(sequences)
+    }
+
+    /// [`Placement::forward`], awaiting the GPU's pass.
+    #[cfg(feature = "gpu")]
+    pub(crate) async fn forward_async(
+        &self,
+        model: &XlmRobertaForSequenceClassification,
+        sequences: &[&[u32]],
+    ) -> Result<Vec<Vec<f32>>> {
+        if let Self::Gpu(runtime) = self {
+            if let Some(logits) = runtime.try_forward(model, sequences).await {
+                return Ok(logits);
+            }
+        }
+        model.forward(sequences)
+    }
+
+    /// Runs the GPU's warm-up (see [`GpuRuntime::calibrate`]): the placement that results. A
+    /// GPU that fails it is an error with `gpu` and the CPU, with the reason, with `auto`.
+    #[cfg(feature = "gpu")]
+    pub(crate) async fn calibrate(
+        self,
+        model: &XlmRobertaForSequenceClassification,
+        vocab: usize,
+    ) -> Result<Placement> {
+        let Self::Gpu(runtime) = self else {
+            return Ok(self);
+        };
+        let choice = runtime.report().requested;
+        match runtime.calibrate(model, vocab).await {
+            Ok(Calibrated::Gpu) => Ok(Self::Gpu(runtime)),
+            Ok(Calibrated::Cpu(report)) => Ok(Self::Cpu(report)),
+            Err(error) if choice == DeviceChoice::Gpu => Err(error),
+            Err(error) => Ok(Self::Cpu(DeviceReport {
+                adapter: runtime.report().adapter,
+                ..DeviceReport::cpu(choice, Some(format!("the GPU failed its warm-up: {error}")))
+            })),
+        }
     }
 }

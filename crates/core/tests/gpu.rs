@@ -109,6 +109,14 @@ fn golden_texts_on_the_gpu_match_transformers() {
                 assert!((g - w).abs() <= TOLERANCE, "{name}: {:?} alone", t.text);
             }
         }
+        // The awaited form (the browser's) gives the same scores.
+        let awaited =
+            pollster::block_on(classifier.classify_async(&texts, &ClassifyOptions::default()))
+                .expect("classifies");
+        for (a, b) in awaited.iter().zip(&batched) {
+            let a: Vec<f32> = a.scores.iter().map(|s| s.score).collect();
+            assert_eq!(&a, b, "{name}: classify_async against classify");
+        }
         // Still on the GPU: no pass failed.
         assert_eq!(classifier.device().device, "gpu", "{name}");
     }
@@ -203,6 +211,10 @@ fn auto_reports_its_choice_and_classifies_the_same() {
     }
     let g = golden(name);
     let texts: Vec<String> = g.texts.iter().map(|t| t.text.clone()).collect();
+    // Calibrating again (a browser's step; natively it ran at load) keeps a consistent report.
+    let mut classifier = classifier;
+    pollster::block_on(classifier.calibrate_device()).expect("calibrates");
+    assert_eq!(classifier.device().requested, DeviceChoice::Auto);
     for (t, got) in g.texts.iter().zip(all_scores(&classifier, &texts)) {
         for (g, w) in got.iter().zip(&t.scores) {
             assert!((g - w).abs() <= TOLERANCE, "{:?}", t.text);

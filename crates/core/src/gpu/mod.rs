@@ -11,7 +11,7 @@ mod kernels;
 mod runtime;
 
 pub(crate) use encoder::GpuEncoder;
-pub(crate) use runtime::GpuRuntime;
+pub(crate) use runtime::{Calibrated, GpuRuntime};
 
 use std::sync::{Arc, Mutex};
 
@@ -38,6 +38,16 @@ impl Gpu {
     /// defaults cap a storage binding at 128 MiB, a few thousand tokens of the feed-forward's
     /// activations). An error says why there is none: no adapter, or no device on it.
     pub async fn request() -> Result<Self> {
+        // wgpu's WebGPU instance panics outside a page or a dedicated worker, and finds no
+        // adapter where `navigator.gpu` is missing (Node, Firefox without WebGPU): say why first.
+        #[cfg(target_arch = "wasm32")]
+        if !wgpu::util::is_browser_webgpu_supported().await {
+            return Err(Error::GpuUnavailable(
+                "this JavaScript engine has no WebGPU adapter (navigator.gpu is missing, or \
+                 requestAdapter() gave none)"
+                    .into(),
+            ));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         // `WGPU_ADAPTER_NAME` picks an adapter by name, `WGPU_BACKEND` the APIs searched.
@@ -71,7 +81,12 @@ impl Gpu {
             );
         });
         let info = GpuInfo {
-            name: adapter_info.name,
+            // A browser's adapter may keep its description to itself.
+            name: if adapter_info.name.is_empty() {
+                "unnamed WebGPU adapter".into()
+            } else {
+                adapter_info.name
+            },
             backend: adapter_info.backend.to_str().to_string(),
             device_type: match adapter_info.device_type {
                 wgpu::DeviceType::DiscreteGpu => "discrete",

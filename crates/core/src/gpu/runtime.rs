@@ -1,9 +1,11 @@
 //! A classifier's GPU: which batches go to it (all, or with `auto` those past the crossover
 //! measured at load), and the fall back to the CPU, with the reason kept, when a pass fails.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+// std's Instant panics in a browser; web-time's reads `performance.now()` there.
+use web_time::{Duration, Instant};
 
 use super::GpuEncoder;
 use crate::device::{DeviceChoice, DeviceReport};
@@ -16,91 +18,112 @@ const WARM_UP_TEXT_TOKENS: usize = 32;
 /// ... this many of them in the small batch and in the large one.
 const WARM_UP_TEXTS: [usize; 2] = [8, 64];
 
+/// Where a runtime sends no batch: below this many tokens... every batch.
+const NO_BATCH: usize = usize::MAX;
+
 /// The GPU side of a classifier.
 #[derive(Debug)]
 pub(crate) struct GpuRuntime {
     encoder: GpuEncoder,
-    /// Batches of fewer tokens run on the CPU.
-    min_tokens: usize,
+    choice: DeviceChoice,
+    /// Batches of fewer tokens run on the CPU ([`NO_BATCH`] until calibrated).
+    min_tokens: AtomicUsize,
     failed: AtomicBool,
     report: Mutex<DeviceReport>,
 }
 
+/// What [`GpuRuntime::calibrate`] found.
+pub(crate) enum Calibrated {
+    /// The GPU takes batches (all, or from the crossover up).
+    Gpu,
+    /// It wins at no size measured: the CPU takes every batch, for the reason in the report.
+    Cpu(DeviceReport),
+}
+
 impl GpuRuntime {
-    /// The runtime for `choice` (`gpu` or `auto`). With `auto`, both devices run the warm-up
-    /// batches and the GPU takes batches from the crossover up; `None` with the reason where
-    /// the GPU wins at no size measured.
-    pub(crate) fn new(
-        encoder: GpuEncoder,
-        choice: DeviceChoice,
+    /// A runtime for `choice` (`gpu` or `auto`) that sends the GPU nothing until
+    /// [`GpuRuntime::calibrate`] has run.
+    pub(crate) fn new(encoder: GpuEncoder, choice: DeviceChoice) -> Self {
+        let report = DeviceReport {
+            adapter: Some(encoder.gpu().info().clone()),
+            ..DeviceReport::cpu(
+                choice,
+                Some("the GPU has not run its warm-up yet (Classifier::calibrate_device)".into()),
+            )
+        };
+        Self {
+            encoder,
+            choice,
+            min_tokens: AtomicUsize::new(NO_BATCH),
+            failed: AtomicBool::new(false),
+            report: Mutex::new(report),
+        }
+    }
+
+    /// The warm-up: a first pass, which compiles the pipelines and fails here, at load, on a
+    /// GPU that cannot run one; then, with `auto`, both devices run the warm-up batches and the
+    /// GPU takes batches from the crossover up.
+    pub(crate) async fn calibrate(
+        &self,
         model: &XlmRobertaForSequenceClassification,
         vocab: usize,
-    ) -> Result<std::result::Result<Self, DeviceReport>> {
-        let adapter = Some(encoder.gpu().info().clone());
-        // The first pass compiles the pipelines: it is not timed, and a GPU that cannot run
-        // one fails here, at load.
+    ) -> Result<Calibrated> {
         let small = warm_up_batch(WARM_UP_TEXTS[0], vocab);
         let small: Vec<&[u32]> = small.iter().map(Vec::as_slice).collect();
-        pass(&encoder, model, &small)?;
-        let (min_tokens, reason) = if choice == DeviceChoice::Gpu {
+        pass(&self.encoder, model, &small).await?;
+        let adapter = Some(self.encoder.gpu().info().clone());
+        let (min_tokens, reason) = if self.choice == DeviceChoice::Gpu {
             (0, None)
         } else {
-            match crossover(&encoder, model, vocab)? {
+            match crossover(&self.encoder, model, vocab).await? {
                 Crossover::From(tokens, how) => (tokens, Some(how)),
                 Crossover::Never(why) => {
-                    return Ok(Err(DeviceReport {
-                        requested: choice,
-                        device: "cpu".into(),
+                    return Ok(Calibrated::Cpu(DeviceReport {
                         adapter,
-                        gpu_min_tokens: None,
-                        reason: Some(why),
+                        ..DeviceReport::cpu(self.choice, Some(why))
                     }))
                 }
             }
         };
-        let report = DeviceReport {
-            requested: choice,
+        *self.lock_report() = DeviceReport {
+            requested: self.choice,
             device: "gpu".into(),
             adapter,
-            gpu_min_tokens: (choice == DeviceChoice::Auto).then_some(min_tokens),
+            gpu_min_tokens: (self.choice == DeviceChoice::Auto).then_some(min_tokens),
             reason,
         };
-        Ok(Ok(Self {
-            encoder,
-            min_tokens,
-            failed: AtomicBool::new(false),
-            report: Mutex::new(report),
-        }))
+        self.min_tokens.store(min_tokens, Ordering::Release);
+        Ok(Calibrated::Gpu)
+    }
+
+    fn lock_report(&self) -> std::sync::MutexGuard<'_, DeviceReport> {
+        self.report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Where the classifier runs now.
     pub(crate) fn report(&self) -> DeviceReport {
-        self.report
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.lock_report().clone()
     }
 
     /// The logits of `sequences` from the GPU, or `None` where the batch belongs on the CPU:
     /// too few tokens, or a GPU that has failed (this pass included, whose batch the caller then
     /// runs on the CPU; the reason goes into the report).
-    pub(crate) fn try_forward(
+    pub(crate) async fn try_forward(
         &self,
         model: &XlmRobertaForSequenceClassification,
         sequences: &[&[u32]],
     ) -> Option<Vec<Vec<f32>>> {
         let tokens: usize = sequences.iter().map(|s| s.len()).sum();
-        if self.failed.load(Ordering::Acquire) || tokens < self.min_tokens {
+        if self.failed.load(Ordering::Acquire) || tokens < self.min_tokens.load(Ordering::Acquire) {
             return None;
         }
-        match pass(&self.encoder, model, sequences) {
+        match pass(&self.encoder, model, sequences).await {
             Ok(logits) => Some(logits),
             Err(error) => {
                 self.failed.store(true, Ordering::Release);
-                let mut report = self
-                    .report
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut report = self.lock_report();
                 report.device = "cpu".into();
                 report.reason = Some(format!(
                     "the GPU failed mid-run, so this batch and every later one run on the CPU: \
@@ -113,7 +136,7 @@ impl GpuRuntime {
 }
 
 /// One forward pass of `sequences` on the GPU, in as many parts as its binding limit needs.
-fn pass(
+async fn pass(
     encoder: &GpuEncoder,
     model: &XlmRobertaForSequenceClassification,
     sequences: &[&[u32]],
@@ -139,7 +162,7 @@ fn pass(
             });
             at += s.len();
         }
-        let flat = pollster::block_on(encoder.forward(&rows, &positions, &spans))?;
+        let flat = encoder.forward(&rows, &positions, &spans).await?;
         let labels = flat.len() / part.len();
         logits.extend(flat.chunks_exact(labels).map(<[f32]>::to_vec));
         start = end;
@@ -167,7 +190,7 @@ enum Crossover {
 
 /// The batch size in tokens from which the GPU is faster: each device's time for the two
 /// warm-up batches fits `fixed + per_token * tokens`, and the lines cross there.
-fn crossover(
+async fn crossover(
     encoder: &GpuEncoder,
     model: &XlmRobertaForSequenceClassification,
     vocab: usize,
@@ -178,7 +201,7 @@ fn crossover(
         let batch: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
         let tokens = texts * WARM_UP_TEXT_TOKENS;
         let start = Instant::now();
-        pass(encoder, model, &batch)?;
+        pass(encoder, model, &batch).await?;
         let gpu = start.elapsed();
         let start = Instant::now();
         model.forward(&batch)?;
