@@ -19,13 +19,22 @@ export const ISOLATION_HEADERS = {
   "cross-origin-embedder-policy": "require-corp",
 };
 
-/** A persistent context on a fresh profile; every page of it shares that profile's caches. */
-export async function launchChromium(chromium) {
+/**
+ * With these added, a page on 127.0.0.1 gets Chromium's software WebGPU adapter (SwiftShader):
+ * a correctness check of the GPU path, not a speed one (it runs on the CPU).
+ */
+export const WEBGPU_ARGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan"];
+
+/**
+ * A persistent context on a fresh profile; every page of it shares that profile's caches.
+ * `extraArgs`: flags beside CHROMIUM_ARGS (WEBGPU_ARGS).
+ */
+export async function launchChromium(chromium, extraArgs = []) {
   const profile = await mkdtemp(join(tmpdir(), "xlmr-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
   });
   return {
     context,

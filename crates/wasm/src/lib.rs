@@ -4,10 +4,16 @@
 
 #![deny(missing_docs)]
 
+mod device;
+
+use std::cell::{Ref, RefCell};
+use std::rc::Rc;
+
+pub use device::{request_device, DeviceRequest};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use xlmr_sentiment_core::{
-    past_end, Case, DetailedPrediction, PipelineAnswer, WeightsSource, WireOptions,
+    past_end, Case, DetailedPrediction, PipelineAnswer, TopK, WeightsSource, WireOptions,
 };
 
 /// The threaded build's `initThreadPool(n)`: starts `n` Web Workers on this module and its shared
@@ -116,93 +122,182 @@ impl BundleLoader {
         self.stream.received() as f64
     }
 
-    /// Loads the classifier from the pieces received. Throws an `Error` naming what is wrong
-    /// (a truncated or damaged bundle, or a file that is not one).
-    pub fn finish(self) -> Result<Classifier, JsError> {
-        let inner = self.stream.finish().map_err(js_error)?;
-        Ok(Classifier { inner })
+    /// Loads the classifier from the pieces received, on `device` (from `requestDevice`; the
+    /// CPU without one). Throws an `Error` naming what is wrong (a truncated or damaged bundle,
+    /// a file that is not one, a GPU that cannot hold the model with `webgpu`).
+    pub fn finish(self, device: Option<DeviceRequest>) -> Result<Classifier, JsError> {
+        let inner = self
+            .stream
+            .finish_with(&device_of(device))
+            .map_err(js_error)?;
+        Ok(Classifier::wrap(inner))
     }
 }
 
 /// A loaded XLM-R sequence classifier.
 #[wasm_bindgen]
 pub struct Classifier {
-    inner: xlmr_sentiment_core::Classifier,
+    /// Shared with the futures of the async methods (a promise outlives the `&self` borrow)
+    /// and borrowed mutably only by `calibrateDevice` and `setTrainedLanguages`.
+    inner: Rc<RefCell<xlmr_sentiment_core::Classifier>>,
 }
 
 fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// The loaders' device: the CPU where the caller passed none.
+fn device_of(device: Option<DeviceRequest>) -> xlmr_sentiment_core::DeviceRequest {
+    device.map_or_else(xlmr_sentiment_core::DeviceRequest::cpu, |d| d.inner)
+}
+
+/// Why a call found the classifier borrowed: only the device warm-up holds it that long.
+const BUSY: &str = "the classifier is still running its device warm-up (await calibrateDevice())";
+
+/// Predictions in the shape the npm package's `classifyDetailed` returns.
+fn detailed(predictions: &[xlmr_sentiment_core::Prediction]) -> Result<JsValue, JsError> {
+    let out: Vec<DetailedPrediction> = predictions.iter().map(Into::into).collect();
+    to_js(&out)
+}
+
+/// A `classifyPipeline` call's answer, in transformers.js' shapes.
+fn pipeline_answer(
+    predictions: &[xlmr_sentiment_core::Prediction],
+    single: bool,
+    top_k: TopK,
+) -> Result<JsValue, JsError> {
+    to_js(&PipelineAnswer::new(
+        predictions,
+        single,
+        top_k,
+        Case::Camel,
+    ))
+}
+
+impl Classifier {
+    fn wrap(inner: xlmr_sentiment_core::Classifier) -> Self {
+        Self {
+            inner: Rc::new(RefCell::new(inner)),
+        }
+    }
+
+    fn model(&self) -> Result<Ref<'_, xlmr_sentiment_core::Classifier>, JsError> {
+        self.inner.try_borrow().map_err(|_| js_error(BUSY))
+    }
+}
+
 #[wasm_bindgen]
 impl Classifier {
     /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights
-    /// (`model.safetensors` or `pytorch_model.bin`). Throws an `Error` naming what is wrong.
-    /// The weights array is only read: the caller may drop it once this returns.
+    /// (`model.safetensors` or `pytorch_model.bin`), on `device` (from `requestDevice`; the CPU
+    /// without one). Throws an `Error` naming what is wrong. The weights array is only read:
+    /// the caller may drop it once this returns.
     #[wasm_bindgen(constructor)]
     pub fn new(
         config: &[u8],
         tokenizer: &[u8],
         weights: js_sys::Uint8Array,
+        device: Option<DeviceRequest>,
     ) -> Result<Classifier, JsError> {
-        let inner = xlmr_sentiment_core::Classifier::load_from_source(
+        let inner = xlmr_sentiment_core::Classifier::load_from_source_with(
             config,
             tokenizer,
             &JsWeights(weights),
+            &device_of(device),
         )
         .map_err(js_error)?;
-        Ok(Self { inner })
+        Ok(Self::wrap(inner))
     }
 
     /// Loads a bundle written by `xlmr-sentiment pack` (one GGUF file holding the weights,
-    /// possibly quantized, with `config.json` and `tokenizer.json`). Quantized weights stay
-    /// quantized in memory. The array is only read: the caller may drop it once this returns.
+    /// possibly quantized, with `config.json` and `tokenizer.json`), on `device` (as `new`).
+    /// Quantized weights stay quantized in memory. The array is only read: the caller may drop
+    /// it once this returns.
     #[wasm_bindgen(js_name = fromBundle)]
-    pub fn from_bundle(bundle: js_sys::Uint8Array) -> Result<Classifier, JsError> {
-        let inner =
-            xlmr_sentiment_core::Classifier::load_bundle(&JsWeights(bundle)).map_err(js_error)?;
-        Ok(Self { inner })
+    pub fn from_bundle(
+        bundle: js_sys::Uint8Array,
+        device: Option<DeviceRequest>,
+    ) -> Result<Classifier, JsError> {
+        let inner = xlmr_sentiment_core::Classifier::load_bundle_with(
+            &JsWeights(bundle),
+            &device_of(device),
+        )
+        .map_err(js_error)?;
+        Ok(Self::wrap(inner))
+    }
+
+    /// The GPU's warm-up, which must be awaited before the GPU takes a batch: a first pass (a
+    /// GPU that cannot run one rejects with `webgpu`, and leaves `auto` on the CPU), then with
+    /// `auto` the crossover timed on both devices. Resolves at once on the CPU.
+    #[wasm_bindgen(js_name = calibrateDevice)]
+    // Every borrow of `inner` is a `try_borrow`: a call meanwhile is an error (BUSY), not a panic.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub fn calibrate_device(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let Ok(mut classifier) = inner.try_borrow_mut() else {
+                return Err(js_error(BUSY).into());
+            };
+            #[cfg(feature = "gpu")]
+            classifier.calibrate_device().await.map_err(js_error)?;
+            #[cfg(not(feature = "gpu"))]
+            let _ = &mut classifier;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Where the classifier runs, and why: `{requested, device, adapter, gpuMinTokens, reason}`
+    /// with `requested` one of `auto`, `wasm`, `webgpu` and `device` `wasm` or `webgpu`.
+    #[wasm_bindgen(getter)]
+    pub fn device(&self) -> Result<JsValue, JsError> {
+        to_js(&device::DeviceInfo::from(self.model()?.device()))
     }
 
     /// For a bundle: the precision it was packed at (`f32`, `f16`, `q8_0`, `q4`); else
     /// `undefined`.
     #[wasm_bindgen(getter)]
-    pub fn precision(&self) -> Option<String> {
-        self.inner.bundle_info().map(|b| b.precision.clone())
+    pub fn precision(&self) -> Result<Option<String>, JsError> {
+        Ok(self.model()?.bundle_info().map(|b| b.precision.clone()))
     }
 
     /// Label names in the model's order.
     #[wasm_bindgen(getter)]
-    pub fn labels(&self) -> Vec<String> {
-        self.inner.labels().to_vec()
+    pub fn labels(&self) -> Result<Vec<String>, JsError> {
+        Ok(self.model()?.labels().to_vec())
     }
 
     /// The languages the model was trained on (ISO 639-1 codes, sorted), or `undefined` when
     /// unknown: as recorded in the bundle, or set with `setTrainedLanguages`.
     #[wasm_bindgen(getter, js_name = trainedLanguages)]
-    pub fn trained_languages(&self) -> Option<Vec<String>> {
-        self.inner.trained_languages().map(|l| l.codes().to_vec())
+    pub fn trained_languages(&self) -> Result<Option<Vec<String>>, JsError> {
+        Ok(self
+            .model()?
+            .trained_languages()
+            .map(|l| l.codes().to_vec()))
     }
 
     /// Sets the languages the model was trained on (ISO 639-1 codes), or forgets them with
     /// `null`/`undefined`. Throws on a code that is not two letters.
     #[wasm_bindgen(js_name = setTrainedLanguages)]
-    pub fn set_trained_languages(&mut self, codes: Option<Vec<String>>) -> Result<(), JsError> {
+    pub fn set_trained_languages(&self, codes: Option<Vec<String>>) -> Result<(), JsError> {
         let languages = codes
             .map(xlmr_sentiment_core::TrainedLanguages::from_codes)
             .transpose()
             .map_err(js_error)?;
-        self.inner.set_trained_languages(languages);
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| js_error(BUSY))?
+            .set_trained_languages(languages);
         Ok(())
     }
 
     /// The longest input in tokens, `<s>` and `</s>` included.
     #[wasm_bindgen(getter, js_name = maxInputTokens)]
-    pub fn max_input_tokens(&self) -> usize {
-        self.inner.max_input_tokens()
+    pub fn max_input_tokens(&self) -> Result<usize, JsError> {
+        Ok(self.model()?.max_input_tokens())
     }
 
-    /// Classifies a string or an array of strings. `options`: the npm package's
+    /// Classifies a string or an array of strings on the CPU. `options`: the npm package's
     /// `ClassifyOptions` (`topK` is not used here). Returns an array with one
     /// `{label, score, scores, truncated, tokens}` per text (the core's `DetailedPrediction`), in
     /// input order, plus `language` and `languageSupported` (each possibly null) with
@@ -211,30 +306,75 @@ impl Classifier {
         let (texts, _) = texts_from_js(&texts)?;
         let options = options_from_js(&options)?;
         let predictions = self
-            .inner
+            .model()?
             .classify(&texts, &options.classify_options())
             .map_err(js_error)?;
-        let out: Vec<DetailedPrediction> = predictions.iter().map(Into::into).collect();
-        to_js(&out)
+        detailed(&predictions)
+    }
+
+    /// `classify` on the classifier's device: each GPU pass is awaited, so this resolves to
+    /// what `classify` returns (a batch whose GPU pass fails is redone on the CPU).
+    #[wasm_bindgen(js_name = classifyAsync)]
+    // Every borrow of `inner` is a `try_borrow`: a call meanwhile is an error (BUSY), not a panic.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub fn classify_async(&self, texts: JsValue, options: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let parsed =
+            texts_from_js(&texts).and_then(|(texts, _)| Ok((texts, options_from_js(&options)?)));
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (texts, options) = parsed?;
+            let classifier = inner.try_borrow().map_err(|_| js_error(BUSY))?;
+            let predictions = predictions_on_device(&classifier, &texts, &options).await?;
+            Ok(detailed(&predictions)?)
+        })
     }
 
     /// Classifies like transformers.js' text-classification pipeline (the core's
-    /// `PipelineAnswer`): a string gives its `topK` best `{label, score}` (1 by default, all with
-    /// `null`); an array gives one entry per text with `topK` 1, else one list per text.
+    /// `PipelineAnswer`) on the CPU: a string gives its `topK` best `{label, score}` (1 by
+    /// default, all with `null`); an array gives one entry per text with `topK` 1, else one
+    /// list per text.
     #[wasm_bindgen(js_name = classifyPipeline)]
     pub fn classify_pipeline(&self, input: JsValue, options: JsValue) -> Result<JsValue, JsError> {
         let (texts, single) = texts_from_js(&input)?;
         let options = options_from_js(&options)?;
         let top_k = options.top_k().map_err(js_error)?;
         let predictions = self
-            .inner
+            .model()?
             .classify(&texts, &options.classify_options())
             .map_err(js_error)?;
-        to_js(&PipelineAnswer::new(
-            &predictions,
-            single,
-            top_k,
-            Case::Camel,
-        ))
+        pipeline_answer(&predictions, single, top_k)
     }
+
+    /// `classifyPipeline` on the classifier's device, as `classifyAsync` is to `classify`.
+    #[wasm_bindgen(js_name = classifyPipelineAsync)]
+    // Every borrow of `inner` is a `try_borrow`: a call meanwhile is an error (BUSY), not a panic.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub fn classify_pipeline_async(&self, input: JsValue, options: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let parsed = texts_from_js(&input).and_then(|(texts, single)| {
+            let options = options_from_js(&options)?;
+            let top_k = options.top_k().map_err(js_error)?;
+            Ok((texts, single, options, top_k))
+        });
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (texts, single, options, top_k) = parsed?;
+            let classifier = inner.try_borrow().map_err(|_| js_error(BUSY))?;
+            let predictions = predictions_on_device(&classifier, &texts, &options).await?;
+            Ok(pipeline_answer(&predictions, single, top_k)?)
+        })
+    }
+}
+
+/// The predictions of `texts`, each GPU pass awaited (the CPU's, in a build without the GPU).
+async fn predictions_on_device(
+    classifier: &xlmr_sentiment_core::Classifier,
+    texts: &[String],
+    options: &WireOptions,
+) -> Result<Vec<xlmr_sentiment_core::Prediction>, JsError> {
+    let options = options.classify_options();
+    #[cfg(feature = "gpu")]
+    let predictions = classifier.classify_async(texts, &options).await;
+    #[cfg(not(feature = "gpu"))]
+    let predictions = classifier.classify(texts, &options);
+    predictions.map_err(js_error)
 }

@@ -1,10 +1,10 @@
 /** The classifier in the calling thread: a thin shell over the wasm `Classifier`. */
 
 import { initWasm, loadedWasmBuild, loadedWasmThreads, wasmGlue } from "./wasm.js";
-import type { WasmBuild, WasmClassifier } from "./wasm.js";
+import type { WasmBuild, WasmClassifier, WasmDeviceRequest } from "./wasm.js";
 import { SENTENCEPIECE_FILE } from "./files.js";
 import { fetchModel, isBundleUrl, streamBundle } from "./loader.js";
-import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+import type { ClassifyOptions, Device, DeviceInfo, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
 /** The texts of `classifyDetailed`: an array of strings (the wasm side also takes one string). */
 export function checkTexts(texts: unknown): void {
@@ -59,6 +59,11 @@ export class SentimentClassifier {
     return loadedWasmThreads();
   }
 
+  /** Where the model runs (WebAssembly or WebGPU) and why; it changes if the GPU is lost mid-run. */
+  get device(): DeviceInfo {
+    return this.#model().device as DeviceInfo;
+  }
+
   /**
    * Classifies one text or many. Like transformers.js: a string gives `[{label, score}]` (the
    * `topK` best, 1 by default, all with `null`); an array gives one `{label, score}` per text
@@ -68,13 +73,13 @@ export class SentimentClassifier {
   async classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]>;
   async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
     // The core validates the options and shapes the answer (its `PipelineAnswer`).
-    return this.#model().classifyPipeline(input, options) as LabelScore[] | LabelScore[][];
+    return (await this.#model().classifyPipelineAsync(input, options)) as LabelScore[] | LabelScore[][];
   }
 
   /** Every label's score, the truncation flag and the token count, one result per text. */
-  classifyDetailed(texts: string[], options: ClassifyOptions = {}): Prediction[] {
+  async classifyDetailed(texts: string[], options: ClassifyOptions = {}): Promise<Prediction[]> {
     checkTexts(texts);
-    return this.#model().classify(texts, options) as Prediction[];
+    return (await this.#model().classifyAsync(texts, options)) as Prediction[];
   }
 
   /** Frees the model's memory; the classifier cannot be used afterwards. */
@@ -99,22 +104,55 @@ function asBytes(name: string, value: unknown): Uint8Array {
  */
 export async function loadFromBytes(
   files: ModelBytes,
-  options: Pick<LoadOptions, "wasm" | "threads" | "languages"> = {},
+  options: Pick<LoadOptions, "wasm" | "threads" | "languages" | "device"> = {},
 ): Promise<SentimentClassifier> {
   if (files === null || typeof files !== "object") {
     throw new TypeError("files must be { config, tokenizer, weights } or { bundle }");
   }
   checkLanguages(options.languages);
+  checkDevice(options.device);
   if ("bundle" in files) {
     const bundle = asBytes("bundle", files.bundle);
-    await initWasm(options.wasm, options.threads);
-    return withLanguages(wasmGlue().Classifier.fromBundle(bundle), options.languages);
+    const device = await startDevice(options);
+    return placed(wasmGlue().Classifier.fromBundle(bundle, device), options.languages);
   }
   const config = asBytes("config", files.config);
   const tokenizer = asBytes("tokenizer", files.tokenizer);
   const weights = asBytes("weights", files.weights);
+  const device = await startDevice(options);
+  return placed(new (wasmGlue().Classifier)(config, tokenizer, weights, device), options.languages);
+}
+
+const DEVICES: readonly string[] = ["auto", "wasm", "webgpu"] satisfies Device[];
+
+/** Rejects a `device` option that is not one of the three before anything loads. */
+function checkDevice(device: unknown): void {
+  if (device !== undefined && !DEVICES.includes(device as string)) {
+    throw new TypeError(`device must be "auto", "wasm" or "webgpu", got ${JSON.stringify(device)}`);
+  }
+}
+
+/**
+ * Starts the wasm module, then asks it for the device (with `auto` and `webgpu`, the browser's
+ * WebGPU adapter and a device on it; `webgpu` without one rejects with the reason).
+ */
+async function startDevice(options: Pick<LoadOptions, "wasm" | "threads" | "device">): Promise<WasmDeviceRequest> {
   await initWasm(options.wasm, options.threads);
-  return withLanguages(new (wasmGlue().Classifier)(config, tokenizer, weights), options.languages);
+  return wasmGlue().requestDevice(options.device ?? "auto");
+}
+
+/**
+ * Wraps a loaded model once its device has warmed up (on a GPU: a first pass, and with `auto`
+ * the crossover timed), setting its trained languages when the caller gave them.
+ */
+async function placed(inner: WasmClassifier, languages: string[] | undefined): Promise<SentimentClassifier> {
+  try {
+    await inner.calibrateDevice();
+  } catch (error) {
+    inner.free();
+    throw error;
+  }
+  return withLanguages(inner, languages);
 }
 
 /** Rejects a `languages` option that is not an array of strings before anything loads. */
@@ -145,10 +183,15 @@ function withLanguages(inner: WasmClassifier, languages: string[] | undefined): 
  */
 export async function load(baseUrl: string | URL, options: LoadOptions = {}): Promise<SentimentClassifier> {
   checkLanguages(options.languages);
+  checkDevice(options.device);
   if (isBundleUrl(baseUrl)) {
     // Streamed into wasm memory piece by piece: the page never holds the whole bundle. The
-    // module starts while the bundle is looked up and its first slices read.
-    const ready = initWasm(options.wasm, options.threads);
+    // module starts, and the GPU is asked for, while the bundle is looked up and its first
+    // slices read.
+    let device: WasmDeviceRequest | undefined;
+    const ready = startDevice(options).then((d) => {
+      device = d;
+    });
     ready.catch(() => undefined); // awaited by streamBundle
     let bytes = 0;
     const onProgress = (e: ProgressEvent) => {
@@ -158,10 +201,19 @@ export async function load(baseUrl: string | URL, options: LoadOptions = {}): Pr
     const inner = await streamBundle(
       baseUrl,
       { ...options, onProgress },
-      (length) => new (wasmGlue().BundleLoader)(length),
+      (length) => {
+        const loader = new (wasmGlue().BundleLoader)(length);
+        return {
+          push: (piece: Uint8Array) => loader.push(piece),
+          // A copy of the request each time: `finish` takes it, and a damaged cached copy is
+          // fetched again into a new loader.
+          // `start` runs once `ready` has resolved, so `device` is there.
+          finish: () => loader.finish((device as WasmDeviceRequest).clone()),
+        };
+      },
       ready,
     );
-    const classifier = withLanguages(inner, options.languages);
+    const classifier = await placed(inner, options.languages);
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;
   }

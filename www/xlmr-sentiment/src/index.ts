@@ -14,4 +14,4 @@ export { detectWasmBuild } from "./wasm.js";
 export { pipeline, PIPELINE_TASKS } from "./pipeline.js";
 export type { PipelineOptions, PipelineProgressEvent, TextClassificationPipeline } from "./pipeline.js";
 export type { WasmBuild } from "./wasm.js";
-export type { ClassifyOptions, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";
+export type { ClassifyOptions, Device, DeviceInfo, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";

@@ -9,7 +9,7 @@
 
 import { load, SentimentClassifier } from "./classifier.js";
 import { loadInWorker, WorkerClassifier } from "./worker-client.js";
-import type { ClassifyOptions, LabelScore, LoadOptions, ProgressEvent } from "./types.js";
+import type { ClassifyOptions, Device, LabelScore, LoadOptions, ProgressEvent } from "./types.js";
 
 /** The tasks this package runs (transformers.js' names; `sentiment-analysis` is its alias). */
 export const PIPELINE_TASKS = ["text-classification", "sentiment-analysis"] as const;
@@ -29,10 +29,13 @@ export type PipelineProgressEvent =
   | { status: "ready"; task: string; model: string };
 
 /** Options of `pipeline`: transformers.js' names, and this package's `load` options. */
-export interface PipelineOptions extends Omit<LoadOptions, "onProgress"> {
+export interface PipelineOptions extends Omit<LoadOptions, "onProgress" | "device"> {
   /** Called with every loading event, in transformers.js' shapes. */
   progress_callback?: (event: PipelineProgressEvent) => void;
-  /** `"wasm"` (also `"auto"` and `"cpu"`): the only device this package has so far. */
+  /**
+   * `"auto"` (the default), `"wasm"` (also `"cpu"`) or `"webgpu"` (also `"gpu"`), as
+   * transformers.js spells them: see `LoadOptions.device`.
+   */
   device?: string;
   /**
    * The precision the model at the URL must have (`"fp32"`, `"fp16"`, `"q8"`/`"int8"`, `"q4"`,
@@ -62,7 +65,8 @@ export interface TextClassificationPipeline {
 }
 
 const KNOWN_OPTIONS = new Set(["progress_callback", "device", "dtype", "worker", "cache", "weights", "fetch", "wasm", "threads", "languages"]);
-const DEVICES = new Set(["auto", "wasm", "cpu"]);
+/** transformers.js device names to this package's. */
+const DEVICES: Record<string, Device> = { auto: "auto", wasm: "wasm", cpu: "wasm", webgpu: "webgpu", gpu: "webgpu" };
 /** transformers.js dtype names to the precisions `xlmr-sentiment pack` writes. */
 const DTYPES: Record<string, string> = { fp32: "f32", fp16: "f16", q8: "q8_0", int8: "q8_0", q4: "q4" };
 
@@ -82,8 +86,10 @@ export async function pipeline(task: string, model: string | URL, options: Pipel
     );
   }
   const { progress_callback, device, dtype, worker, ...loadOptions } = options;
-  if (device !== undefined && !DEVICES.has(device)) {
-    throw new Error(`device ${JSON.stringify(device)} is not available in xlmr-sentiment; use "wasm" (WebAssembly, on every core of a cross-origin isolated page)`);
+  if (device !== undefined && !Object.hasOwn(DEVICES, device)) {
+    throw new Error(
+      `device ${JSON.stringify(device)} is not available in xlmr-sentiment; use "auto", "wasm" (WebAssembly, on every core of a cross-origin isolated page) or "webgpu"`,
+    );
   }
   const wanted = dtype === undefined || dtype === "auto" ? undefined : DTYPES[dtype];
   if (dtype !== undefined && dtype !== "auto" && wanted === undefined) {
@@ -93,7 +99,8 @@ export async function pipeline(task: string, model: string | URL, options: Pipel
   const name = String(model);
   const onProgress = progress_callback ? progressAdapter(name, task, progress_callback) : undefined;
   const inWorker = (worker ?? typeof window !== "undefined") && typeof Worker === "function";
-  const classifier = inWorker ? await loadInWorker(model, { ...loadOptions, onProgress }) : await load(model, { ...loadOptions, onProgress });
+  const placement = { ...loadOptions, onProgress, device: device === undefined ? undefined : DEVICES[device] };
+  const classifier = inWorker ? await loadInWorker(model, placement) : await load(model, placement);
   const precision = classifier.precision ?? "f32";
   if (wanted !== undefined && precision !== wanted) {
     release(classifier);

@@ -1,7 +1,7 @@
 /** The typed message protocol between the page and the module worker. */
 
 import type { WasmBuild } from "./wasm.js";
-import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+import type { ClassifyOptions, DeviceInfo, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
 /** Load options that can cross to a worker (no functions). */
 export type WorkerLoadOptions = Omit<LoadOptions, "onProgress" | "fetch">;
@@ -24,11 +24,13 @@ export interface LoadedInfo {
   wasmBuild: WasmBuild | "custom";
   /** The threads the worker's model computes on. */
   threads: number;
+  /** Where the model runs, and why. */
+  device: DeviceInfo;
 }
 
 /** Worker -> page. */
 export type WorkerResponse =
   | { id: number; type: "progress"; event: ProgressEvent }
   | { id: number; type: "loaded"; info: LoadedInfo }
-  | { id: number; type: "classified"; result: Prediction[] | LabelScore[] | LabelScore[][] }
+  | { id: number; type: "classified"; result: Prediction[] | LabelScore[] | LabelScore[][]; device: DeviceInfo }
   | { id: number; type: "error"; message: string };

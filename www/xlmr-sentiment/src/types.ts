@@ -117,4 +117,29 @@ export interface LoadOptions {
    * default model's eight); unknown for other models, never guessed.
    */
   languages?: string[];
+  /**
+   * Where the model runs: `"auto"` (the default) uses WebGPU where the browser has an adapter
+   * and a batch is large enough to be faster there (a crossover timed at load), WebAssembly
+   * otherwise; `"wasm"` never touches the GPU; `"webgpu"` runs every batch on the GPU and fails
+   * to load without one. A batch whose GPU pass fails (the device lost) is redone on the CPU,
+   * and `classifier.device` says what was chosen and why.
+   */
+  device?: Device;
+}
+
+/** The `device` option: see `LoadOptions.device`. */
+export type Device = "auto" | "wasm" | "webgpu";
+
+/** Where a classifier runs, and why: `classifier.device`. */
+export interface DeviceInfo {
+  /** What was asked for. */
+  requested: Device;
+  /** `webgpu` where batches (those of at least `gpuMinTokens` tokens) run on the GPU, else `wasm`. */
+  device: "wasm" | "webgpu";
+  /** The WebGPU adapter, where one was found (browsers may leave its name out). */
+  adapter: { name: string; backend: string; deviceType: string; driver: string } | null;
+  /** With `auto` on the GPU: the fewest tokens a batch must hold to run there. */
+  gpuMinTokens: number | null;
+  /** Why the CPU runs batches where the GPU was allowed (no adapter, slower here, lost mid-run), or how `auto` chose. */
+  reason: string | null;
 }

@@ -7,15 +7,16 @@
  */
 
 import * as singleThreadGlue from "../wasm/xlmr_sentiment_wasm.js";
-import type { BundleLoader, Classifier } from "../wasm/xlmr_sentiment_wasm.js";
+import type { BundleLoader, Classifier, DeviceRequest } from "../wasm/xlmr_sentiment_wasm.js";
 
 export type WasmClassifier = Classifier;
+export type WasmDeviceRequest = DeviceRequest;
 export type WasmBundleLoader = BundleLoader;
 
 /** The builds of the module: their int8 kernels and threading differ (see the package README). */
 export type WasmBuild = "relaxed-simd-threads" | "relaxed-simd" | "simd128";
 
-type Glue = Pick<typeof singleThreadGlue, "BundleLoader" | "Classifier" | "tokenizerJsonFromSentencepiece">;
+type Glue = Pick<typeof singleThreadGlue, "BundleLoader" | "Classifier" | "requestDevice" | "tokenizerJsonFromSentencepiece">;
 
 let ready: Promise<unknown> | undefined;
 let loadedBuild: WasmBuild | "custom" | undefined;

@@ -11,7 +11,7 @@
 import { checkTexts } from "./classifier.js";
 import type { WasmBuild } from "./wasm.js";
 import type { LoadedInfo, WorkerLoadOptions, WorkerRequest, WorkerResponse } from "./protocol.js";
-import type { ClassifyOptions, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
+import type { ClassifyOptions, DeviceInfo, LabelScore, LoadOptions, ModelBytes, Prediction, ProgressEvent } from "./types.js";
 
 /** A request without its id (distributes over the union). */
 type Unsent<T> = T extends unknown ? Omit<T, "id"> : never;
@@ -64,6 +64,7 @@ export class WorkerClassifier {
   readonly wasmBuild: WasmBuild | "custom";
   /** The threads the worker's model computes on (more than 1 only in a cross-origin isolated page). */
   readonly threads: number;
+  #device: DeviceInfo;
   #channel: Channel;
 
   /** @internal */
@@ -75,6 +76,12 @@ export class WorkerClassifier {
     this.trainedLanguages = info.trainedLanguages;
     this.wasmBuild = info.wasmBuild;
     this.threads = info.threads;
+    this.#device = info.device;
+  }
+
+  /** Where the worker's model runs (WebAssembly or WebGPU) and why, as of the last answer. */
+  get device(): DeviceInfo {
+    return this.#device;
   }
 
   async classify(text: string, options?: ClassifyOptions): Promise<LabelScore[]>;
@@ -82,6 +89,7 @@ export class WorkerClassifier {
   async classify(input: string | string[], options: ClassifyOptions = {}): Promise<LabelScore[] | LabelScore[][]> {
     const answer = await this.#channel.request({ type: "classify", input, options, detailed: false });
     if (answer.type !== "classified") throw new Error(`unexpected worker answer ${answer.type}`);
+    this.#device = answer.device;
     return answer.result as LabelScore[] | LabelScore[][];
   }
 
@@ -90,6 +98,7 @@ export class WorkerClassifier {
     checkTexts(texts);
     const answer = await this.#channel.request({ type: "classify", input: texts, options, detailed: true });
     if (answer.type !== "classified") throw new Error(`unexpected worker answer ${answer.type}`);
+    this.#device = answer.device;
     return answer.result as Prediction[];
   }
 
@@ -136,4 +145,4 @@ export function loadFromBytesInWorker(files: ModelBytes, options: LoadOptions = 
   return finish(channel, channel.request({ type: "loadBytes", files, options: wireOptions(options) }, undefined, transfer));
 }
 
-export type { ClassifyOptions, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";
+export type { ClassifyOptions, Device, DeviceInfo, LabelScore, LoadOptions, ModelBundle, ModelBytes, ModelFiles, Prediction, ProgressEvent } from "./types.js";

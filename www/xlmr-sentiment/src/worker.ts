@@ -35,15 +35,17 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
           trainedLanguages: classifier.trainedLanguages,
           wasmBuild: classifier.wasmBuild,
           threads: classifier.threads,
+          device: classifier.device,
         },
       };
     }
     case "classify": {
       if (!classifier) throw new Error("no model is loaded in this worker");
       const result = request.detailed
-        ? classifier.classifyDetailed(request.input as string[], request.options)
+        ? await classifier.classifyDetailed(request.input as string[], request.options)
         : await classifier.classify(request.input as string[], request.options);
-      return { id: request.id, type: "classified", result };
+      // The device after the call: a GPU lost during it moved the classifier to the CPU.
+      return { id: request.id, type: "classified", result, device: classifier.device };
     }
   }
 }

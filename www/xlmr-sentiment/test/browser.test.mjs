@@ -129,7 +129,7 @@ test("both wasm builds give the int8 model bit for bit the results of the packag
   const g = await golden("tiny-sentiment");
   const texts = g.texts.map((t) => t.text);
   const bundle = await readFile(join(bundlesDir, "tiny-sentiment-q8_0.gguf"));
-  const reference = (await loadFromBytes({ bundle })).classifyDetailed(texts);
+  const reference = await (await loadFromBytes({ bundle })).classifyDetailed(texts);
   const { page } = await openPage();
   for (const build of ["relaxed-simd", "simd128"]) {
     const url = `${origin}/bundles/tiny-sentiment-q8_0.gguf`;
@@ -148,7 +148,7 @@ test("a cross-origin isolated page's worker runs the threaded build: int8 bit fo
   const g = await golden("tiny-sentiment");
   const texts = g.texts.map((t) => t.text);
   const bundle = await readFile(join(bundlesDir, "tiny-sentiment-q8_0.gguf"));
-  const reference = (await loadFromBytes({ bundle })).classifyDetailed(texts);
+  const reference = await (await loadFromBytes({ bundle })).classifyDetailed(texts);
   const { page, offsite } = await openPage(isolatedOrigin);
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
 
@@ -224,7 +224,7 @@ test("worker form without Cache Storage: a bundle downloads in ranges, matches, 
   const texts = g.texts.map((t) => t.text);
   const url = `${origin}/bundles/tiny-sentiment-q8_0.gguf`;
   const bundle = await readFile(join(bundlesDir, "tiny-sentiment-q8_0.gguf"));
-  const reference = (await loadFromBytes({ bundle })).classifyDetailed(texts);
+  const reference = await (await loadFromBytes({ bundle })).classifyDetailed(texts);
   const size = bundle.byteLength;
   for (const round of ["first", "second"]) {
     requests.length = 0;

@@ -35,10 +35,10 @@ for (const model of MODELS) {
     assert.deepEqual(classifier.labels, g.labels);
     assert.equal(classifier.maxInputTokens, g.max_length);
     const texts = g.texts.map((t) => t.text);
-    const batched = classifier.classifyDetailed(texts, { batchSize: 16 });
+    const batched = await classifier.classifyDetailed(texts, { batchSize: 16 });
     assert.equal(batched.length, texts.length);
-    g.texts.forEach((row, i) => {
-      const alone = classifier.classifyDetailed([row.text])[0];
+    for (const [i, row] of g.texts.entries()) {
+      const [alone] = await classifier.classifyDetailed([row.text]);
       for (const p of [alone, batched[i]]) {
         assert.equal(p.truncated, row.truncated, `truncated flag of ${JSON.stringify(row.text)}`);
         assert.equal(p.tokens, row.input_ids.length);
@@ -47,7 +47,7 @@ for (const model of MODELS) {
           assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, `${model} ${JSON.stringify(row.text)}: ${s.score} vs ${row.scores[j]}`);
         });
       }
-    });
+    }
     classifier.dispose();
     assert.throws(() => classifier.labels, /disposed/);
   });
@@ -72,8 +72,8 @@ test("output shapes follow transformers.js", async () => {
   await assert.rejects(classifier.classify("x", { maxLength: 9999 }), /exceeds the model's limit/);
   await assert.rejects(classifier.classify("x", { bogus: 1 }), /invalid options: unknown bogus/);
   assert.equal((await classifier.classify("x", { top_k: null })).length, 3, "transformers.js' top_k works too");
-  const raw = classifier.classifyDetailed(["@bob hi"], { preprocess: false })[0];
-  const pre = classifier.classifyDetailed(["@bob hi"])[0];
+  const [raw] = await classifier.classifyDetailed(["@bob hi"], { preprocess: false });
+  const [pre] = await classifier.classifyDetailed(["@bob hi"]);
   assert.notDeepEqual(raw.scores, pre.scores);
 });
 
@@ -96,7 +96,7 @@ test("language: true adds the text's language and whether the model was trained 
 
   const classifier = await loadFromBytes(files, { languages: ["en", "FR"] });
   assert.deepEqual(classifier.trainedLanguages, ["en", "fr"]);
-  const [en, ru, emoji] = classifier.classifyDetailed([english, russian, "😂😂 👍"], { language: true });
+  const [en, ru, emoji] = await classifier.classifyDetailed([english, russian, "😂😂 👍"], { language: true });
   assert.deepEqual([en.language, en.languageSupported], ["en", true]);
   assert.deepEqual([ru.language, ru.languageSupported], ["ru", false]);
   assert.deepEqual([emoji.language, emoji.languageSupported], [null, null]);
@@ -115,7 +115,7 @@ test("language: true adds the text's language and whether the model was trained 
 test("pytorch_model.bin and safetensors give the same results", async () => {
   const a = await fixture("tiny-sentiment", "model.safetensors");
   const b = await fixture("tiny-sentiment", "pytorch_model.bin");
-  assert.deepEqual(a.classifyDetailed(["Quel film décevant"]), b.classifyDetailed(["Quel film décevant"]));
+  assert.deepEqual(await a.classifyDetailed(["Quel film décevant"]), await b.classifyDetailed(["Quel film décevant"]));
 });
 
 test("bad model files reject with a message that names the problem", async () => {
@@ -171,8 +171,8 @@ test("load(baseUrl) resolves a folder as natively: pytorch_model.bin, sentencepi
     const g = await golden("tiny-sentiment");
     const texts = g.texts.slice(0, 8).map((t) => t.text);
     const reference = await fixture("tiny-sentiment", "model.safetensors");
-    const ours = classifier.classifyDetailed(texts);
-    const theirs = reference.classifyDetailed(texts);
+    const ours = await classifier.classifyDetailed(texts);
+    const theirs = await reference.classifyDetailed(texts);
     for (const [i, p] of ours.entries()) {
       assert.equal(p.label, theirs[i].label);
       for (const [j, s] of p.scores.entries()) assert.ok(Math.abs(s.score - theirs[i].scores[j].score) <= 1e-5);
@@ -207,7 +207,7 @@ test("load(baseUrl) fetches with progress events, then classifies", async () => 
       assert.ok(events.some((e) => e.file === name && e.status === "progress"));
     }
     const g = await golden("tiny-sentiment");
-    const p = classifier.classifyDetailed([g.texts[0].text])[0];
+    const [p] = await classifier.classifyDetailed([g.texts[0].text]);
     assert.ok(Math.abs(p.scores[0].score - g.texts[0].scores[0]) <= 1e-4);
     await assert.rejects(load(`${base}/missing/`), /HTTP 404/);
     // A dev server that answers every path with its index.html must not pass for a model.
@@ -251,13 +251,14 @@ test("an f32 bundle matches transformers on every golden text; compact ones load
   const exact = await loadFromBytes({ bundle: await bundleBytes("tiny-sentiment-f32.gguf") });
   assert.equal(exact.precision, "f32");
   assert.deepEqual(exact.labels, g.labels);
-  exact.classifyDetailed(texts).forEach((p, i) => {
+  (await exact.classifyDetailed(texts)).forEach((p, i) => {
     p.scores.forEach((s, j) => assert.ok(Math.abs(s.score - g.texts[i].scores[j]) <= 1e-4, `text ${i}`));
   });
   for (const precision of ["f16", "q8_0", "q4"]) {
     const compact = await loadFromBytes({ bundle: (await bundleBytes(`tiny-sentiment-${precision}.gguf`)).buffer });
     assert.equal(compact.precision, precision);
-    const agree = compact.classifyDetailed(texts).filter((p, i) => p.label === exact.classifyDetailed([texts[i]])[0].label).length;
+    const exactLabels = (await exact.classifyDetailed(texts)).map((p) => p.label);
+    const agree = (await compact.classifyDetailed(texts)).filter((p, i) => p.label === exactLabels[i]).length;
     // The tiny random fixture is very sensitive to rounding (see crates/core/tests/bundle.rs).
     assert.ok(agree / texts.length >= 0.7, `${precision}: ${agree} of ${texts.length} top labels agree`);
   }
@@ -295,7 +296,7 @@ test("in Node, a bundle download cut mid-file resumes where it stopped, with or 
   const body = await bundleBytes("tiny-sentiment-f32.gguf");
   const g = await golden("tiny-sentiment");
   const texts = g.texts.slice(0, 6).map((t) => t.text);
-  const reference = (await loadFromBytes({ bundle: body })).classifyDetailed(texts);
+  const reference = await (await loadFromBytes({ bundle: body })).classifyDetailed(texts);
   // Each request sends from the asked byte (or from 0 when ranges are off), and is cut after
   // `cuts.shift()` bytes while cuts remain: the socket is destroyed mid-body.
   const requests = [];
@@ -324,7 +325,7 @@ test("in Node, a bundle download cut mid-file resumes where it stopped, with or 
       requests.length = 0;
       const classifier = await load(url, { cache: false });
       assert.deepEqual(requests, expected, `cuts ${plan} with ranges ${ranged}`);
-      classifier.classifyDetailed(texts).forEach((p, i) => {
+      (await classifier.classifyDetailed(texts)).forEach((p, i) => {
         p.scores.forEach((s, j) => assert.equal(s.score, reference[i].scores[j].score));
       });
     }
@@ -397,7 +398,7 @@ test("Node picks the wasm build its V8 runs correctly and reports it", async () 
   assert.equal(detectWasmBuild(8), expected);
   assert.equal(classifier.wasmBuild, expected);
   assert.equal(classifier.threads, 1);
-  assert.equal(classifier.classifyDetailed([g.texts[0].text]).length, 1);
+  assert.equal((await classifier.classifyDetailed([g.texts[0].text])).length, 1);
 });
 
 test("a threads option that is not a positive integer is a readable error", async () => {
@@ -406,6 +407,21 @@ test("a threads option that is not a positive integer is a readable error", asyn
     await assert.rejects(loadFromBytes({ bundle }, { threads }), /threads must be a positive integer/, String(threads));
   }
   assert.equal((await loadFromBytes({ bundle }, { threads: 4 })).threads, 1);
+});
+
+test("device: auto runs on wasm where there is no WebGPU and says why; webgpu then fails to load", async () => {
+  const bundle = await bundleBytes("tiny-sentiment-q8_0.gguf");
+  const auto = await loadFromBytes({ bundle });
+  assert.equal(auto.device.requested, "auto");
+  assert.equal(auto.device.device, "wasm");
+  assert.equal(auto.device.adapter, null);
+  assert.match(auto.device.reason, /no WebGPU adapter/);
+  const cpu = await loadFromBytes({ bundle }, { device: "wasm" });
+  assert.deepEqual(cpu.device, { requested: "wasm", device: "wasm", adapter: null, gpuMinTokens: null, reason: null });
+  const texts = ["Great!", "Awful service", "It is a table."];
+  assert.deepEqual(await auto.classifyDetailed(texts), await cpu.classifyDetailed(texts));
+  await assert.rejects(loadFromBytes({ bundle }, { device: "webgpu" }), /no WebGPU adapter/);
+  await assert.rejects(loadFromBytes({ bundle }, { device: "gpu" }), /device must be "auto", "wasm" or "webgpu", got "gpu"/);
 });
 
 // Recorded from transformers.js itself on tiny-sentiment (tests/fixtures/transformers-js/record.sh).
@@ -469,7 +485,10 @@ test("pipeline(): transformers.js' entry point, answers and progress events as t
     await int8.dispose();
     await assert.rejects(pipeline("text-generation", `${base}/m/`), /runs the "text-classification" and "sentiment-analysis" tasks, not "text-generation"/);
     await assert.rejects(pipeline("text-classification", `${base}/m/`, { revision: "main" }), /does not take "revision"/);
-    await assert.rejects(pipeline("text-classification", `${base}/m/`, { device: "webgpu" }), /device "webgpu" is not available/);
+    await assert.rejects(pipeline("text-classification", `${base}/m/`, { device: "webnn" }), /device "webnn" is not available/);
+    // transformers.js' "gpu" is WebGPU, which Node lacks: the reason, not a silent CPU.
+    await assert.rejects(pipeline("text-classification", `${base}/m/`, { device: "gpu", cache: false }), /no WebGPU adapter/);
+    assert.equal((await pipeline("text-classification", `${base}/m/`, { device: "cpu", cache: false })).classifier.device.requested, "wasm");
     await assert.rejects(pipeline("text-classification", `${base}/m/`, { dtype: "q8", cache: false }), /is f32, not the q8 asked for/);
     await assert.rejects(pipeline("text-classification", `${base}/m/`, { dtype: "bnb4" }), /dtype "bnb4" is not one of/);
   } finally {
