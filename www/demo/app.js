@@ -10,11 +10,16 @@ const query = new URLSearchParams(location.search);
 const modelUrl = query.get("model") ?? "./model/";
 // The trained languages of a model that does not record them (e.g. ?languages=en,fr,de).
 const givenLanguages = query.get("languages")?.split(",").map((code) => code.trim()).filter(Boolean);
+// Where the model runs: ?device=auto (the default: WebGPU where it is faster), wasm or webgpu.
+const DEVICES = ["auto", "wasm", "webgpu"];
+const device = DEVICES.includes(query.get("device")) ? query.get("device") : "auto";
 const DEBOUNCE_MS = 250;
 // Batch limits: beyond these a file is refused with a message rather than freezing the tab.
 const MAX_FILE_BYTES = 50e6;
 const MAX_TEXTS = 100_000;
 const BATCH_CHUNK = 16;
+// On the GPU a batch must be large to pay off, so each call there takes more texts.
+const GPU_BATCH_CHUNK = 128;
 // On by default here: a person reads the result (see "Language coverage" in the README).
 const CLASSIFY_OPTIONS = { language: true };
 
@@ -112,13 +117,32 @@ const csvField = (value) => {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 };
 
+/** Says where the model runs and why, and lets the reader reload the page on another device. */
+function showDevice(info) {
+  const gpu = info.adapter ? ` (${info.adapter.name})` : "";
+  $("device-status").textContent =
+    info.device === "webgpu"
+      ? `Runs on the GPU through WebGPU${gpu}` +
+        (info.gpuMinTokens ? `, for batches of at least ${info.gpuMinTokens} tokens; smaller ones run in WebAssembly.` : ".")
+      : `Runs in WebAssembly on the CPU${info.reason ? `: ${info.reason}` : "."}`;
+  const choice = $("device");
+  choice.value = info.requested;
+  choice.disabled = false;
+}
+
 async function main() {
+  $("device").value = device;
+  $("device").addEventListener("change", (event) => {
+    const next = new URL(location.href);
+    next.searchParams.set("device", event.target.value);
+    location.assign(next);
+  });
   const reason = unsupportedReason();
   if (reason) return showError(reason);
   let classifier;
   const started = performance.now();
   try {
-    classifier = await loadInWorker(modelUrl, { onProgress, ...(givenLanguages ? { languages: givenLanguages } : {}) });
+    classifier = await loadInWorker(modelUrl, { onProgress, device, ...(givenLanguages ? { languages: givenLanguages } : {}) });
   } catch (error) {
     return showError(
       `Could not load the model from ${modelUrl}: ${error.message}. ` +
@@ -138,6 +162,7 @@ async function main() {
     `WebAssembly build: ${classifier.wasmBuild}` +
     (classifier.threads > 1 ? `, ${classifier.threads} threads.` : " (one thread; serve the page cross-origin isolated for more).");
   details.hidden = false;
+  showDevice(classifier.device);
   document.body.dataset.model = "ready";
 
   setUpBatch(classifier);
@@ -284,9 +309,10 @@ function setUpBatch(classifier) {
     results = [];
     const started = performance.now();
     try {
-      for (let i = 0; i < texts.length; i += BATCH_CHUNK) {
-        const chunk = texts.slice(i, i + BATCH_CHUNK);
-        const predictions = await classifier.classifyDetailed(chunk, CLASSIFY_OPTIONS);
+      const step = classifier.device.device === "webgpu" ? GPU_BATCH_CHUNK : BATCH_CHUNK;
+      for (let i = 0; i < texts.length; i += step) {
+        const chunk = texts.slice(i, i + step);
+        const predictions = await classifier.classifyDetailed(chunk, { ...CLASSIFY_OPTIONS, batchSize: step });
         predictions.forEach((p, j) => results.push({ index: i + j, text: chunk[j], ...p }));
         progress.value = Math.round((100 * results.length) / texts.length);
         status.textContent = `Classified ${results.length} of ${texts.length} texts…`;

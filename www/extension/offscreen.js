@@ -6,8 +6,9 @@ let classifier;
 function model() {
   classifier ??= (async () => {
     const { path, languages } = await (await fetch("./model.json")).json();
-    // A local file: nothing to keep in Cache Storage.
-    return loadInWorker(new URL(path, location.href).href, { cache: false, ...(languages ? { languages } : {}) });
+    // A local file: nothing to keep in Cache Storage. `auto`: WebGPU for the batches where it is
+    // faster (a whole page's paragraphs), WebAssembly for a short selection.
+    return loadInWorker(new URL(path, location.href).href, { cache: false, device: "auto", ...(languages ? { languages } : {}) });
   })();
   classifier.catch(() => (classifier = undefined));
   return classifier;
@@ -19,7 +20,7 @@ chrome.runtime.onMessage.addListener((message, _sender, reply) => {
     // Which build and how many threads the model runs on (the manifest's COOP/COEP keys make
     // this document cross-origin isolated, so its worker gets the threaded build).
     model()
-      .then((c) => reply({ wasmBuild: c.wasmBuild, threads: c.threads, crossOriginIsolated: self.crossOriginIsolated }))
+      .then((c) => reply({ wasmBuild: c.wasmBuild, threads: c.threads, device: c.device, crossOriginIsolated: self.crossOriginIsolated }))
       .catch((error) => reply({ error: error.message }));
     return true;
   }

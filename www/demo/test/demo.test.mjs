@@ -11,7 +11,7 @@ import { join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
-import { launchChromium, serveFiles } from "../../../tests/chromium.mjs";
+import { WEBGPU_ARGS, launchChromium, serveFiles } from "../../../tests/chromium.mjs";
 import { serveDemo } from "../serve.mjs";
 
 const here = fileURLToPath(new URL("..", import.meta.url));
@@ -251,4 +251,41 @@ test("a later visit opens and classifies offline", { timeout: 120_000 }, async (
   }
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test("the device line says where the model runs, and the chooser forces WebGPU or WebAssembly", async () => {
+  const golden = JSON.parse(await readFile(join(model, "golden.json"), "utf8"));
+  // This browser has no WebGPU: auto says so.
+  const { page: plain, problems: plainProblems } = await openDemo();
+  await plain.waitForSelector("body[data-model=ready]");
+  assert.match(await plain.textContent("#device-status"), /^Runs in WebAssembly on the CPU: .*no WebGPU adapter/);
+  assert.equal(await plain.inputValue("#device"), "auto");
+  await plain.close();
+  assert.deepEqual(plainProblems, []);
+
+  // One with Chromium's software WebGPU adapter, as a visitor picks from the chooser.
+  const gpuBrowser = await launchChromium(chromium, WEBGPU_ARGS);
+  try {
+    const page = await gpuBrowser.context.newPage();
+    const problems = [];
+    page.on("pageerror", (e) => problems.push(e.message));
+    await page.goto(`${origin}/`);
+    await page.waitForSelector("body[data-model=ready]");
+    // auto skips a software adapter, and names the way to force it.
+    assert.match(await page.textContent("#device-status"), /^Runs in WebAssembly on the CPU: .*software one.*forces it/);
+    await Promise.all([page.waitForURL(/\?device=webgpu$/), page.selectOption("#device", "webgpu")]);
+    await page.waitForSelector("body[data-model=ready]");
+    assert.match(await page.textContent("#device-status"), /^Runs on the GPU through WebGPU/);
+    assert.equal(await page.inputValue("#device"), "webgpu");
+    const row = golden.texts.find((t) => t.text.trim());
+    const shown = await typeAndRead(page, row.text);
+    shown.scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= 1e-4, `${s.label} on WebGPU`));
+    await page.screenshot({ path: join(screenshots, "demo-webgpu.png"), fullPage: true });
+    await Promise.all([page.waitForURL(/\?device=wasm$/), page.selectOption("#device", "wasm")]);
+    await page.waitForSelector("body[data-model=ready]");
+    assert.equal(await page.textContent("#device-status"), "Runs in WebAssembly on the CPU.");
+    assert.deepEqual(problems, []);
+  } finally {
+    await gpuBrowser.close();
+  }
 });

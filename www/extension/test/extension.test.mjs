@@ -95,6 +95,10 @@ test("the popup classifies typed text with the golden labels and scores", async 
   assert.equal(engine.crossOriginIsolated, true);
   assert.equal(engine.wasmBuild, "relaxed-simd-threads");
   assert.ok(engine.threads > 1, `threads: ${engine.threads}`);
+  // No WebGPU in the test browser (its flags are off): auto runs on wasm, and says why.
+  assert.equal(engine.device.requested, "auto");
+  assert.equal(engine.device.device, "wasm");
+  assert.match(engine.device.reason, /no WebGPU adapter/);
   await page.close();
 });
 
