@@ -74,6 +74,17 @@ pub struct GpuInfo {
     pub driver: String,
 }
 
+/// The model's copy on a GPU.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GpuWeights {
+    /// How the dense layers' weights are stored: `f32` (a folder, an f32 bundle), `f16` (an
+    /// f16 bundle) or `int8` (a q8_0 or q4 bundle, in blocks of 32 with a scale each); the
+    /// shaders compute in f32 either way. Biases, LayerNorms and position rows stay f32.
+    pub format: String,
+    /// The bytes uploaded for the model (the word embeddings stay on the CPU).
+    pub bytes: u64,
+}
+
 /// Where a classifier runs, and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceReport {
@@ -86,6 +97,9 @@ pub struct DeviceReport {
     pub adapter: Option<GpuInfo>,
     /// With `auto`: the fewest tokens a batch must hold to run on the GPU.
     pub gpu_min_tokens: Option<usize>,
+    /// Where the GPU holds a copy of the model: how its dense layers' weights are stored
+    /// (`f32`, `f16` or `int8`, following the bundle's precision) and the bytes uploaded.
+    pub gpu_weights: Option<GpuWeights>,
     /// Why the CPU runs batches where the GPU was allowed (no adapter, too slow here, lost
     /// mid-run), or how `auto` chose.
     pub reason: Option<String>,
@@ -99,6 +113,7 @@ impl DeviceReport {
             device: "cpu".into(),
             adapter: None,
             gpu_min_tokens: None,
+            gpu_weights: None,
             reason,
         }
     }

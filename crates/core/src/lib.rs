@@ -45,7 +45,7 @@ mod wire;
 pub use bundle::{write_bundle, BundleInfo, BundleSource, PackSummary, Precision, DIGEST_KEY};
 pub use classify::{Classifier, Outcome};
 pub use config::{Activation, Config, ScoreFunction, MAX_GENERATED_LABELS};
-pub use device::{DeviceChoice, DeviceReport, DeviceRequest, GpuInfo};
+pub use device::{DeviceChoice, DeviceReport, DeviceRequest, GpuInfo, GpuWeights};
 pub use error::{Error, Result};
 pub use files::{CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, WEIGHT_FILES};
 #[cfg(feature = "gpu")]

@@ -137,6 +137,20 @@ fn each_bundle_precision_on_the_gpu_agrees_with_the_cpu_path() {
             let cpu = Classifier::load_bundle(&bundle).expect("loads");
             let on_gpu = Classifier::load_bundle_with(&bundle, &on(&gpu, DeviceChoice::Gpu))
                 .expect("loads on the GPU");
+            // The GPU keeps the bundle's precision: f16 as f16, Q8_0 and Q4 as int8 blocks.
+            let held = on_gpu.device().gpu_weights.expect("weights on the GPU");
+            eprintln!(
+                "{name} {precision}: {} weights, {} bytes on the GPU",
+                held.format, held.bytes
+            );
+            if name == "tiny-sentiment" {
+                let expected = match precision {
+                    Precision::F32 => "f32",
+                    Precision::F16 => "f16",
+                    _ => "int8",
+                };
+                assert_eq!(held.format, expected, "{name} {precision}");
+            }
             let cpu = cpu.classify(&texts, &ClassifyOptions::default()).unwrap();
             let got = on_gpu
                 .classify(&texts, &ClassifyOptions::default())

@@ -911,7 +911,8 @@ fn the_device_is_reported_and_the_gpu_answers_as_the_cpu() {
     assert_eq!(
         info["device"],
         json!({"requested": "cpu", "device": "cpu", "adapter": null, "backend": null,
-               "gpu_min_tokens": null, "reason": null})
+               "gpu_min_tokens": null, "gpu_weights": null, "gpu_weight_bytes": null,
+               "reason": null})
     );
     let (status, on_cpu) = cpu.post("/predict", body);
     assert_eq!(status, 200);
@@ -924,6 +925,9 @@ fn the_device_is_reported_and_the_gpu_answers_as_the_cpu() {
     let info: Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["device"]["device"], "gpu", "{info}");
     assert!(info["device"]["adapter"].is_string(), "{info}");
+    // The fixture folder is f32, and so is its copy on the GPU.
+    assert_eq!(info["device"]["gpu_weights"], "f32", "{info}");
+    assert!(info["device"]["gpu_weight_bytes"].as_u64().unwrap() > 0, "{info}");
     let (status, on_gpu) = gpu.post("/predict", body);
     assert_eq!(status, 200);
     for (a, b) in on_cpu

@@ -93,6 +93,10 @@ pub(crate) struct DeviceInfo {
     /// The GPU adapter, where one was found.
     adapter: Option<AdapterInfo>,
     gpu_min_tokens: Option<usize>,
+    /// How the GPU holds the model's dense layers (`f32`, `f16`, `int8`), where it holds it.
+    gpu_weights: Option<String>,
+    /// The bytes of the model on the GPU.
+    gpu_weight_bytes: Option<u64>,
     /// Why the CPU runs batches where the GPU was allowed, or how `auto` chose.
     reason: Option<String>,
 }
@@ -122,6 +126,8 @@ impl From<DeviceReport> for DeviceInfo {
                 driver: a.driver,
             }),
             gpu_min_tokens: report.gpu_min_tokens,
+            gpu_weight_bytes: report.gpu_weights.as_ref().map(|w| w.bytes),
+            gpu_weights: report.gpu_weights.map(|w| w.format),
             reason: report.reason,
         }
     }

@@ -140,6 +140,10 @@ export interface DeviceInfo {
   adapter: { name: string; backend: string; deviceType: string; driver: string } | null;
   /** With `auto` on the GPU: the fewest tokens a batch must hold to run there. */
   gpuMinTokens: number | null;
+  /** Where the GPU holds the model: how its dense layers are stored (`f32`, `f16` or `int8`, following the bundle's precision). */
+  gpuWeights: "f32" | "f16" | "int8" | "mixed" | null;
+  /** Where the GPU holds the model: its bytes there (the word embeddings stay on the CPU). */
+  gpuWeightBytes: number | null;
   /** Why the CPU runs batches where the GPU was allowed (no adapter, slower here, lost mid-run), or how `auto` chose. */
   reason: string | null;
 }

@@ -417,7 +417,7 @@ test("device: auto runs on wasm where there is no WebGPU and says why; webgpu th
   assert.equal(auto.device.adapter, null);
   assert.match(auto.device.reason, /no WebGPU adapter/);
   const cpu = await loadFromBytes({ bundle }, { device: "wasm" });
-  assert.deepEqual(cpu.device, { requested: "wasm", device: "wasm", adapter: null, gpuMinTokens: null, reason: null });
+  assert.deepEqual(cpu.device, { requested: "wasm", device: "wasm", adapter: null, gpuMinTokens: null, gpuWeights: null, gpuWeightBytes: null, reason: null });
   const texts = ["Great!", "Awful service", "It is a table."];
   assert.deepEqual(await auto.classifyDetailed(texts), await cpu.classifyDetailed(texts));
   await assert.rejects(loadFromBytes({ bundle }, { device: "webgpu" }), /no WebGPU adapter/);

@@ -117,6 +117,8 @@ test("each bundle precision on WebGPU agrees with the wasm path of the same bund
     const gpu = await page.evaluate(([u, t]) => window.classifyOn(u, "webgpu", t), [url, texts]);
     const wasm = await page.evaluate(([u, t]) => window.classifyOn(u, "wasm", t), [url, texts]);
     assert.equal(gpu.after.device, "webgpu");
+    // The GPU holds the bundle's precision: f16 as f16, q8_0 and q4 as int8 blocks.
+    assert.equal(gpu.after.gpuWeights, { f32: "f32", f16: "f16", q8_0: "int8", q4: "int8" }[precision]);
     assert.equal(wasm.after.device, "wasm");
     const { largest, agreement } = compare(wasm.batched, gpu.batched);
     const gpuOff = compare(truth, gpu.batched);

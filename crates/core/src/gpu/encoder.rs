@@ -6,18 +6,19 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 
-use super::kernels::{Epilogue, Kernels, Recorder, MAX_KEYS};
+use super::kernels::{Epilogue, Kernels, Recorder, Weight, INT8_BLOCK, MAX_KEYS};
 use super::Gpu;
 use crate::config::{Activation, Config};
+use crate::device::GpuWeights;
 use crate::error::{Error, Result};
 use crate::kernels::Span;
 use crate::layers::values;
-use crate::weights::{Scope, TensorStore};
+use crate::weights::{Scope, Stored, TensorStore};
 
 /// A dense layer's weight (`[out, in]`, as stored) and bias on the GPU.
 #[derive(Debug)]
 struct Dense {
-    weight: wgpu::Buffer,
+    weight: Weight,
     bias: wgpu::Buffer,
     in_dim: usize,
     out_dim: usize,
@@ -67,6 +68,7 @@ struct Layer {
 pub(crate) struct GpuEncoder {
     gpu: Arc<Gpu>,
     kernels: Kernels,
+    uploaded: GpuWeights,
     /// Position rows with token type 0 added (`[positions, hidden]`), as the CPU model keeps.
     position_table: wgpu::Buffer,
     embedding_norm: Norm,
@@ -80,8 +82,8 @@ pub(crate) struct GpuEncoder {
 }
 
 impl GpuEncoder {
-    /// The model's weights from `weights` (left there for the CPU model), uploaded as f32;
-    /// quantized matrices are expanded first. Refused, with the reason, where the GPU's limits
+    /// The model's weights from `weights` (left there for the CPU model), the dense layers'
+    /// in the bundle's precision (see [`HostWeight`]), the rest as f32. Refused, with the reason, where the GPU's limits
     /// cannot hold the model's shapes.
     pub(crate) fn new(cfg: &Config, weights: &TensorStore, gpu: Arc<Gpu>) -> Result<Self> {
         if cfg.max_input_tokens() > MAX_KEYS {
@@ -98,7 +100,11 @@ impl GpuEncoder {
                 gpu.max_binding()
             )));
         }
-        let upload = Upload { gpu: &gpu };
+        let upload = Upload {
+            gpu: &gpu,
+            bytes: Default::default(),
+            formats: Default::default(),
+        };
         let roberta = weights.pp("roberta");
         let embeddings = roberta.pp("embeddings");
         let position = embeddings
@@ -117,15 +123,15 @@ impl GpuEncoder {
             let scope = roberta.pp("encoder").pp("layer").pp(i);
             let attention = scope.pp("attention");
             let own = attention.pp("self");
-            let mut qkv_weight = Vec::with_capacity(3 * h * h);
+            let mut qkv_weight = Vec::with_capacity(3);
             let mut qkv_bias = Vec::with_capacity(3 * h);
             for name in ["query", "key", "value"] {
-                qkv_weight.extend(values(own.pp(name).read("weight", &[h, h])?)?);
+                qkv_weight.push(HostWeight::read(&own.pp(name), &[h, h])?);
                 qkv_bias.extend(values(own.pp(name).read("bias", &[h])?)?);
             }
             layers.push(Layer {
                 qkv: Dense {
-                    weight: upload.floats("qkv", &qkv_weight),
+                    weight: upload.weight("qkv", HostWeight::concat(qkv_weight)),
                     bias: upload.floats("qkv bias", &qkv_bias),
                     in_dim: h,
                     out_dim: 3 * h,
@@ -152,6 +158,7 @@ impl GpuEncoder {
         let classifier = weights.pp("classifier");
         let head_dense = upload.dense(&classifier.pp("dense"), h, h)?;
         let head_out = upload.dense(&classifier.pp("out_proj"), h, cfg.labels.len())?;
+        let uploaded = upload.weights();
         let kernels = Kernels::new(&gpu.device);
         gpu.wait()?;
         if let Some(fault) = gpu.fault() {
@@ -160,6 +167,7 @@ impl GpuEncoder {
         Ok(Self {
             gpu,
             kernels,
+            uploaded,
             position_table,
             embedding_norm,
             layers,
@@ -170,6 +178,11 @@ impl GpuEncoder {
             intermediate: cfg.intermediate_size,
             activation: cfg.activation,
         })
+    }
+
+    /// How the model's weights sit on the GPU.
+    pub(crate) fn weights(&self) -> &GpuWeights {
+        &self.uploaded
     }
 
     /// The GPU this encoder runs on.
@@ -327,24 +340,65 @@ impl GpuEncoder {
 /// Tensors into GPU buffers.
 struct Upload<'a> {
     gpu: &'a Gpu,
+    /// The bytes uploaded so far.
+    bytes: std::cell::Cell<u64>,
+    /// The dense layers' weight formats seen.
+    formats: std::cell::RefCell<std::collections::BTreeSet<&'static str>>,
 }
 
 impl Upload<'_> {
     fn floats(&self, label: &str, values: &[f32]) -> wgpu::Buffer {
-        self.gpu.buffer_with(
-            label,
-            bytemuck::cast_slice(values),
-            wgpu::BufferUsages::STORAGE,
-        )
+        self.bytes(label, bytemuck::cast_slice(values))
+    }
+
+    fn bytes(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        self.bytes.set(self.bytes.get() + bytes.len() as u64);
+        self.gpu
+            .buffer_with(label, bytes, wgpu::BufferUsages::STORAGE)
+    }
+
+    /// What was uploaded: the dense layers' format (`mixed` where they differ) and the bytes.
+    fn weights(&self) -> GpuWeights {
+        let formats = self.formats.borrow();
+        GpuWeights {
+            format: match formats.len() {
+                1 => formats.first().copied().unwrap_or("f32").to_string(),
+                _ => "mixed".into(),
+            },
+            bytes: self.bytes.get(),
+        }
     }
 
     fn tensor(&self, label: &str, tensor: Tensor) -> Result<wgpu::Buffer> {
         Ok(self.floats(label, &values(tensor)?))
     }
 
+    /// A dense layer's weight, in its [`HostWeight`] form.
+    fn weight(&self, label: &str, host: HostWeight) -> Weight {
+        let mut formats = self.formats.borrow_mut();
+        match host {
+            HostWeight::F32(values) => {
+                formats.insert("f32");
+                Weight::F32(self.floats(label, &values))
+            }
+            HostWeight::F16(bits) => {
+                formats.insert("f16");
+                Weight::F16(self.bytes(label, bytemuck::cast_slice(&bits)))
+            }
+            HostWeight::Quantized(values) => {
+                formats.insert("int8");
+                let (quantized, scales) = int8_blocks(&values);
+                Weight::Int8 {
+                    values: self.bytes(label, bytemuck::cast_slice(&quantized)),
+                    scales: self.floats(label, &scales),
+                }
+            }
+        }
+    }
+
     fn dense(&self, scope: &Scope, in_dim: usize, out_dim: usize) -> Result<Dense> {
         Ok(Dense {
-            weight: self.tensor("weight", scope.read("weight", &[out_dim, in_dim])?)?,
+            weight: self.weight("weight", HostWeight::read(scope, &[out_dim, in_dim])?),
             bias: self.tensor("bias", scope.read("bias", &[out_dim])?)?,
             in_dim,
             out_dim,
@@ -357,5 +411,131 @@ impl Upload<'_> {
             beta: self.tensor("beta", scope.read("bias", &[dim])?)?,
             eps: eps as f32,
         })
+    }
+}
+
+/// A dense layer's weight read for the GPU, in the form it is uploaded in: the bundle's
+/// precision where the shader can read it, so the GPU holds what the file holds.
+#[derive(Debug)]
+enum HostWeight {
+    /// A folder's weights, or an f32 bundle's.
+    F32(Vec<f32>),
+    /// An f16 bundle's values (each exactly an f16), as f16 bits.
+    F16(Vec<u16>),
+    /// A quantized bundle's values (Q8_0, Q4), expanded: uploaded as int8 blocks of
+    /// [`INT8_BLOCK`] with a scale each, which hold Q8_0's values exactly and Q4's within half
+    /// an int8 step.
+    Quantized(Vec<f32>),
+}
+
+impl HostWeight {
+    /// `scope.weight`, of `shape`. A bundle's f16 matrices reach the store expanded to f32, so
+    /// a matrix whose every value is an f16 goes up as f16: no value changes.
+    fn read(scope: &Scope, shape: &[usize]) -> Result<Self> {
+        match scope.read_stored("weight", shape)? {
+            Stored::Dense(tensor) => {
+                let values = values(tensor)?;
+                let halves: Vec<u16> = values
+                    .iter()
+                    .map(|&v| half::f16::from_f32(v))
+                    .zip(&values)
+                    .map_while(|(h, &v)| (h.to_f32() == v).then_some(h.to_bits()))
+                    .collect();
+                Ok(if halves.len() == values.len() {
+                    Self::F16(halves)
+                } else {
+                    Self::F32(values)
+                })
+            }
+            Stored::Quantized(_) | Stored::InPlace(_) => {
+                Ok(Self::Quantized(values(scope.read("weight", shape)?)?))
+            }
+        }
+    }
+
+    /// Matrices stacked row-wise (the fused QKV): in their common form, else as f32.
+    fn concat(parts: Vec<Self>) -> Self {
+        if parts.iter().all(|p| matches!(p, Self::F16(_))) {
+            return Self::F16(
+                parts
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Self::F16(bits) => bits,
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+            );
+        }
+        let quantized = parts.iter().all(|p| matches!(p, Self::Quantized(_)));
+        let values: Vec<f32> = parts.into_iter().flat_map(Self::into_f32).collect();
+        if quantized {
+            Self::Quantized(values)
+        } else {
+            Self::F32(values)
+        }
+    }
+
+    fn into_f32(self) -> Vec<f32> {
+        match self {
+            Self::F32(values) | Self::Quantized(values) => values,
+            Self::F16(bits) => bits
+                .into_iter()
+                .map(|b| half::f16::from_bits(b).to_f32())
+                .collect(),
+        }
+    }
+}
+
+/// `values` as int8, in blocks of [`INT8_BLOCK`] in row-major order, each with the scale that
+/// maps its largest magnitude to 127 (as ggml's Q8_0 does).
+fn int8_blocks(values: &[f32]) -> (Vec<i8>, Vec<f32>) {
+    let mut quantized = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(values.len().div_ceil(INT8_BLOCK));
+    for block in values.chunks(INT8_BLOCK) {
+        let largest = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = largest / 127.0;
+        let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        quantized.extend(
+            block
+                .iter()
+                .map(|v| (v * inverse).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(scale);
+    }
+    (quantized, scales)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_blocks_hold_q8_0_values_exactly() {
+        // Values a Q8_0 block holds: a scale times integers whose largest magnitude is 127.
+        let scale = 0.013_f32;
+        let level = |i: usize| {
+            if i.is_multiple_of(INT8_BLOCK) {
+                -127.0
+            } else {
+                (i * 37 % 255) as f32 - 127.0
+            }
+        };
+        let values: Vec<f32> = (0..70).map(|i| scale * level(i)).collect();
+        let (quantized, scales) = int8_blocks(&values);
+        assert_eq!(scales.len(), 3);
+        for (i, v) in values.iter().enumerate() {
+            let back = f32::from(quantized[i]) * scales[i / INT8_BLOCK];
+            assert!(
+                (back - v).abs() <= 1e-6 * v.abs().max(1.0),
+                "{i}: {back} vs {v}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_all_zero_block_stays_zero() {
+        let (quantized, scales) = int8_blocks(&[0.0; 40]);
+        assert!(quantized.iter().all(|&q| q == 0));
+        assert_eq!(scales, vec![0.0, 0.0]);
     }
 }

@@ -34,10 +34,69 @@ impl From<Activation> for Epilogue {
     }
 }
 
+/// How a dense layer's weight is stored on the GPU (`matmul.wgsl` expands it to f32 as it
+/// stages it): as the bundle holds it, so an f16 bundle takes half the memory of f32 and a
+/// quantized one a quarter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WeightFormat {
+    F32,
+    /// Two f16 per u32, read with WGSL's `unpack2x16float` (no `shader-f16` needed: only the
+    /// storage is f16, the arithmetic stays f32).
+    F16,
+    /// Four int8 per u32, and an f32 scale per block of [`INT8_BLOCK`] elements.
+    Int8,
+}
+
+/// The elements of an int8 weight that share one scale (in row-major order), as ggml's Q8_0.
+pub(crate) const INT8_BLOCK: usize = 32;
+
+/// A dense layer's weight on the GPU, in one of the [`WeightFormat`]s.
+#[derive(Debug)]
+pub(crate) enum Weight {
+    F32(wgpu::Buffer),
+    F16(wgpu::Buffer),
+    Int8 {
+        values: wgpu::Buffer,
+        scales: wgpu::Buffer,
+    },
+}
+
+/// `matmul.wgsl` with its weight read in `format`: the lines between `// WEIGHTS` and
+/// `// END WEIGHTS` replaced.
+fn matmul_source(format: WeightFormat) -> String {
+    let source = include_str!("matmul.wgsl");
+    let weights = match format {
+        WeightFormat::F32 => return source.to_string(),
+        WeightFormat::F16 => {
+            "@group(0) @binding(1) var<storage, read> w: array<u32>;\n\
+             fn weight(index: u32) -> f32 { return unpack2x16float(w[index / 2u])[index % 2u]; }\n"
+        }
+        WeightFormat::Int8 => {
+            "@group(0) @binding(1) var<storage, read> w: array<u32>;\n\
+             @group(0) @binding(5) var<storage, read> scales: array<f32>;\n\
+             fn weight(index: u32) -> f32 {\n\
+                 let q = extractBits(bitcast<i32>(w[index / 4u]), (index % 4u) * 8u, 8u);\n\
+                 return f32(q) * scales[index / 32u];\n\
+             }\n"
+        }
+    };
+    let start = source
+        .find("// WEIGHTS")
+        .expect("matmul.wgsl marks its weights");
+    let start = start + source[start..].find('\n').expect("a line") + 1;
+    let start = start + source[start..].find('\n').expect("a line") + 1;
+    let end = source
+        .find("// END WEIGHTS")
+        .expect("matmul.wgsl marks its weights' end");
+    format!("{}{weights}{}", &source[..start], &source[end..])
+}
+
 /// The pipelines, built once per model.
 #[derive(Debug)]
 pub(crate) struct Kernels {
     matmul: wgpu::ComputePipeline,
+    matmul_f16: wgpu::ComputePipeline,
+    matmul_int8: wgpu::ComputePipeline,
     attention: wgpu::ComputePipeline,
     add_norm: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
@@ -163,7 +222,7 @@ impl<'a> Recorder<'a> {
     pub(crate) fn matmul(
         &mut self,
         x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
+        w: &Weight,
         bias: &wgpu::Buffer,
         y: &wgpu::Buffer,
         (m, n, k): (usize, usize, usize),
@@ -174,7 +233,23 @@ impl<'a> Recorder<'a> {
             (n as u32).div_ceil(MATMUL_TILE),
             (m as u32).div_ceil(MATMUL_TILE),
         );
-        self.push(&self.kernels.matmul, &[x, w, bias, y, &params], groups);
+        match w {
+            Weight::F32(values) => {
+                self.push(&self.kernels.matmul, &[x, values, bias, y, &params], groups);
+            }
+            Weight::F16(values) => {
+                self.push(
+                    &self.kernels.matmul_f16,
+                    &[x, values, bias, y, &params],
+                    groups,
+                );
+            }
+            Weight::Int8 { values, scales } => self.push(
+                &self.kernels.matmul_int8,
+                &[x, values, bias, y, &params, scales],
+                groups,
+            ),
+        }
     }
 
     /// Attention for `queries` (`[token, start, len, out_row]` each) over `qkv`, into `out`.
@@ -308,14 +383,18 @@ impl Kernels {
         use Slot::{Read, Uniform, Write};
         let rows = include_str!("rows.wgsl");
         let row_slots = [Write, Read, Read, Read, Read, Uniform];
+        // x, the weight, bias, y, the parameters; and the int8 form's scales.
+        let matmul = |format| {
+            let slots: &[Slot] = match format {
+                WeightFormat::Int8 => &[Read, Read, Read, Write, Uniform, Read],
+                _ => &[Read, Read, Read, Write, Uniform],
+            };
+            pipeline(device, "matmul", &matmul_source(format), "main", slots)
+        };
         Self {
-            matmul: pipeline(
-                device,
-                "matmul",
-                include_str!("matmul.wgsl"),
-                "main",
-                &[Read, Read, Read, Write, Uniform],
-            ),
+            matmul: matmul(WeightFormat::F32),
+            matmul_f16: matmul(WeightFormat::F16),
+            matmul_int8: matmul(WeightFormat::Int8),
             attention: pipeline(
                 device,
                 "attention",

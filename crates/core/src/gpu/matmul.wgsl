@@ -1,6 +1,7 @@
 // y[m, n] = act(x[m, k] . w[n, k]^T + b[n]): a dense layer with the weight in Hugging Face's
 // [out, in] layout. 64 x 64 output tiles, 16 x 16 threads of 4 x 4 outputs each, the operands
-// staged in workgroup memory 16 columns of k at a time.
+// staged in workgroup memory 16 columns of k at a time. The weight is stored as f32, f16 or
+// int8 (see WEIGHTS below); it is expanded to f32 as it is staged.
 
 struct Params {
     m: u32,
@@ -11,7 +12,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
+// WEIGHTS: the weight's storage and how element `index` of it (row-major) is read. kernels.rs
+// puts the f16 and int8 forms in place of these lines.
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+fn weight(index: u32) -> f32 { return w[index]; }
+// END WEIGHTS
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -62,7 +67,7 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
             xs[r * DEPTH + c] = xv;
             var wv = 0.0;
             if (col0 + r < p.n && kc < p.k) {
-                wv = w[(col0 + r) * p.k + kc];
+                wv = weight((col0 + r) * p.k + kc);
             }
             ws[r * DEPTH + c] = wv;
         }

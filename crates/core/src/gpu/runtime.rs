@@ -46,6 +46,7 @@ impl GpuRuntime {
     pub(crate) fn new(encoder: GpuEncoder, choice: DeviceChoice) -> Self {
         let report = DeviceReport {
             adapter: Some(encoder.gpu().info().clone()),
+            gpu_weights: Some(encoder.weights().clone()),
             ..DeviceReport::cpu(
                 choice,
                 Some("the GPU has not run its warm-up yet (Classifier::calibrate_device)".into()),
@@ -90,6 +91,7 @@ impl GpuRuntime {
             device: "gpu".into(),
             adapter,
             gpu_min_tokens: (self.choice == DeviceChoice::Auto).then_some(min_tokens),
+            gpu_weights: Some(self.encoder.weights().clone()),
             reason,
         };
         self.min_tokens.store(min_tokens, Ordering::Release);

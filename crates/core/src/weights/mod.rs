@@ -297,6 +297,13 @@ impl<'a> Scope<'a> {
         self.store.get(&self.pp(name).prefix, shape, false)
     }
 
+    /// The tensor `prefix.name` as stored, left in the store (the GPU's copy keeps a bundle's
+    /// precision).
+    #[cfg(feature = "gpu")]
+    pub fn read_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {
+        self.store.get_stored(&self.pp(name).prefix, shape, false)
+    }
+
     /// Takes the tensor `prefix.name` out of the store as stored: matrices of a bundle stay
     /// quantized.
     pub fn take_stored(&self, name: &str, shape: &[usize]) -> Result<Stored> {

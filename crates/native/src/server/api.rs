@@ -234,6 +234,11 @@ pub struct DeviceInfo {
     pub backend: Option<String>,
     /// With `auto` on a GPU: the fewest tokens a batch must hold to run there.
     pub gpu_min_tokens: Option<usize>,
+    /// Where the GPU holds the model: how its dense layers' weights are stored (`f32`, `f16` or
+    /// `int8`, following the bundle's precision).
+    pub gpu_weights: Option<String>,
+    /// Where the GPU holds the model: the bytes of it there (the word embeddings stay on the CPU).
+    pub gpu_weight_bytes: Option<u64>,
     /// Why the CPU runs batches where the GPU was allowed, or how `auto` chose.
     pub reason: Option<String>,
 }
@@ -246,6 +251,8 @@ impl From<xlmr_sentiment_core::DeviceReport> for DeviceInfo {
             backend: report.adapter.as_ref().map(|a| a.backend.clone()),
             adapter: report.adapter.map(|a| a.name),
             gpu_min_tokens: report.gpu_min_tokens,
+            gpu_weight_bytes: report.gpu_weights.as_ref().map(|w| w.bytes),
+            gpu_weights: report.gpu_weights.map(|w| w.format),
             reason: report.reason,
         }
     }
