@@ -144,7 +144,7 @@ rm -rf target/npm && mkdir -p target/npm
 # The package's types against the wasm-bindgen declarations the build just wrote.
 www/xlmr-sentiment/node_modules/.bin/tsc --noEmit -p www/xlmr-sentiment/tsconfig.json
 
-step "npm package tests: the tarball's contents, Node, and the worker form in headless Chromium (threaded when cross-origin isolated)"
+step "npm package tests: the tarball's contents, Node, the worker form in headless Chromium (threaded when cross-origin isolated), WebGPU on SwiftShader"
 (cd www/xlmr-sentiment && node --test test/)
 
 step "npm package in a Vite app: the tarball installed, vite build and vite dev, the README's example and both forms in Chromium"
