@@ -3,7 +3,12 @@
 // writes the rows as a JSON list (bench/report.py --browser-rows turns them into the results file
 // and its table).
 //
-//   node bench/browser.mjs --out FILE [--quick] [--only TEXT]
+//   node bench/browser.mjs --out FILE [--quick] [--only TEXT] [--gpu]
+//
+// --gpu adds two runs on WebGPU (Chromium with tests/chromium.mjs' WEBGPU_ARGS): ours
+// (`device: "webgpu"`) and transformers.js (`device: "webgpu"`), f32, not isolated, each with
+// texts/s at batch 1, 16 and 128 and the adapter's name. On a software adapter (SwiftShader,
+// which is all a machine without a GPU has) the figures only show that the path runs.
 //
 // --only keeps the runs whose label contains TEXT ("xlmr-sentiment int8 isolated"): for work
 // on one engine; the README's table comes from a run of all eight.
@@ -15,7 +20,7 @@ import { readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ISOLATION_HEADERS, launchChromium, serveFiles } from "../tests/chromium.mjs";
+import { ISOLATION_HEADERS, WEBGPU_ARGS, launchChromium, serveFiles } from "../tests/chromium.mjs";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const HERE = join(ROOT, "bench/browser");
@@ -27,6 +32,7 @@ const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const out = args[args.indexOf("--out") + 1];
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+const gpu = args.includes("--gpu");
 if (!args.includes("--out") || !out) {
   console.error("usage: node bench/browser.mjs --out FILE [--quick]");
   process.exit(2);
@@ -37,6 +43,8 @@ const TEXTS = quick ? 16 : 64;
 const BATCH = 16;
 const texts = JSON.parse(await readFile(join(ROOT, "target/bench/texts.json"), "utf8"));
 const throughputTexts = texts.throughput_texts.slice(0, TEXTS);
+// The GPU runs' batch sizes, each over this many of the throughput texts.
+const GPU_BATCHES = quick ? [[1, 4], [16, 32], [128, 128]] : [[1, 16], [16, 64], [128, 256]];
 const VERSIONS = {
   "xlmr-sentiment": JSON.parse(await readFile(join(ROOT, "www/xlmr-sentiment/package.json"), "utf8")).version,
   "transformers.js": JSON.parse(await readFile(join(modules, "@huggingface/transformers/package.json"), "utf8")).version,
@@ -92,8 +100,8 @@ const median = (xs) => {
 const round = (x, digits) => (x == null ? null : Number(x.toFixed(digits)));
 
 /** One engine, precision and isolation: a fresh profile, a cold and a cached page load. */
-async function run(engine, precision, isolated) {
-  const label = `${engine} ${precision} ${isolated ? "isolated" : "not isolated"}`; // as --only matches
+async function run(engine, precision, isolated, device = "wasm") {
+  const label = `${engine} ${precision} ${isolated ? "isolated" : "not isolated"}${device === "webgpu" ? " webgpu" : ""}`; // as --only matches
   log(`\n== ${label}`);
   const served = [];
   const foreign = [];
@@ -105,7 +113,7 @@ async function run(engine, precision, isolated) {
       log(`  served ${status} ${url}`);
     },
   });
-  const browser = await launchChromium(chromium);
+  const browser = await launchChromium(chromium, device === "webgpu" ? WEBGPU_ARGS : []);
   const peaks = new Map();
   const sample = async () => {
     for (const r of await renderers()) peaks.set(r.pid, Math.max(peaks.get(r.pid) ?? 0, r.peak));
@@ -118,7 +126,7 @@ async function run(engine, precision, isolated) {
       if (!local) foreign.push(url);
     });
     const threads = isolated ? 2 : 1;
-    const options = { engine, precision, threads, text: texts.latency_text };
+    const options = { engine, precision, threads, device, text: texts.latency_text };
     const openPage = async () => {
       const page = await browser.context.newPage();
       page.on("console", (m) => log(`  console.${m.type()}: ${m.text()}`));
@@ -156,10 +164,21 @@ async function run(engine, precision, isolated) {
     const tp = await page.evaluate(([t, b]) => window.bench.throughput(t, b), [throughputTexts, BATCH]);
     if (tp.count !== throughputTexts.length) throw new Error(`${label}: ${tp.count} results for ${throughputTexts.length} texts`);
     log(`  ${tp.count} texts in ${tp.seconds.toFixed(2)} s: ${(tp.count / tp.seconds).toFixed(1)} texts/s`);
+    // On the GPU: texts/s at each batch size of GPU_BATCHES.
+    const perBatch = {};
+    if (device === "webgpu") {
+      for (const [batch, count] of GPU_BATCHES) {
+        const some = texts.throughput_texts.slice(0, count);
+        const r = await page.evaluate(([t, b]) => window.bench.throughput(t, b), [some, batch]);
+        if (r.count !== some.length) throw new Error(`${label}: ${r.count} results for ${some.length} texts`);
+        perBatch[`texts_per_s_batch${batch}`] = round(r.count / r.seconds, 2);
+        log(`  batch ${batch}: ${r.count} texts in ${r.seconds.toFixed(2)} s: ${(r.count / r.seconds).toFixed(1)} texts/s`);
+      }
+    }
     const after = await page.evaluate(([t, n]) => window.bench.latency(t, n, 0), [texts.latency_text, LATENCY.calls]);
     log(`  latency after ${median(after).toFixed(1)} ms`);
     // Every label's probability for the throughput texts (untimed), to compare int8 with f32.
-    scoresOf.set(`${engine}/${precision}/${isolated}`, await page.evaluate((t) => window.bench.scores(t), throughputTexts));
+    scoresOf.set(`${engine}/${precision}/${isolated}${device === "webgpu" ? "/webgpu" : ""}`, await page.evaluate((t) => window.bench.scores(t), throughputTexts));
     await sample();
     await page.close();
 
@@ -178,6 +197,7 @@ async function run(engine, precision, isolated) {
       js_heap_mb: round(heap.usedSize / 1e6, 1),
       version: VERSIONS[engine],
       ...(first.wasm_build ? { wasm_build: first.wasm_build } : {}),
+      ...(device === "webgpu" ? { device, adapter: first.adapter?.name ?? null, software_adapter: first.adapter?.software ?? null, ...perBatch } : {}),
       chromium: product,
       first_result: first.first[0],
       cached_load_model_requests: refetched,
@@ -200,6 +220,12 @@ for (const precision of ["f32", "int8"]) {
     }
   }
 }
+if (gpu) {
+  for (const engine of ["xlmr-sentiment", "transformers.js"]) {
+    if (only !== undefined && !`${engine} f32 not isolated webgpu`.includes(only)) continue;
+    rows.push(await run(engine, "f32", false, "webgpu"));
+  }
+}
 // int8 against f32, per engine and isolation, on the throughput texts: top-label agreement and the
 // largest change of any label's probability.
 for (const r of rows.filter((row) => row.precision === "int8")) {
@@ -216,6 +242,18 @@ for (const r of rows.filter((row) => row.precision === "int8")) {
   r.agreement_with_f32 = round(agree / int8.length, 4);
   r.max_prob_change = round(change, 4);
   log(`${r.engine} int8 (isolated ${r.isolated}) against its f32 on ${int8.length} texts: top label agrees on ${agree}, largest probability change ${change.toFixed(4)}`);
+}
+// Each GPU row against the same engine's wasm f32 row: the same weights on another device.
+for (const r of rows.filter((row) => row.device === "webgpu")) {
+  const onGpu = scoresOf.get(`${r.engine}/f32/false/webgpu`);
+  const onWasm = scoresOf.get(`${r.engine}/f32/false`);
+  if (!onGpu || !onWasm || onGpu.length !== onWasm.length) continue;
+  let change = 0;
+  onGpu.forEach((scores, i) => {
+    for (const s of scores) change = Math.max(change, Math.abs(s.score - onWasm[i].find((x) => x.label === s.label).score));
+  });
+  r.max_prob_change_vs_wasm = round(change, 6);
+  log(`${r.engine} on WebGPU against its wasm f32: largest probability change ${change.toExponential(2)}`);
 }
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(rows, null, 2)}\n`);

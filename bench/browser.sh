@@ -2,7 +2,13 @@
 # Browser speed benchmark: our npm package against transformers.js, side by side in headless
 # Chromium, with one protocol and the same weights.
 #
-#   bench/browser.sh [--quick] [--out FILE]
+#   bench/browser.sh [--quick] [--gpu] [--out FILE]
+#
+# --gpu adds our rows and transformers.js' on WebGPU (f32, texts/s at batch 1, 16 and 128, the
+# load time and the adapter's name: see bench/browser.mjs), in a table of their own. Without a
+# GPU, Chromium's WebGPU adapter is SwiftShader, a software one: its figures only show that the
+# path runs, and the table says so; there the full-size model takes seconds per text, so the
+# GPU runs take hours (the correctness checks are in www/xlmr-sentiment/test/webgpu.test.mjs).
 #
 # Eight runs, one after the other, each in its own Chromium on a fresh profile:
 #   engine          xlmr-sentiment (www/xlmr-sentiment's worker form, as a page should run it:
@@ -74,10 +80,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 QUICK=()
+GPU=()
 OUT=""
 while (($#)); do
     case "$1" in
         --quick) QUICK=(--quick) ;;
+        --gpu) GPU=(--gpu) ;;
         --out)
             [[ $# -ge 2 ]] || { echo "error: --out needs a file" >&2; exit 2; }
             OUT="$2"
@@ -146,6 +154,6 @@ fi
 # 6. The runs.
 step "benchmark$( ((${#QUICK[@]})) && echo ' (quick)'), writing $OUT"
 ROWS=target/bench/browser-rows.json
-node bench/browser.mjs --out "$ROWS" "${QUICK[@]}"
+node bench/browser.mjs --out "$ROWS" "${QUICK[@]}" "${GPU[@]}"
 # The results file (machine, date, versions, rows) and its Markdown table beside it.
 python3 bench/report.py --browser-rows "$ROWS" --out "$OUT" "${QUICK[@]}"

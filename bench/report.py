@@ -203,6 +203,8 @@ def browser_tables(results):
     def ratio(a, b):
         return f"{a / b:.2f}x" if a is not None and b else ""
 
+    gpu_rows = [r for r in rows if r.get("device") == "webgpu"]
+    rows = [r for r in rows if r.get("device") != "webgpu"]
     lines = [
         machine_line(results),
         "",
@@ -236,7 +238,48 @@ def browser_tables(results):
         for r in quality:
             lines.append(f"| {r['engine']} | {'yes' if r['isolated'] else 'no'} | {r['agreement_with_f32'] * 100:.1f}% "
                          f"| {fixed(r.get('max_prob_change'), 4)} |")
+    if gpu_rows:
+        lines += browser_gpu_table(gpu_rows, rows)
     return "\n".join(lines)
+
+
+def browser_gpu_table(gpu_rows, cpu_rows):
+    """The WebGPU rows: texts/s at batch 1, 16 and 128, against transformers.js on WebGPU and
+    against our best CPU row (batch 16) of the same run."""
+
+    def fixed(x, digits):
+        return "" if x is None else f"{x:.{digits}f}"
+
+    best_cpu = max((r.get("texts_per_s") or 0 for r in cpu_rows if r["engine"] == "xlmr-sentiment"), default=0)
+    peer = next((r for r in gpu_rows if r["engine"] == "transformers.js"), None)
+    lines = [
+        "",
+        "On WebGPU (f32 weights on the GPU):",
+        "",
+        "| engine | adapter | load cold s | load cached s | texts/s batch 1 | batch 16 | batch 128 "
+        "| batch 128 vs transformers.js WebGPU | batch 128 vs our best CPU row | largest change vs its wasm f32 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in gpu_rows:
+        b128 = r.get("texts_per_s_batch128")
+        theirs = peer and peer.get("texts_per_s_batch128")
+        ours = r["engine"] == "xlmr-sentiment"
+        adapter = (r.get("adapter") or "none") + (" (software)" if r.get("software_adapter") else "")
+        cells = [
+            r["engine"], adapter, fixed(r.get("load_cold_s"), 2), fixed(r.get("load_cached_s"), 2),
+            fixed(r.get("texts_per_s_batch1"), 2), fixed(r.get("texts_per_s_batch16"), 2), fixed(b128, 2),
+            f"{b128 / theirs:.2f}x" if ours and b128 and theirs else "",
+            f"{b128 / best_cpu:.2f}x" if ours and b128 and best_cpu else "",
+            "" if r.get("max_prob_change_vs_wasm") is None else f"{r['max_prob_change_vs_wasm']:.1e}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if any(r.get("software_adapter") for r in gpu_rows):
+        lines += [
+            "",
+            "The adapter is a software one (SwiftShader runs WebGPU on the CPU): these figures only "
+            "show that the GPU path runs, not how fast a GPU is.",
+        ]
+    return lines
 
 
 def tables(results):

@@ -1,7 +1,7 @@
 // The page side of bench/browser.mjs: one engine per page, loaded the way an application would
 // load it, and timed with performance.now(). The driver calls these through page.evaluate.
 //
-//   window.bench.load({ engine, precision, text, threads }) -> { seconds, threads, isolated, first }
+//   window.bench.load({ engine, precision, text, threads, device }) -> { seconds, threads, isolated, first, adapter }
 //   window.bench.latency(text, calls, warmups)              -> [ms, ...]
 //   window.bench.throughput(texts, batch)                   -> { seconds, count }
 //   window.bench.scores(texts)                              -> [[{ label, score }, ...], ...] (every label)
@@ -13,19 +13,36 @@
 let classify;
 let classifyAll;
 
-async function loadOurs({ precision, threads }) {
+/** The page's WebGPU adapter, as WebGPU names it (browsers may leave the description empty). */
+async function webGpuAdapter() {
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) return null;
+  const info = adapter.info ?? {};
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unnamed";
+  return { name, software: info.isFallbackAdapter === true };
+}
+
+async function loadOurs({ precision, threads, device }) {
   // The tweet preprocessing is ours only: off, so both engines see the same text.
   const options = { preprocess: false };
   // In the package's worker form, as a page should run the model (off its UI thread); the
   // threaded build runs only there (the calling thread blocks while the pool works).
   const { loadInWorker } = await import("/ours/dist/worker-client.js");
-  const classifier = await loadInWorker(`/bundles/${precision}.gguf`, { threads });
-  classify = (input) => classifier.classify(input, options);
+  const classifier = await loadInWorker(`/bundles/${precision}.gguf`, { threads, device: device ?? "wasm" });
+  // A call is one batch: on the GPU the batch is what pays off.
+  classify = (input) => classifier.classify(input, { ...options, batchSize: Array.isArray(input) ? Math.max(1, input.length) : 1 });
   classifyAll = (input) => classifier.classify(input, { ...options, topK: null });
-  return { threads: classifier.threads, precision: classifier.precision, wasm_build: classifier.wasmBuild };
+  const placed = classifier.device;
+  if (device === "webgpu" && placed.device !== "webgpu") throw new Error(`not on the GPU: ${placed.reason}`);
+  return {
+    threads: classifier.threads,
+    precision: classifier.precision,
+    wasm_build: classifier.wasmBuild,
+    ...(device === "webgpu" ? { adapter: await webGpuAdapter() } : {}),
+  };
 }
 
-async function loadTransformers({ precision, threads }) {
+async function loadTransformers({ precision, threads, device }) {
   const { pipeline, env } = await import("/tfjs/transformers.js");
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
@@ -38,12 +55,16 @@ async function loadTransformers({ precision, threads }) {
   env.backends.onnx.wasm.numThreads = threads;
   const classifier = await pipeline("text-classification", "xlmr-full-size", {
     dtype: precision === "int8" ? "q8" : "fp32",
-    device: "wasm",
+    device: device ?? "wasm",
   });
   classify = (input) => classifier(input);
   classifyAll = (input) => classifier(input, { top_k: null });
   // onnxruntime-web writes back the thread count it really uses (1 without cross-origin isolation).
-  return { threads: env.backends.onnx.wasm.numThreads, precision };
+  return {
+    threads: env.backends.onnx.wasm.numThreads,
+    precision,
+    ...(device === "webgpu" ? { adapter: await webGpuAdapter() } : {}),
+  };
 }
 
 window.bench = {
