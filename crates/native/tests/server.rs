@@ -927,7 +927,10 @@ fn the_device_is_reported_and_the_gpu_answers_as_the_cpu() {
     assert!(info["device"]["adapter"].is_string(), "{info}");
     // The fixture folder is f32, and so is its copy on the GPU.
     assert_eq!(info["device"]["gpu_weights"], "f32", "{info}");
-    assert!(info["device"]["gpu_weight_bytes"].as_u64().unwrap() > 0, "{info}");
+    assert!(
+        info["device"]["gpu_weight_bytes"].as_u64().unwrap() > 0,
+        "{info}"
+    );
     let (status, on_gpu) = gpu.post("/predict", body);
     assert_eq!(status, 200);
     for (a, b) in on_cpu
