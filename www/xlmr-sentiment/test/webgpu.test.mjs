@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { WEBGPU_ARGS, launchChromium, serveFiles } from "../../../tests/chromium.mjs";
+import { ISOLATION_HEADERS, WEBGPU_ARGS, launchChromium, serveFiles } from "../../../tests/chromium.mjs";
 
 const pkgDir = fileURLToPath(new URL("../", import.meta.url));
 const modelsDir = fileURLToPath(new URL("../../../tests/fixtures/models/", import.meta.url));
@@ -28,9 +28,12 @@ function resolvePath(url) {
 }
 
 let server, origin, withGpu, withoutGpu;
+// The same files with COOP/COEP: a cross-origin isolated page, whose worker runs the threaded build.
+let isolatedServer, isolatedOrigin;
 
 before(async () => {
   ({ server, origin } = await serveFiles(resolvePath));
+  ({ server: isolatedServer, origin: isolatedOrigin } = await serveFiles(resolvePath, { headers: ISOLATION_HEADERS }));
   withGpu = await launchChromium(chromium, WEBGPU_ARGS);
   withoutGpu = await launchChromium(chromium);
 });
@@ -39,18 +42,19 @@ after(async () => {
   await withGpu?.close();
   await withoutGpu?.close();
   server?.close();
+  isolatedServer?.close();
 });
 
 const golden = async (model) => JSON.parse(await readFile(join(modelsDir, model, "golden.json"), "utf8"));
 
-async function openPage(browser) {
+async function openPage(browser, at = origin) {
   const page = await browser.context.newPage();
   const offsite = [];
   page.on("request", (r) => {
-    if (!r.url().startsWith(origin)) offsite.push(r.url());
+    if (!r.url().startsWith(at)) offsite.push(r.url());
   });
   page.on("console", (m) => m.type() === "error" && console.error(`page: ${m.text()}`));
-  await page.goto(`${origin}/`);
+  await page.goto(`${at}/`);
   await page.waitForSelector("body[data-ready=yes]", { state: "attached" });
   return { page, offsite };
 }
@@ -102,6 +106,18 @@ for (const model of MODELS) {
     });
   });
 }
+
+test("a cross-origin isolated page: the threaded build's worker runs WebGPU too", async () => {
+  const g = await golden("tiny-sentiment");
+  const texts = g.texts.map((t) => t.text);
+  const { page, offsite } = await openPage(withGpu, isolatedOrigin);
+  const run = await page.evaluate(([url, t]) => window.classifyOn(url, "webgpu", t, { batchSize: 16 }), [`${isolatedOrigin}/models/tiny-sentiment/`, texts]);
+  await page.close();
+  assert.deepEqual(offsite, []);
+  assert.equal(run.wasmBuild, "relaxed-simd-threads");
+  assert.equal(run.after.device, "webgpu", JSON.stringify(run.after));
+  g.texts.forEach((row, i) => run.batched[i].scores.forEach((s, j) => assert.ok(Math.abs(s.score - row.scores[j]) <= TOLERANCE, `${JSON.stringify(row.text)}`)));
+});
 
 test("each bundle precision on WebGPU agrees with the wasm path of the same bundle", async () => {
   const g = await golden("tiny-sentiment");
