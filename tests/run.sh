@@ -106,7 +106,10 @@ venv=target/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r crates/python/requirements-test.txt
 rm -rf target/wheels
-"$venv/bin/maturin" build --release --locked -m crates/python/Cargo.toml --out target/wheels -i "$venv/bin/python"
+# The dev profile (dependencies at opt-level 3, ours at 1, as for `cargo test`) reuses the
+# dependencies the Rust tests just built: a release build would compile them all again, about
+# five of the 40 minutes. The code is the release wheel's; the tests run tiny models.
+"$venv/bin/maturin" build --profile dev --locked -m crates/python/Cargo.toml --out target/wheels -i "$venv/bin/python"
 "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/*.whl
 # From another folder, so `import xlmr_sentiment` is the installed wheel, not the sources.
 (cd target && python-venv/bin/python -m pytest -q -p no:cacheprovider ../crates/python/tests)
