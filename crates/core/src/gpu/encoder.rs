@@ -456,15 +456,13 @@ impl HostWeight {
     /// Matrices stacked row-wise (the fused QKV): in their common form, else as f32.
     fn concat(parts: Vec<Self>) -> Self {
         if parts.iter().all(|p| matches!(p, Self::F16(_))) {
-            return Self::F16(
-                parts
-                    .into_iter()
-                    .flat_map(|p| match p {
-                        Self::F16(bits) => bits,
-                        _ => Vec::new(),
-                    })
-                    .collect(),
-            );
+            let mut bits = Vec::new();
+            for part in parts {
+                if let Self::F16(part) = part {
+                    bits.extend(part);
+                }
+            }
+            return Self::F16(bits);
         }
         let quantized = parts.iter().all(|p| matches!(p, Self::Quantized(_)));
         let values: Vec<f32> = parts.into_iter().flat_map(Self::into_f32).collect();
