@@ -203,11 +203,27 @@ impl Classifier {
     #[cfg(feature = "gpu")]
     pub async fn calibrate_device(&mut self) -> Result<()> {
         let report = self.device();
-        let placement = std::mem::replace(&mut self.placement, Placement::Cpu(report));
-        self.placement = placement
+        let placement = std::mem::replace(&mut self.placement, Placement::Cpu(report.clone()));
+        match placement
             .calibrate(&self.model, self.config.vocab_size)
-            .await?;
-        Ok(())
+            .await
+        {
+            Ok(placement) => {
+                self.placement = placement;
+                Ok(())
+            }
+            Err(error) => {
+                // `gpu` was asked for and failed: the CPU runs every batch, and says why.
+                self.placement = Placement::Cpu(DeviceReport {
+                    adapter: report.adapter,
+                    ..DeviceReport::cpu(
+                        report.requested,
+                        Some(format!("the GPU failed its warm-up: {error}")),
+                    )
+                });
+                Err(error)
+            }
+        }
     }
 
     /// Every text encoded: the encodings, and per text `Ok(())` where its encoding went into

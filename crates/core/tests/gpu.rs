@@ -190,7 +190,7 @@ fn a_device_lost_mid_run_finishes_on_the_cpu_with_the_same_results() {
     drop(gpu);
     let name = "tiny-sentiment";
     let texts = golden_texts(name);
-    let classifier = load_folder(name, &on(&own, DeviceChoice::Gpu));
+    let mut classifier = load_folder(name, &on(&own, DeviceChoice::Gpu));
     let before = all_scores(&classifier, &texts);
     own.destroy();
     let after = all_scores(&classifier, &texts);
@@ -198,6 +198,17 @@ fn a_device_lost_mid_run_finishes_on_the_cpu_with_the_same_results() {
     assert_eq!(device.device, "cpu", "{device:?}");
     let reason = device.reason.expect("a reason");
     assert!(reason.contains("GPU failed mid-run"), "{reason}");
+    // A warm-up after the failure leaves the CPU in charge and the reason as it was.
+    pollster::block_on(classifier.calibrate_device()).expect("the CPU keeps every batch");
+    let device = classifier.device();
+    assert_eq!(device.device, "cpu", "{device:?}");
+    assert!(
+        device
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("GPU failed mid-run")),
+        "{device:?}"
+    );
     for (b, a) in before.iter().zip(&after) {
         for (x, y) in b.iter().zip(a) {
             assert!((x - y).abs() <= TOLERANCE, "{b:?} against {a:?}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 
-use super::kernels::{Epilogue, Kernels, Recorder, Weight, INT8_BLOCK, MAX_KEYS};
+use super::kernels::{Epilogue, Kernels, Recorder, Weight, WeightFormat, INT8_BLOCK, MAX_KEYS};
 use super::Gpu;
 use crate::config::{Activation, Config};
 use crate::device::GpuWeights;
@@ -159,7 +159,8 @@ impl GpuEncoder {
         let head_dense = upload.dense(&classifier.pp("dense"), h, h)?;
         let head_out = upload.dense(&classifier.pp("out_proj"), h, cfg.labels.len())?;
         let uploaded = upload.weights();
-        let kernels = Kernels::new(&gpu.device);
+        let formats: Vec<WeightFormat> = upload.formats.borrow().iter().copied().collect();
+        let kernels = Kernels::new(&gpu.device, &formats);
         gpu.wait()?;
         if let Some(fault) = gpu.fault() {
             return Err(Error::GpuUnavailable(fault));
@@ -192,6 +193,36 @@ impl GpuEncoder {
 
     /// The most tokens one pass takes: the feed-forward's (or QKV's) activations must fit one
     /// binding.
+    /// Frees the weights' GPU memory now, rather than when the classifier goes: after a
+    /// failure no batch uses them again. (The device may be shared with other classifiers, so
+    /// it stays.)
+    pub(crate) fn release(&self) {
+        let dense = |d: &Dense| {
+            d.weight.destroy();
+            d.bias.destroy();
+        };
+        let norm = |n: &Norm| {
+            n.gamma.destroy();
+            n.beta.destroy();
+        };
+        self.position_table.destroy();
+        norm(&self.embedding_norm);
+        for layer in &self.layers {
+            [
+                &layer.qkv,
+                &layer.attention_output,
+                &layer.intermediate,
+                &layer.output,
+            ]
+            .into_iter()
+            .for_each(dense);
+            norm(&layer.attention_norm);
+            norm(&layer.output_norm);
+        }
+        dense(&self.head_dense);
+        dense(&self.head_out);
+    }
+
     pub(crate) fn max_tokens(&self) -> usize {
         let widest = 4 * self.intermediate.max(3 * self.hidden) as u64;
         (self.gpu.max_binding() / widest) as usize
@@ -219,6 +250,15 @@ impl GpuEncoder {
         if let Some(fault) = self.gpu.fault() {
             return Err(Error::Gpu(fault));
         }
+        // This pass's errors come back through error scopes: in a browser an uncaptured error
+        // is an event with no order against the read-back, so the fault handler could hear of
+        // it only after the logits were taken. Scopes nest, so they are popped in reverse.
+        let [validation, memory, internal] = [
+            wgpu::ErrorFilter::Validation,
+            wgpu::ErrorFilter::OutOfMemory,
+            wgpu::ErrorFilter::Internal,
+        ]
+        .map(|filter| device.push_error_scope(filter));
         let init = |label: &str, bytes: &[u8]| self.gpu.buffer_with(label, bytes, storage);
         let mut x = init("hidden", bytemuck::cast_slice(word_rows));
         let position_ids = init("position ids", bytemuck::cast_slice(positions));
@@ -314,6 +354,7 @@ impl GpuEncoder {
         pass.record(&mut encoder);
         encoder.copy_buffer_to_buffer(&logits, 0, &readback, 0, bytes);
         self.gpu.queue.submit([encoder.finish()]);
+        let scope_errors = [internal.pop(), memory.pop(), validation.pop()];
         let (sender, receiver) = futures_channel::oneshot::channel();
         readback.map_async(wgpu::MapMode::Read, .., move |result| {
             let _ = sender.send(result);
@@ -322,6 +363,11 @@ impl GpuEncoder {
         let mapped = receiver
             .await
             .map_err(|_| Error::Gpu("the GPU dropped the read-back".into()))?;
+        for error in scope_errors {
+            if let Some(error) = error.await {
+                return Err(Error::Gpu(format!("the pass failed on the GPU: {error}")));
+            }
+        }
         if let Some(fault) = self.gpu.fault() {
             return Err(Error::Gpu(fault));
         }
@@ -343,7 +389,7 @@ struct Upload<'a> {
     /// The bytes uploaded so far.
     bytes: std::cell::Cell<u64>,
     /// The dense layers' weight formats seen.
-    formats: std::cell::RefCell<std::collections::BTreeSet<&'static str>>,
+    formats: std::cell::RefCell<std::collections::BTreeSet<WeightFormat>>,
 }
 
 impl Upload<'_> {
@@ -361,8 +407,8 @@ impl Upload<'_> {
     fn weights(&self) -> GpuWeights {
         let formats = self.formats.borrow();
         GpuWeights {
-            format: match formats.len() {
-                1 => formats.first().copied().unwrap_or("f32").to_string(),
+            format: match formats.first() {
+                Some(format) if formats.len() == 1 => format.name().into(),
                 _ => "mixed".into(),
             },
             bytes: self.bytes.get(),
@@ -378,15 +424,15 @@ impl Upload<'_> {
         let mut formats = self.formats.borrow_mut();
         match host {
             HostWeight::F32(values) => {
-                formats.insert("f32");
+                formats.insert(WeightFormat::F32);
                 Weight::F32(self.floats(label, &values))
             }
             HostWeight::F16(bits) => {
-                formats.insert("f16");
+                formats.insert(WeightFormat::F16);
                 Weight::F16(self.bytes(label, bytemuck::cast_slice(&bits)))
             }
             HostWeight::Quantized(values) => {
-                formats.insert("int8");
+                formats.insert(WeightFormat::Int8);
                 let (quantized, scales) = int8_blocks(&values);
                 Weight::Int8 {
                     values: self.bytes(label, bytemuck::cast_slice(&quantized)),

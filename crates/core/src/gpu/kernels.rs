@@ -37,7 +37,7 @@ impl From<Activation> for Epilogue {
 /// How a dense layer's weight is stored on the GPU (`matmul.wgsl` expands it to f32 as it
 /// stages it): as the bundle holds it, so an f16 bundle takes half the memory of f32 and a
 /// quantized one a quarter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum WeightFormat {
     F32,
     /// Two f16 per u32, read with WGSL's `unpack2x16float` (no `shader-f16` needed: only the
@@ -45,6 +45,17 @@ pub(crate) enum WeightFormat {
     F16,
     /// Four int8 per u32, and an f32 scale per block of [`INT8_BLOCK`] elements.
     Int8,
+}
+
+impl WeightFormat {
+    /// Its name in the device report (`gpu_weights`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+            WeightFormat::Int8 => "int8",
+        }
+    }
 }
 
 /// The elements of an int8 weight that share one scale (in row-major order), as ggml's Q8_0.
@@ -61,42 +72,57 @@ pub(crate) enum Weight {
     },
 }
 
-/// `matmul.wgsl` with its weight read in `format`: the lines between `// WEIGHTS` and
-/// `// END WEIGHTS` replaced.
+impl Weight {
+    /// Frees its GPU memory (see [`super::GpuEncoder::release`]).
+    pub(crate) fn destroy(&self) {
+        match self {
+            Weight::F32(buffer) | Weight::F16(buffer) => buffer.destroy(),
+            Weight::Int8 { values, scales } => {
+                values.destroy();
+                scales.destroy();
+            }
+        }
+    }
+}
+
+/// `matmul.wgsl` with its weight read in `format`: the declarations between `// WEIGHTS` and
+/// `// END WEIGHTS` replaced (the comment lines there kept).
 fn matmul_source(format: WeightFormat) -> String {
     let source = include_str!("matmul.wgsl");
     let weights = match format {
         WeightFormat::F32 => return source.to_string(),
-        WeightFormat::F16 => {
-            "@group(0) @binding(1) var<storage, read> w: array<u32>;\n\
+        WeightFormat::F16 => "@group(0) @binding(1) var<storage, read> w: array<u32>;\n\
              fn weight(index: u32) -> f32 { return unpack2x16float(w[index / 2u])[index % 2u]; }\n"
-        }
-        WeightFormat::Int8 => {
+            .to_string(),
+        WeightFormat::Int8 => format!(
             "@group(0) @binding(1) var<storage, read> w: array<u32>;\n\
              @group(0) @binding(5) var<storage, read> scales: array<f32>;\n\
-             fn weight(index: u32) -> f32 {\n\
+             fn weight(index: u32) -> f32 {{\n\
                  let q = extractBits(bitcast<i32>(w[index / 4u]), (index % 4u) * 8u, 8u);\n\
-                 return f32(q) * scales[index / 32u];\n\
-             }\n"
-        }
+                 return f32(q) * scales[index / {INT8_BLOCK}u];\n\
+             }}\n"
+        ),
     };
     let start = source
         .find("// WEIGHTS")
         .expect("matmul.wgsl marks its weights");
-    let start = start + source[start..].find('\n').expect("a line") + 1;
-    let start = start + source[start..].find('\n').expect("a line") + 1;
     let end = source
         .find("// END WEIGHTS")
         .expect("matmul.wgsl marks its weights' end");
-    format!("{}{weights}{}", &source[..start], &source[end..])
+    let comments: String = source[start..end]
+        .lines()
+        .filter(|line| line.starts_with("//"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    format!("{}{comments}{weights}{}", &source[..start], &source[end..])
 }
 
 /// The pipelines, built once per model.
 #[derive(Debug)]
 pub(crate) struct Kernels {
-    matmul: wgpu::ComputePipeline,
-    matmul_f16: wgpu::ComputePipeline,
-    matmul_int8: wgpu::ComputePipeline,
+    /// One matmul per weight format the model's upload used (indexed by [`WeightFormat`]);
+    /// each is compiled only where needed, which a software adapter takes long over.
+    matmul: [Option<wgpu::ComputePipeline>; 3],
     attention: wgpu::ComputePipeline,
     add_norm: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
@@ -233,19 +259,20 @@ impl<'a> Recorder<'a> {
             (n as u32).div_ceil(MATMUL_TILE),
             (m as u32).div_ceil(MATMUL_TILE),
         );
+        let kernels = self.kernels;
         match w {
-            Weight::F32(values) => {
-                self.push(&self.kernels.matmul, &[x, values, bias, y, &params], groups);
-            }
-            Weight::F16(values) => {
-                self.push(
-                    &self.kernels.matmul_f16,
-                    &[x, values, bias, y, &params],
-                    groups,
-                );
-            }
+            Weight::F32(values) => self.push(
+                kernels.matmul(WeightFormat::F32),
+                &[x, values, bias, y, &params],
+                groups,
+            ),
+            Weight::F16(values) => self.push(
+                kernels.matmul(WeightFormat::F16),
+                &[x, values, bias, y, &params],
+                groups,
+            ),
             Weight::Int8 { values, scales } => self.push(
-                &self.kernels.matmul_int8,
+                kernels.matmul(WeightFormat::Int8),
                 &[x, values, bias, y, &params, scales],
                 groups,
             ),
@@ -379,7 +406,15 @@ impl<'a> Recorder<'a> {
 }
 
 impl Kernels {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    /// The matmul for weights in `format`.
+    fn matmul(&self, format: WeightFormat) -> &wgpu::ComputePipeline {
+        self.matmul[format as usize]
+            .as_ref()
+            .expect("the encoder builds a matmul for every weight format it uploads")
+    }
+
+    /// The pipelines, with a matmul for each of `formats` (those of the weights uploaded).
+    pub(crate) fn new(device: &wgpu::Device, formats: &[WeightFormat]) -> Self {
         use Slot::{Read, Uniform, Write};
         let rows = include_str!("rows.wgsl");
         let row_slots = [Write, Read, Read, Read, Read, Uniform];
@@ -392,9 +427,8 @@ impl Kernels {
             pipeline(device, "matmul", &matmul_source(format), "main", slots)
         };
         Self {
-            matmul: matmul(WeightFormat::F32),
-            matmul_f16: matmul(WeightFormat::F16),
-            matmul_int8: matmul(WeightFormat::Int8),
+            matmul: [WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8]
+                .map(|format| formats.contains(&format).then(|| matmul(format))),
             attention: pipeline(
                 device,
                 "attention",
@@ -411,5 +445,34 @@ impl Kernels {
                 mapped_at_creation: false,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each form declares one `weight` reader in place of the f32 one, between the markers,
+    /// whose comments stay; the int8 form's scales are per [`INT8_BLOCK`]. (The GPU tests
+    /// compile and run every form.)
+    #[test]
+    fn matmul_source_replaces_only_the_weight_declarations() {
+        for format in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8] {
+            let source = matmul_source(format);
+            assert_eq!(source.matches("fn weight(").count(), 1, "{format:?}");
+            assert_eq!(
+                source.matches("var<storage, read> w:").count(),
+                1,
+                "{format:?}"
+            );
+            assert!(
+                source.contains("// WEIGHTS: the weight's storage"),
+                "{format:?}"
+            );
+            assert!(source.contains("// END WEIGHTS"), "{format:?}");
+        }
+        assert!(matmul_source(WeightFormat::F16).contains("unpack2x16float"));
+        let int8 = matmul_source(WeightFormat::Int8);
+        assert!(int8.contains(&format!("scales[index / {INT8_BLOCK}u]")));
     }
 }

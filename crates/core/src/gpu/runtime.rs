@@ -69,6 +69,10 @@ impl GpuRuntime {
         model: &XlmRobertaForSequenceClassification,
         vocab: usize,
     ) -> Result<Calibrated> {
+        if self.failed.load(Ordering::Acquire) {
+            // Its weights are gone (see try_forward): the CPU keeps every batch.
+            return Ok(Calibrated::Cpu(self.report()));
+        }
         let small = warm_up_batch(WARM_UP_TEXTS[0], vocab);
         let small: Vec<&[u32]> = small.iter().map(Vec::as_slice).collect();
         pass(&self.encoder, model, &small).await?;
@@ -124,7 +128,9 @@ impl GpuRuntime {
         match pass(&self.encoder, model, sequences).await {
             Ok(logits) => Some(logits),
             Err(error) => {
-                self.failed.store(true, Ordering::Release);
+                if !self.failed.swap(true, Ordering::AcqRel) {
+                    self.encoder.release();
+                }
                 let mut report = self.lock_report();
                 report.device = "cpu".into();
                 report.reason = Some(format!(
