@@ -77,8 +77,9 @@ pub struct GpuInfo {
 /// The model's copy on a GPU.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GpuWeights {
-    /// How the dense layers' weights are stored: `f32` (a folder, an f32 bundle), `f16` (an
-    /// f16 bundle) or `int8` (a q8_0 or q4 bundle, in blocks of 32 with a scale each); the
+    /// How the dense layers' weights are stored: `int8` for a q8_0 or q4 bundle (blocks of 32
+    /// with a scale each); else `f16` where every value of a matrix is exactly an f16 (an f16
+    /// bundle, or a folder saved in f16), `f32` otherwise; `mixed` where the layers differ. The
     /// shaders compute in f32 either way. Biases, LayerNorms and position rows stay f32.
     pub format: String,
     /// The bytes uploaded for the model (the word embeddings stay on the CPU).
@@ -98,7 +99,7 @@ pub struct DeviceReport {
     /// With `auto`: the fewest tokens a batch must hold to run on the GPU.
     pub gpu_min_tokens: Option<usize>,
     /// Where the GPU holds a copy of the model: how its dense layers' weights are stored
-    /// (`f32`, `f16` or `int8`, following the bundle's precision) and the bytes uploaded.
+    /// (see [`GpuWeights::format`]) and the bytes uploaded.
     pub gpu_weights: Option<GpuWeights>,
     /// Why the CPU runs batches where the GPU was allowed (no adapter, too slow here, lost
     /// mid-run), or how `auto` chose.
@@ -106,6 +107,16 @@ pub struct DeviceReport {
 }
 
 impl DeviceReport {
+    /// [`GpuWeights::format`], where a GPU holds the model: the flat field the adapters report.
+    pub fn gpu_weight_format(&self) -> Option<&str> {
+        self.gpu_weights.as_ref().map(|w| w.format.as_str())
+    }
+
+    /// [`GpuWeights::bytes`], where a GPU holds the model.
+    pub fn gpu_weight_bytes(&self) -> Option<u64> {
+        self.gpu_weights.as_ref().map(|w| w.bytes)
+    }
+
     /// A classifier on the CPU, for `reason` (`None` where the CPU was asked for).
     pub fn cpu(requested: DeviceChoice, reason: Option<String>) -> Self {
         Self {

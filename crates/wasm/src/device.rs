@@ -93,7 +93,8 @@ pub(crate) struct DeviceInfo {
     /// The GPU adapter, where one was found.
     adapter: Option<AdapterInfo>,
     gpu_min_tokens: Option<usize>,
-    /// How the GPU holds the model's dense layers (`f32`, `f16`, `int8`), where it holds it.
+    /// How the GPU holds the model's dense layers (`f32`, `f16`, `int8` or `mixed`, see the
+    /// core's `GpuWeights::format`), where it holds it.
     gpu_weights: Option<String>,
     /// The bytes of the model on the GPU.
     gpu_weight_bytes: Option<u64>,
@@ -112,6 +113,8 @@ struct AdapterInfo {
 
 impl From<DeviceReport> for DeviceInfo {
     fn from(report: DeviceReport) -> Self {
+        let gpu_weights = report.gpu_weight_format().map(str::to_string);
+        let gpu_weight_bytes = report.gpu_weight_bytes();
         Self {
             requested: choice_name(report.requested),
             device: if report.device == "gpu" {
@@ -126,8 +129,8 @@ impl From<DeviceReport> for DeviceInfo {
                 driver: a.driver,
             }),
             gpu_min_tokens: report.gpu_min_tokens,
-            gpu_weight_bytes: report.gpu_weights.as_ref().map(|w| w.bytes),
-            gpu_weights: report.gpu_weights.map(|w| w.format),
+            gpu_weights,
+            gpu_weight_bytes,
             reason: report.reason,
         }
     }

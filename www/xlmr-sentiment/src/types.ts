@@ -140,7 +140,7 @@ export interface DeviceInfo {
   adapter: { name: string; backend: string; deviceType: string; driver: string } | null;
   /** With `auto` on the GPU: the fewest tokens a batch must hold to run there. */
   gpuMinTokens: number | null;
-  /** Where the GPU holds the model: how its dense layers are stored (`f32`, `f16` or `int8`, following the bundle's precision). */
+  /** Where the GPU holds the model: how its dense layers are stored (`int8` for q8_0 and q4; `f16` for an f16 bundle or a folder saved in f16; else `f32`; `mixed` where layers differ). */
   gpuWeights: "f32" | "f16" | "int8" | "mixed" | null;
   /** Where the GPU holds the model: its bytes there (the word embeddings stay on the CPU). */
   gpuWeightBytes: number | null;

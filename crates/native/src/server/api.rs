@@ -234,8 +234,9 @@ pub struct DeviceInfo {
     pub backend: Option<String>,
     /// With `auto` on a GPU: the fewest tokens a batch must hold to run there.
     pub gpu_min_tokens: Option<usize>,
-    /// Where the GPU holds the model: how its dense layers' weights are stored (`f32`, `f16` or
-    /// `int8`, following the bundle's precision).
+    /// Where the GPU holds the model: how its dense layers' weights are stored (`int8` for a
+    /// q8_0 or q4 bundle; `f16` for an f16 bundle or a folder saved in f16; else `f32`; `mixed`
+    /// where the layers differ).
     pub gpu_weights: Option<String>,
     /// Where the GPU holds the model: the bytes of it there (the word embeddings stay on the CPU).
     pub gpu_weight_bytes: Option<u64>,
@@ -245,14 +246,16 @@ pub struct DeviceInfo {
 
 impl From<xlmr_sentiment_core::DeviceReport> for DeviceInfo {
     fn from(report: xlmr_sentiment_core::DeviceReport) -> Self {
+        let gpu_weights = report.gpu_weight_format().map(str::to_string);
+        let gpu_weight_bytes = report.gpu_weight_bytes();
         Self {
             requested: report.requested.name().to_string(),
             device: report.device,
             backend: report.adapter.as_ref().map(|a| a.backend.clone()),
             adapter: report.adapter.map(|a| a.name),
             gpu_min_tokens: report.gpu_min_tokens,
-            gpu_weight_bytes: report.gpu_weights.as_ref().map(|w| w.bytes),
-            gpu_weights: report.gpu_weights.map(|w| w.format),
+            gpu_weights,
+            gpu_weight_bytes,
             reason: report.reason,
         }
     }
