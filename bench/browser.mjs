@@ -34,7 +34,7 @@ const out = args[args.indexOf("--out") + 1];
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
 const gpu = args.includes("--gpu");
 if (!args.includes("--out") || !out) {
-  console.error("usage: node bench/browser.mjs --out FILE [--quick]");
+  console.error("usage: node bench/browser.mjs --out FILE [--quick] [--only TEXT] [--gpu]");
   process.exit(2);
 }
 

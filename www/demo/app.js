@@ -144,8 +144,11 @@ async function main() {
   try {
     classifier = await loadInWorker(modelUrl, { onProgress, device, ...(givenLanguages ? { languages: givenLanguages } : {}) });
   } catch (error) {
+    // The reader can still pick another device (say wasm after webgpu found no adapter).
+    $("device").disabled = false;
     return showError(
-      `Could not load the model from ${modelUrl}: ${error.message}. ` +
+      `Could not load the model from ${modelUrl} on ${device === "auto" ? "any device" : device}: ${error.message}. ` +
+        (device === "webgpu" ? "Pick WebAssembly in Device to run on the CPU instead, or: " : "") +
         "Put the model's config.json, tokenizer.json and model.safetensors in the model/ folder next to this page, " +
         "or open the page with ?model= and the address of a model folder or a .gguf bundle.",
     );

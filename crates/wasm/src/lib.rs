@@ -151,8 +151,11 @@ fn device_of(device: Option<DeviceRequest>) -> xlmr_sentiment_core::DeviceReques
     device.map_or_else(xlmr_sentiment_core::DeviceRequest::cpu, |d| d.inner)
 }
 
-/// Why a call found the classifier borrowed: only the device warm-up holds it that long.
-const BUSY: &str = "the classifier is still running its device warm-up (await calibrateDevice())";
+/// Why a call found the classifier borrowed: an awaited call holds it until it resolves (a
+/// shared hold for classifying, so only the calls that change the classifier meet this).
+const BUSY: &str =
+    "the classifier is busy with an awaited call (calibrateDevice, classifyAsync or \
+                    classifyPipelineAsync): await it first";
 
 /// Predictions in the shape the npm package's `classifyDetailed` returns.
 fn detailed(predictions: &[xlmr_sentiment_core::Prediction]) -> Result<JsValue, JsError> {
@@ -246,8 +249,9 @@ impl Classifier {
         })
     }
 
-    /// Where the classifier runs, and why: `{requested, device, adapter, gpuMinTokens, reason}`
-    /// with `requested` one of `auto`, `wasm`, `webgpu` and `device` `wasm` or `webgpu`.
+    /// Where the classifier runs, and why: `{requested, device, adapter, gpuMinTokens,
+    /// gpuWeights, gpuWeightBytes, reason}` with `requested` one of `auto`, `wasm`, `webgpu` and
+    /// `device` `wasm` or `webgpu`.
     #[wasm_bindgen(getter)]
     pub fn device(&self) -> Result<JsValue, JsError> {
         to_js(&device::DeviceInfo::from(self.model()?.device()))
@@ -297,7 +301,8 @@ impl Classifier {
         Ok(self.model()?.max_input_tokens())
     }
 
-    /// Classifies a string or an array of strings on the CPU. `options`: the npm package's
+    /// Classifies a string or an array of strings on the CPU, whatever the device (a call that
+    /// returns at once cannot wait for a GPU pass: `classifyAsync` can). `options`: the npm package's
     /// `ClassifyOptions` (`topK` is not used here). Returns an array with one
     /// `{label, score, scores, truncated, tokens}` per text (the core's `DetailedPrediction`), in
     /// input order, plus `language` and `languageSupported` (each possibly null) with
@@ -330,22 +335,9 @@ impl Classifier {
     }
 
     /// Classifies like transformers.js' text-classification pipeline (the core's
-    /// `PipelineAnswer`) on the CPU: a string gives its `topK` best `{label, score}` (1 by
-    /// default, all with `null`); an array gives one entry per text with `topK` 1, else one
-    /// list per text.
-    #[wasm_bindgen(js_name = classifyPipeline)]
-    pub fn classify_pipeline(&self, input: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-        let (texts, single) = texts_from_js(&input)?;
-        let options = options_from_js(&options)?;
-        let top_k = options.top_k().map_err(js_error)?;
-        let predictions = self
-            .model()?
-            .classify(&texts, &options.classify_options())
-            .map_err(js_error)?;
-        pipeline_answer(&predictions, single, top_k)
-    }
-
-    /// `classifyPipeline` on the classifier's device, as `classifyAsync` is to `classify`.
+    /// `PipelineAnswer`), on the classifier's device as `classifyAsync`: a string gives its
+    /// `topK` best `{label, score}` (1 by default, all with `null`); an array gives one entry
+    /// per text with `topK` 1, else one list per text.
     #[wasm_bindgen(js_name = classifyPipelineAsync)]
     // Every borrow of `inner` is a `try_borrow`: a call meanwhile is an error (BUSY), not a panic.
     #[allow(clippy::await_holding_refcell_ref)]

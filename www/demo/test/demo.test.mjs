@@ -124,7 +124,7 @@ test("a missing model is a readable message, not a broken page", async () => {
   const { page, problems } = await openDemo("?model=/no-such-model/");
   await page.waitForSelector("#error:not([hidden])");
   const message = await page.textContent("#error");
-  assert.match(message, /Could not load the model from \/no-such-model\/: .*HTTP 404/);
+  assert.match(message, /Could not load the model from \/no-such-model\/ on any device: .*HTTP 404/);
   assert.match(message, /model\/ folder next to this page/);
   assert.equal(await page.isDisabled("#text"), true);
   await page.screenshot({ path: join(screenshots, "demo-missing-model.png") });
@@ -262,6 +262,16 @@ test("the device line says where the model runs, and the chooser forces WebGPU o
   assert.equal(await plain.inputValue("#device"), "auto");
   await plain.close();
   assert.deepEqual(plainProblems, []);
+  // Forcing WebGPU there fails to load, says so, and leaves the chooser to pick WebAssembly.
+  const { page: forced, problems: forcedProblems } = await openDemo("?device=webgpu");
+  await forced.waitForSelector("#error:not([hidden])");
+  assert.match(await forced.textContent("#error"), /on webgpu: .*no WebGPU adapter.*Pick WebAssembly in Device/);
+  assert.equal(await forced.isDisabled("#device"), false);
+  await Promise.all([forced.waitForURL(/\?device=wasm$/), forced.selectOption("#device", "wasm")]);
+  await forced.waitForSelector("body[data-model=ready]");
+  assert.equal(await forced.textContent("#device-status"), "Runs in WebAssembly on the CPU.");
+  await forced.close();
+  assert.deepEqual(forcedProblems, []);
 
   // One with Chromium's software WebGPU adapter, as a visitor picks from the chooser.
   const gpuBrowser = await launchChromium(chromium, WEBGPU_ARGS);

@@ -198,21 +198,28 @@ export async function load(baseUrl: string | URL, options: LoadOptions = {}): Pr
       if (e.status === "done") bytes = e.loaded;
       options.onProgress?.(e);
     };
-    const inner = await streamBundle(
-      baseUrl,
-      { ...options, onProgress },
-      (length) => {
-        const loader = new (wasmGlue().BundleLoader)(length);
-        return {
-          push: (piece: Uint8Array) => loader.push(piece),
-          // A copy of the request each time: `finish` takes it, and a damaged cached copy is
-          // fetched again into a new loader.
-          // `start` runs once `ready` has resolved, so `device` is there.
-          finish: () => loader.finish((device as WasmDeviceRequest).clone()),
-        };
-      },
-      ready,
-    );
+    let inner: WasmClassifier;
+    try {
+      inner = await streamBundle(
+        baseUrl,
+        { ...options, onProgress },
+        (length) => {
+          const loader = new (wasmGlue().BundleLoader)(length);
+          return {
+            push: (piece: Uint8Array) => loader.push(piece),
+            // A copy of the request each time: `finish` takes it, and a damaged cached copy is
+            // fetched again into a new loader.
+            // `start` runs once `ready` has resolved, so `device` is there.
+            finish: () => loader.finish((device as WasmDeviceRequest).clone()),
+          };
+        },
+        ready,
+      );
+    } finally {
+      // Each loader took a copy of the request; the request itself goes now, or once it has
+      // arrived where the load failed first.
+      ready.then(() => device?.free(), () => undefined);
+    }
     const classifier = await placed(inner, options.languages);
     options.onProgress?.({ status: "ready", loaded: bytes, total: bytes, overall: { loaded: bytes, total: bytes } });
     return classifier;
