@@ -65,6 +65,34 @@ done
 (cd tests/wasm-kernels && npm ci --no-audit --no-fund)
 (cd www/demo && npm ci --no-audit --no-fund)
 (cd www/extension && npm ci --no-audit --no-fund)
+# The Python environments of the Python, deploy and API steps are downloads, not builds: they
+# install in the background while the lint and the Rust tests compile (about a minute), and
+# each of those steps waits for them.
+mkdir -p target/tmp
+venvs_log=target/tmp/python-venvs.log
+(
+    set -e
+    for venv_and_requirements in "target/python-venv crates/python/requirements-test.txt" \
+        "target/deploy-venv deploy/requirements-test.txt" \
+        "target/api-venv tests/deploy/requirements-api.txt"; do
+        set -- $venv_and_requirements
+        [ -x "$1/bin/python" ] || python3 -m venv "$1"
+        "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+    done
+) > "$venvs_log" 2>&1 &
+venvs_pid=$!
+# A run that stops early stops the installs too.
+trap 'kill "$venvs_pid" 2> /dev/null || true' EXIT
+venvs_ready=""
+wait_for_venvs() {
+    [ -z "$venvs_ready" ] || return 0
+    if ! wait "$venvs_pid"; then
+        cat "$venvs_log" >&2
+        echo "installing the Python test environments failed (log above)" >&2
+        exit 1
+    fi
+    venvs_ready=1
+}
 
 step "lint: rustfmt, clippy with warnings as errors (host and wasm32)"
 cargo fmt --all --check
@@ -103,8 +131,7 @@ if ! command -v java > /dev/null; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless
 fi
 venv=target/python-venv
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check -r crates/python/requirements-test.txt
+wait_for_venvs
 rm -rf target/wheels
 # The dev profile (dependencies at opt-level 3, ours at 1, as for `cargo test`) reuses the
 # dependencies the Rust tests just built: a release build would compile them all again, about
@@ -127,8 +154,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 deploy_venv=target/deploy-venv
-[ -x "$deploy_venv/bin/python" ] || python3 -m venv "$deploy_venv"
-"$deploy_venv/bin/pip" install -q --disable-pip-version-check -r deploy/requirements-test.txt
+wait_for_venvs
 "$deploy_venv/bin/kubernetes-validate" --strict --kubernetes-version 1.33 deploy/k8s/namespace.yaml \
     deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/hpa.yaml deploy/k8s/pdb.yaml \
     deploy/k8s/networkpolicy.yaml
@@ -137,8 +163,7 @@ python3 tests/deploy/image_test.py
 
 step "the server's API: /openapi.json equals docs/openapi.json, schemathesis against it, /docs offline in Chromium"
 api_venv=target/api-venv
-[ -x "$api_venv/bin/python" ] || python3 -m venv "$api_venv"
-"$api_venv/bin/pip" install -q --disable-pip-version-check -r tests/deploy/requirements-api.txt
+wait_for_venvs
 python3 tests/deploy/api_test.py "$api_venv/bin/python"
 
 step "npm package build and tarball: npm pack, whose prepack runs build.sh (core + wasm crate for wasm32: simd128, relaxed-SIMD and threaded builds; wasm-bindgen, wasm-opt, tsc)"
