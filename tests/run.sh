@@ -66,8 +66,8 @@ done
 (cd www/demo && npm ci --no-audit --no-fund)
 (cd www/extension && npm ci --no-audit --no-fund)
 # The Python environments of the Python, deploy and API steps are downloads, not builds: they
-# install in the background while the lint and the Rust tests compile (about a minute), and
-# each of those steps waits for them.
+# install in the background while the lint and the Rust tests compile, and each of those
+# steps waits for them.
 mkdir -p target/tmp
 venvs_log=target/tmp/python-venvs.log
 (
@@ -134,8 +134,8 @@ venv=target/python-venv
 wait_for_venvs
 rm -rf target/wheels
 # The dev profile (dependencies at opt-level 3, ours at 1, as for `cargo test`) reuses the
-# dependencies the Rust tests just built: a release build would compile them all again, about
-# five of the 40 minutes. The code is the release wheel's; the tests run tiny models.
+# dependencies the Rust tests just built, where a release build would compile them all again.
+# The code is the release wheel's; the tests run tiny models.
 "$venv/bin/maturin" build --profile dev --locked -m crates/python/Cargo.toml --out target/wheels -i "$venv/bin/python"
 "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/*.whl
 # From another folder, so `import xlmr_sentiment` is the installed wheel, not the sources.

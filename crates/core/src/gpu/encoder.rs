@@ -191,8 +191,6 @@ impl GpuEncoder {
         &self.gpu
     }
 
-    /// The most tokens one pass takes: the feed-forward's (or QKV's) activations must fit one
-    /// binding.
     /// Frees the weights' GPU memory now, rather than when the classifier goes: after a
     /// failure no batch uses them again. (The device may be shared with other classifiers, so
     /// it stays.)
@@ -223,6 +221,8 @@ impl GpuEncoder {
         dense(&self.head_out);
     }
 
+    /// The most tokens one pass takes: the feed-forward's (or QKV's) activations must fit one
+    /// binding.
     pub(crate) fn max_tokens(&self) -> usize {
         let widest = 4 * self.intermediate.max(3 * self.hidden) as u64;
         (self.gpu.max_binding() / widest) as usize
