@@ -4,13 +4,32 @@
 //! and task for ever. Bodies get their own deadline in the routes (`read_body_within`).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Connections the kernel queues for `accept` (it caps this at `net.core.somaxconn`). Tokio's
+/// `TcpListener::bind` asks for 128: a burst of more new connections than that between two
+/// accepts drops SYNs, and each dropped client waits a full second for its retry.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as `TcpListener::bind` sets, so a
+/// restart does not wait for the old connections' TIME_WAIT).
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets the
 /// requests in flight finish (idle keep-alive connections are closed), and returns.
@@ -51,4 +70,40 @@ pub(crate) async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// More connections than Tokio's default backlog of 128 complete their handshake while
+    /// nothing accepts (as between two accepts under a burst); with 128, the 130th SYN is
+    /// dropped and its connect waits a second for the retry.
+    #[test]
+    fn a_burst_of_connections_waits_in_the_accept_queue() {
+        const BURST: usize = 600;
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(usize::MAX);
+        if somaxconn < BURST {
+            eprintln!("skipped: net.core.somaxconn is {somaxconn}, below {BURST}");
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let _guard = runtime.enter();
+        let listener = super::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held: Vec<TcpStream> = (0..BURST)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} of {BURST} not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(held.len(), BURST);
+    }
 }

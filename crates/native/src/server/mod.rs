@@ -224,8 +224,7 @@ pub fn serve(
         ready: ready.clone(),
     });
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(state.config.addr)
-            .await
+        let listener = listen::bind(state.config.addr)
             .with_context(|| format!("cannot listen on {}", state.config.addr))?;
         let local = listener.local_addr()?;
         eprintln!("listening on http://{local}");
