@@ -59,7 +59,8 @@ bindgen_log=target/tmp/wasm-bindgen-install.log
 bindgen_pid=""
 if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
     # Not --locked: the CLI's own lock file names a crate version the registry here lacks.
-    cargo install -q wasm-bindgen-cli --version "$bindgen_version" > "$bindgen_log" 2>&1 &
+    # --force: cargo's own record may list this version while the binary is gone.
+    cargo install -q --force wasm-bindgen-cli --version "$bindgen_version" > "$bindgen_log" 2>&1 &
     bindgen_pid=$!
 fi
 for component in clippy rustfmt; do
