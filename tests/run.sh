@@ -50,18 +50,11 @@ fi
 if ! rustup +"$nightly" component list --installed | grep -q '^rust-src'; then
     rustup component add rust-src --toolchain "$nightly"
 fi
-mkdir -p target/tmp
-# wasm-bindgen-cli is a release build that only the npm step needs: it compiles in the
-# background while the lint runs (whose check builds often leave a core idle), and the npm step
-# waits for it.
 bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
-bindgen_log=target/tmp/wasm-bindgen-install.log
-bindgen_pid=""
 if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
     # Not --locked: the CLI's own lock file names a crate version the registry here lacks.
     # --force: cargo's own record may list this version while the binary is gone.
-    cargo install -q --force wasm-bindgen-cli --version "$bindgen_version" > "$bindgen_log" 2>&1 &
-    bindgen_pid=$!
+    cargo install --force wasm-bindgen-cli --version "$bindgen_version"
 fi
 for component in clippy rustfmt; do
     if ! rustup component list --installed | grep -q "^$component"; then
@@ -76,6 +69,7 @@ done
 # The Python environments of the Python, deploy and API steps are downloads, not builds: they
 # install in the background while the lint and the Rust tests compile, and each of those
 # steps waits for them.
+mkdir -p target/tmp
 venvs_log=target/tmp/python-venvs.log
 (
     set -e
@@ -89,20 +83,17 @@ venvs_log=target/tmp/python-venvs.log
 ) > "$venvs_log" 2>&1 &
 venvs_pid=$!
 # A run that stops early stops the installs too.
-trap 'kill $venvs_pid $bindgen_pid 2> /dev/null || true' EXIT
-# Waits for a background install named by its pid variable (once: it clears the variable), with
-# its log shown if it failed.
-wait_for() {
-    local what=$1 pid_variable=$2 log=$3
-    [ -n "${!pid_variable}" ] || return 0
-    if ! wait "${!pid_variable}"; then
-        cat "$log" >&2
-        echo "$what failed (log above)" >&2
+trap 'kill "$venvs_pid" 2> /dev/null || true' EXIT
+venvs_ready=""
+wait_for_venvs() {
+    [ -z "$venvs_ready" ] || return 0
+    if ! wait "$venvs_pid"; then
+        cat "$venvs_log" >&2
+        echo "installing the Python test environments failed (log above)" >&2
         exit 1
     fi
-    printf -v "$pid_variable" ''
+    venvs_ready=1
 }
-wait_for_venvs() { wait_for "installing the Python test environments" venvs_pid "$venvs_log"; }
 
 step "lint: rustfmt, clippy with warnings as errors (host and wasm32)"
 cargo fmt --all --check
@@ -177,7 +168,6 @@ wait_for_venvs
 python3 tests/deploy/api_test.py "$api_venv/bin/python"
 
 step "npm package build and tarball: npm pack, whose prepack runs build.sh (core + wasm crate for wasm32: simd128, relaxed-SIMD and threaded builds; wasm-bindgen, wasm-opt, tsc)"
-wait_for "installing wasm-bindgen-cli $bindgen_version" bindgen_pid "$bindgen_log"
 rm -rf target/npm && mkdir -p target/npm
 (cd www/xlmr-sentiment && npm pack --pack-destination ../../target/npm)
 # The package's types against the wasm-bindgen declarations the build just wrote.
